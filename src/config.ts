@@ -1,0 +1,189 @@
+import { existsSync } from "node:fs";
+import { DURATION_FORM, parseDuration } from "./duration.js";
+
+export type LogFormat = "text" | "json";
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+
+export interface Config {
+  /** `http(s)://host:port` or `unix:///path/to/api.sock` (the task API socket). */
+  readonly nomadAddr: string;
+  readonly nomadToken: string | undefined;
+  readonly nomadRegion: string | undefined;
+  readonly tls: {
+    readonly caCert: string | undefined;
+    readonly clientCert: string | undefined;
+    readonly clientKey: string | undefined;
+    readonly serverName: string | undefined;
+  };
+  /** Set when the monitor runs as a Nomad task. */
+  readonly self: { readonly allocId: string | undefined; readonly jobId: string | undefined };
+  readonly nodeId: string | undefined;
+  /** The monitor's own namespace, where the token Variable lives. */
+  readonly namespace: string;
+  readonly tokenVariable: { readonly path: string; readonly key: string };
+  /** Namespaces the monitor may act in; `"*"` means all. */
+  readonly namespaces: readonly string[] | "*";
+  readonly idleTimeoutMs: number;
+  readonly checkIntervalMs: number;
+  readonly activityThresholdBytes: number;
+  readonly dryRun: boolean;
+  readonly actionCooldownMs: number;
+  readonly dockerHost: string;
+  readonly procRoot: string;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+}
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+const MIN_CHECK_INTERVAL_MS = 100;
+// Nomad Variable paths: nomad-api-notes.md "Variables".
+const VARIABLE_PATH = /^[a-zA-Z0-9\-_~/]{1,128}$/;
+const NAMESPACE_NAME = /^[a-zA-Z0-9-]{1,128}$/;
+
+/**
+ * Reads the whole configuration from the environment once. Every bad value is reported, each naming the
+ * variable, the value and what would be valid, so an operator fixes them all in one go.
+ */
+export function parseConfig(
+  env: Environment,
+  pathExists: (path: string) => boolean = existsSync,
+): ConfigResult {
+  const errors: string[] = [];
+  const text = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === "" ? undefined : value;
+  };
+  const invalid = (name: string, value: string, valid: string): undefined => {
+    errors.push(`${name}=${JSON.stringify(value)} is not valid: expected ${valid}`);
+    return undefined;
+  };
+  const duration = (name: string, fallback: string, minMs: number, minText: string): number => {
+    const raw = text(name) ?? fallback;
+    const ms = parseDuration(raw);
+    if (ms === undefined) return invalid(name, raw, DURATION_FORM) ?? Number.NaN;
+    if (ms < minMs) return invalid(name, raw, `a duration of at least ${minText}`) ?? Number.NaN;
+    return ms;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const raw = text(name)?.toLowerCase() ?? fallback;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    invalid(name, raw, `one of ${allowed.join(", ")}`);
+    return fallback;
+  };
+
+  const addrName = text("NOMAD_ADDR") !== undefined ? "NOMAD_ADDR" : "NOMAD_ENDPOINT";
+  const nomadAddr = text(addrName) ?? "http://127.0.0.1:4646";
+  if (!/^(https?:\/\/[^/\s]+\/?|unix:\/\/\/\S+)$/.test(nomadAddr)) {
+    invalid(addrName, nomadAddr, "http(s)://host:port or unix:///path/to/api.sock");
+  }
+
+  const allocId = text("NOMAD_ALLOC_ID");
+  const nodeId = text("NOMAD_NODE_ID");
+  if (nodeId === undefined && allocId === undefined) {
+    errors.push(
+      "NOMAD_NODE_ID is not set: outside Nomad the monitor needs the ID of the node to watch (`nomad node status -self -verbose` shows it)",
+    );
+  }
+
+  const namespace = text("NOMAD_NAMESPACE") ?? "default";
+  if (!NAMESPACE_NAME.test(namespace)) invalid("NOMAD_NAMESPACE", namespace, "a Nomad namespace name");
+
+  const tokenPath = text("TOKEN_VARIABLE") ?? "nomad/jobs/idle-monitor";
+  if (!VARIABLE_PATH.test(tokenPath)) {
+    invalid(
+      "TOKEN_VARIABLE",
+      tokenPath,
+      "a Nomad Variable path of up to 128 characters from a-z A-Z 0-9 - _ ~ /",
+    );
+  }
+  const tokenKey = text("TOKEN_VARIABLE_KEY") ?? "token";
+
+  const namespacesRaw = text("NAMESPACES") ?? "*";
+  let namespaces: readonly string[] | "*" = "*";
+  if (namespacesRaw !== "*") {
+    const names = namespacesRaw.split(",").map((name) => name.trim());
+    const bad = names.filter((name) => !NAMESPACE_NAME.test(name));
+    if (bad.length > 0)
+      invalid("NAMESPACES", namespacesRaw, '"*" or a comma-separated list of namespace names');
+    namespaces = names;
+  }
+
+  const checkIntervalMs = duration("CHECK_INTERVAL", "60s", MIN_CHECK_INTERVAL_MS, "100ms");
+  const idleTimeoutMs = duration("IDLE_TIMEOUT", "15m", 1, "1ms");
+  if (idleTimeoutMs < checkIntervalMs) {
+    invalid("IDLE_TIMEOUT", text("IDLE_TIMEOUT") ?? "15m", `a duration of at least CHECK_INTERVAL`);
+  }
+  const actionCooldownMs = duration("ACTION_COOLDOWN", "5m", 0, "0s");
+
+  const thresholdRaw = text("ACTIVITY_THRESHOLD") ?? "500";
+  const activityThresholdBytes = /^\d+$/.test(thresholdRaw) ? Number(thresholdRaw) : Number.NaN;
+  if (Number.isNaN(activityThresholdBytes)) {
+    invalid(
+      "ACTIVITY_THRESHOLD",
+      thresholdRaw,
+      "a whole number of bytes (Rx+Tx per CHECK_INTERVAL), e.g. 500",
+    );
+  }
+
+  const dryRunRaw = text("DRY_RUN")?.toLowerCase() ?? "false";
+  const dryRun = ["true", "1", "yes"].includes(dryRunRaw);
+  if (!dryRun && !["false", "0", "no"].includes(dryRunRaw)) invalid("DRY_RUN", dryRunRaw, "true or false");
+
+  const dockerHost = text("DOCKER_HOST") ?? "unix:///var/run/docker.sock";
+  if (!/^(unix:\/\/\/\S+|tcp:\/\/[^/\s]+|https?:\/\/[^/\s]+)\/?$/.test(dockerHost)) {
+    invalid("DOCKER_HOST", dockerHost, "unix:///path/to/docker.sock or tcp://host:port");
+  }
+
+  const procRoot = text("PROC_ROOT") ?? (pathExists("/host/proc") ? "/host/proc" : "/proc");
+  if (!pathExists(procRoot)) invalid("PROC_ROOT", procRoot, "a directory where the host's /proc is mounted");
+
+  const config: Config = {
+    nomadAddr: nomadAddr.replace(/\/$/, ""),
+    nomadToken: text("NOMAD_TOKEN"),
+    nomadRegion: text("NOMAD_REGION"),
+    tls: {
+      caCert: text("NOMAD_CACERT"),
+      clientCert: text("NOMAD_CLIENT_CERT"),
+      clientKey: text("NOMAD_CLIENT_KEY"),
+      serverName: text("NOMAD_TLS_SERVER_NAME"),
+    },
+    self: { allocId, jobId: text("NOMAD_JOB_ID") },
+    nodeId,
+    namespace,
+    tokenVariable: { path: tokenPath, key: tokenKey },
+    namespaces,
+    idleTimeoutMs,
+    checkIntervalMs,
+    activityThresholdBytes,
+    dryRun,
+    actionCooldownMs,
+    dockerHost: dockerHost.replace(/\/$/, ""),
+    procRoot,
+    logLevel: oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
+    logFormat: oneOf("LOG_FORMAT", LOG_FORMATS, "text"),
+  };
+  for (const [name, path] of [
+    ["NOMAD_CACERT", config.tls.caCert],
+    ["NOMAD_CLIENT_CERT", config.tls.clientCert],
+    ["NOMAD_CLIENT_KEY", config.tls.clientKey],
+  ] as const) {
+    if (path !== undefined && !pathExists(path)) invalid(name, path, "the path of a readable PEM file");
+  }
+  if ((config.tls.clientCert === undefined) !== (config.tls.clientKey === undefined)) {
+    errors.push("NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY must be set together");
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, config: deepFreeze(config) };
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (child !== null && typeof child === "object") deepFreeze(child);
+  }
+  return Object.freeze(value);
+}

@@ -1,0 +1,169 @@
+import { describe, expect, it } from "vitest";
+import { type Environment, parseConfig } from "../src/config.js";
+
+const outsideNomad: Environment = { NOMAD_NODE_ID: "node-1" };
+const onlyRealPaths =
+  (...paths: string[]) =>
+  (path: string) =>
+    paths.includes(path);
+
+function configOf(env: Environment, pathExists = onlyRealPaths("/proc")) {
+  const result = parseConfig(env, pathExists);
+  if (!result.ok) throw new Error(`unexpected errors: ${result.errors.join("; ")}`);
+  return result.config;
+}
+
+function errorsOf(env: Environment, pathExists = onlyRealPaths("/proc")) {
+  const result = parseConfig(env, pathExists);
+  if (result.ok) throw new Error("expected configuration errors");
+  return result.errors;
+}
+
+describe("config defaults", () => {
+  it("uses the documented defaults", () => {
+    expect(configOf(outsideNomad)).toEqual({
+      nomadAddr: "http://127.0.0.1:4646",
+      nomadToken: undefined,
+      nomadRegion: undefined,
+      tls: { caCert: undefined, clientCert: undefined, clientKey: undefined, serverName: undefined },
+      self: { allocId: undefined, jobId: undefined },
+      nodeId: "node-1",
+      namespace: "default",
+      tokenVariable: { path: "nomad/jobs/idle-monitor", key: "token" },
+      namespaces: "*",
+      idleTimeoutMs: 15 * 60_000,
+      checkIntervalMs: 60_000,
+      activityThresholdBytes: 500,
+      dryRun: false,
+      actionCooldownMs: 5 * 60_000,
+      dockerHost: "unix:///var/run/docker.sock",
+      procRoot: "/proc",
+      logLevel: "info",
+      logFormat: "text",
+    });
+  });
+
+  it("prefers the host's /proc at /host/proc when it is mounted", () => {
+    expect(configOf(outsideNomad, onlyRealPaths("/proc", "/host/proc")).procRoot).toBe("/host/proc");
+  });
+
+  it("is frozen, nested objects included", () => {
+    const config = configOf(outsideNomad);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.tokenVariable)).toBe(true);
+  });
+
+  it("needs no node ID inside Nomad, where the monitor's own allocation names it", () => {
+    expect(configOf({ NOMAD_ALLOC_ID: "a1" }).nodeId).toBeUndefined();
+  });
+});
+
+describe("valid values", () => {
+  it.each<[string, Environment, (config: ReturnType<typeof configOf>) => unknown, unknown]>([
+    ["Go durations", { IDLE_TIMEOUT: "1h30m" }, (c) => c.idleTimeoutMs, 90 * 60_000],
+    ["sub-second interval", { CHECK_INTERVAL: "500ms", IDLE_TIMEOUT: "2s" }, (c) => c.checkIntervalMs, 500],
+    ["zero cooldown", { ACTION_COOLDOWN: "0s" }, (c) => c.actionCooldownMs, 0],
+    ["threshold zero", { ACTIVITY_THRESHOLD: "0" }, (c) => c.activityThresholdBytes, 0],
+    ["dry run", { DRY_RUN: "TRUE" }, (c) => c.dryRun, true],
+    ["namespace list", { NAMESPACES: "dev, preview" }, (c) => c.namespaces, ["dev", "preview"]],
+    [
+      "task API socket",
+      { NOMAD_ADDR: "unix:///secrets/api.sock" },
+      (c) => c.nomadAddr,
+      "unix:///secrets/api.sock",
+    ],
+    [
+      "seed alias NOMAD_ENDPOINT",
+      { NOMAD_ENDPOINT: "http://nomad:4646" },
+      (c) => c.nomadAddr,
+      "http://nomad:4646",
+    ],
+    [
+      "NOMAD_ADDR wins over the alias",
+      { NOMAD_ADDR: "https://a:4646/", NOMAD_ENDPOINT: "http://b:4646" },
+      (c) => c.nomadAddr,
+      "https://a:4646",
+    ],
+    [
+      "json logs",
+      { LOG_FORMAT: "json", LOG_LEVEL: "debug" },
+      (c) => [c.logFormat, c.logLevel],
+      ["json", "debug"],
+    ],
+    [
+      "own job from Nomad's task env",
+      { NOMAD_JOB_ID: "idle-monitor", NOMAD_ALLOC_ID: "a1" },
+      (c) => c.self,
+      { allocId: "a1", jobId: "idle-monitor" },
+    ],
+    [
+      "token variable",
+      { TOKEN_VARIABLE: "nomad/jobs/monitor/token", TOKEN_VARIABLE_KEY: "secret" },
+      (c) => c.tokenVariable,
+      { path: "nomad/jobs/monitor/token", key: "secret" },
+    ],
+  ])("%s", (_name, env, pick, expected) => {
+    expect(pick(configOf({ ...outsideNomad, ...env }))).toEqual(expected);
+  });
+});
+
+describe("invalid values", () => {
+  it.each<[string, Environment, string]>([
+    [
+      "duration without unit",
+      { IDLE_TIMEOUT: "15" },
+      'IDLE_TIMEOUT="15" is not valid: expected a Go/Nomad duration',
+    ],
+    ["words for a duration", { CHECK_INTERVAL: "soon" }, 'CHECK_INTERVAL="soon" is not valid'],
+    ["interval too short", { CHECK_INTERVAL: "10ms" }, "at least 100ms"],
+    [
+      "timeout below the interval",
+      { IDLE_TIMEOUT: "30s" },
+      'IDLE_TIMEOUT="30s" is not valid: expected a duration of at least CHECK_INTERVAL',
+    ],
+    [
+      "negative threshold",
+      { ACTIVITY_THRESHOLD: "-1" },
+      'ACTIVITY_THRESHOLD="-1" is not valid: expected a whole number',
+    ],
+    ["fractional threshold", { ACTIVITY_THRESHOLD: "1.5" }, 'ACTIVITY_THRESHOLD="1.5"'],
+    ["dry run typo", { DRY_RUN: "ture" }, 'DRY_RUN="ture" is not valid: expected true or false'],
+    ["log format", { LOG_FORMAT: "pretty" }, 'LOG_FORMAT="pretty" is not valid: expected one of text, json'],
+    ["log level", { LOG_LEVEL: "verbose" }, "expected one of trace, debug, info, warn, error, fatal, silent"],
+    ["address without scheme", { NOMAD_ADDR: "nomad:4646" }, 'NOMAD_ADDR="nomad:4646" is not valid'],
+    ["alias named in its error", { NOMAD_ENDPOINT: "nomad:4646" }, 'NOMAD_ENDPOINT="nomad:4646"'],
+    [
+      "variable path characters",
+      { TOKEN_VARIABLE: "nomad/jobs/idle monitor" },
+      'TOKEN_VARIABLE="nomad/jobs/idle monitor"',
+    ],
+    ["namespace list", { NAMESPACES: "dev,,prod" }, 'NAMESPACES="dev,,prod" is not valid'],
+    ["docker host", { DOCKER_HOST: "/var/run/docker.sock" }, 'DOCKER_HOST="/var/run/docker.sock"'],
+    ["missing proc root", { PROC_ROOT: "/nowhere" }, 'PROC_ROOT="/nowhere" is not valid'],
+    ["missing CA file", { NOMAD_CACERT: "/nowhere/ca.pem" }, 'NOMAD_CACERT="/nowhere/ca.pem"'],
+    [
+      "client cert without key",
+      { NOMAD_CLIENT_CERT: "/proc" },
+      "NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY must be set together",
+    ],
+  ])("%s", (_name, env, message) => {
+    const errors = errorsOf({ ...outsideNomad, ...env });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(message);
+  });
+
+  it("requires a node ID outside Nomad and says where to find it", () => {
+    expect(errorsOf({})).toEqual([expect.stringContaining("NOMAD_NODE_ID is not set")]);
+  });
+
+  it("reports every bad value at once", () => {
+    const errors = errorsOf({ CHECK_INTERVAL: "x", IDLE_TIMEOUT: "y", DRY_RUN: "maybe", LOG_FORMAT: "xml" });
+    expect(errors).toEqual([
+      expect.stringMatching(/^NOMAD_NODE_ID is not set/),
+      expect.stringMatching(/^CHECK_INTERVAL="x"/),
+      expect.stringMatching(/^IDLE_TIMEOUT="y"/),
+      expect.stringMatching(/^DRY_RUN="maybe"/),
+      expect.stringMatching(/^LOG_FORMAT="xml"/),
+    ]);
+  });
+});
