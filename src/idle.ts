@@ -1,0 +1,218 @@
+import { formatDuration } from "./duration.js";
+import type { GroupPolicy } from "./policy.js";
+
+/** Network-namespace key → cumulative Rx+Tx bytes of every interface but `lo`. */
+export type NamespaceCounters = ReadonlyMap<string, number>;
+
+/** One sampling of one allocation's counters. */
+export type Reading =
+  | { allocId: string; at: number; state: "measured"; counters: NamespaceCounters }
+  | { allocId: string; at: number; state: "unknown"; reason: string };
+
+/**
+ * What a source learned about one allocation's traffic at `at` (design.md: activity is data, so that
+ * other sources can feed the tracker). `bytes` are Rx+Tx since the previous good reading.
+ */
+export interface Activity {
+  allocId: string;
+  at: number;
+  bytes: number;
+  state: "baseline" | "quiet" | "active" | "unknown";
+  reason: string;
+}
+
+/** Bytes per check interval that count as activity. */
+export interface ActivityThreshold {
+  thresholdBytes: number;
+  checkIntervalMs: number;
+}
+
+interface GoodReading {
+  at: number;
+  counters: NamespaceCounters;
+}
+
+/** Turns this node's counter readings into Activity, remembering each allocation's last good reading. */
+export class TrafficMeter {
+  readonly #lastGood = new Map<string, GoodReading>();
+
+  /**
+   * Active when the bytes since the last good reading *exceed* the threshold scaled to the time that
+   * really elapsed since then; exactly the threshold is quiet. An unknown reading keeps the last good
+   * one, so the next good reading of the same namespace decides for the whole gap.
+   */
+  measure(reading: Reading, threshold: ActivityThreshold): Activity {
+    const { allocId, at } = reading;
+    if (reading.state === "unknown")
+      return { allocId, at, bytes: 0, state: "unknown", reason: reading.reason };
+    if (reading.counters.size === 0) {
+      return { allocId, at, bytes: 0, state: "unknown", reason: "no network namespace to read" };
+    }
+    const previous = this.#lastGood.get(allocId);
+    this.#lastGood.set(allocId, { at, counters: new Map(reading.counters) });
+    if (previous === undefined) return { allocId, at, bytes: 0, state: "baseline", reason: "first reading" };
+
+    const { bytes, reset } = bytesSince(previous.counters, reading.counters);
+    if (reset !== undefined) return { allocId, at, bytes, state: "active", reason: reset };
+    const elapsedMs = Math.max(0, at - previous.at);
+    const allowed = (threshold.thresholdBytes * elapsedMs) / threshold.checkIntervalMs;
+    const state = bytes > allowed ? "active" : "quiet";
+    const reason = `${bytes} B in ${formatDuration(elapsedMs)}, threshold ${Math.round(allowed)} B`;
+    return { allocId, at, bytes, state, reason };
+  }
+
+  forget(allocId: string): void {
+    this.#lastGood.delete(allocId);
+  }
+}
+
+/** Counters restart from zero when a namespace is recreated (nomad-api-notes.md "Docker Engine API"). */
+function bytesSince(before: NamespaceCounters, now: NamespaceCounters): { bytes: number; reset?: string } {
+  let bytes = 0;
+  let reset: string | undefined;
+  for (const [namespace, total] of now) {
+    const previous = before.get(namespace);
+    if (previous === undefined) {
+      reset ??= `new network namespace ${namespace}`;
+      bytes += total;
+    } else if (total < previous) {
+      reset ??= `counters of network namespace ${namespace} went down (reset)`;
+      bytes += total;
+    } else {
+      bytes += total - previous;
+    }
+  }
+  return { bytes, reset };
+}
+
+/** Where one allocation stands, from the Activity recorded for it. */
+export interface AllocActivityState {
+  readonly allocId: string;
+  /** Start of the current quiet stretch (the idle timer); undefined until the first good reading. */
+  readonly quietSince: number | undefined;
+  /** Rx+Tx bytes seen since the allocation was last active. */
+  readonly bytesSinceActive: number;
+  /** Why the latest reading could not be measured; undefined when it was measured. */
+  readonly unknownReason: string | undefined;
+}
+
+/** Keeps each allocation's quiet stretch; time comes only from the Activity it is given. */
+export class ActivityTracker {
+  readonly #states = new Map<string, AllocActivityState>();
+
+  /** `allocStartedAt`: the idle timer never starts before the allocation did. */
+  record(activity: Activity, allocStartedAt: number): AllocActivityState {
+    const next = advance(this.#states.get(activity.allocId), activity, allocStartedAt);
+    this.#states.set(activity.allocId, next);
+    return next;
+  }
+
+  /** An allocation with nothing recorded yet is unknown, so that it can never make its group look idle. */
+  stateOf(allocId: string): AllocActivityState {
+    return (
+      this.#states.get(allocId) ?? {
+        allocId,
+        quietSince: undefined,
+        bytesSinceActive: 0,
+        unknownReason: "not measured yet",
+      }
+    );
+  }
+
+  forget(allocId: string): void {
+    this.#states.delete(allocId);
+  }
+}
+
+function advance(
+  previous: AllocActivityState | undefined,
+  activity: Activity,
+  allocStartedAt: number,
+): AllocActivityState {
+  const { allocId, at, bytes } = activity;
+  const quietFrom = (time: number) => Math.max(time, allocStartedAt);
+  switch (activity.state) {
+    case "unknown":
+      return {
+        allocId,
+        quietSince: previous?.quietSince,
+        bytesSinceActive: previous?.bytesSinceActive ?? 0,
+        unknownReason: activity.reason,
+      };
+    // A baseline starts the count afresh: nothing is known about the time before it.
+    case "active":
+    case "baseline":
+      return { allocId, quietSince: quietFrom(at), bytesSinceActive: 0, unknownReason: undefined };
+    case "quiet":
+      // Quiet with nothing before it (another source's first word) covers an interval of unknown start.
+      if (previous?.quietSince === undefined) {
+        return { allocId, quietSince: quietFrom(at), bytesSinceActive: bytes, unknownReason: undefined };
+      }
+      return {
+        allocId,
+        quietSince: previous.quietSince,
+        bytesSinceActive: previous.bytesSinceActive + bytes,
+        unknownReason: undefined,
+      };
+  }
+}
+
+export type GroupDecision =
+  | { kind: "idle"; idleForMs: number; bytesSeen: number; reason: string }
+  | { kind: "active"; idleForMs: number; reason: string }
+  | { kind: "unknown"; reason: string };
+
+/**
+ * A group is idle when every live allocation (the caller passes them) has been quiet for at least the
+ * timeout. One allocation that cannot be measured makes the group unknown; no allocations, not idle.
+ */
+export function decideGroup(
+  allocations: readonly AllocActivityState[],
+  policy: GroupPolicy,
+  now: number,
+  checkIntervalMs: number,
+): GroupDecision {
+  const unmeasured = allocations.filter((alloc) => !isMeasured(alloc));
+  const [firstUnmeasured] = unmeasured;
+  if (firstUnmeasured !== undefined) {
+    const more = unmeasured.length > 1 ? ` (and ${unmeasured.length - 1} more)` : "";
+    const why = firstUnmeasured.unknownReason ?? "not measured yet";
+    return {
+      kind: "unknown",
+      reason: `allocation ${shortId(firstUnmeasured.allocId)} unknown: ${why}${more}`,
+    };
+  }
+
+  let leastIdle: { allocId: string; idleForMs: number } | undefined;
+  let bytesSeen = 0;
+  for (const alloc of allocations.filter(isMeasured)) {
+    const idleForMs = Math.max(0, now - alloc.quietSince);
+    if (leastIdle === undefined || idleForMs < leastIdle.idleForMs)
+      leastIdle = { allocId: alloc.allocId, idleForMs };
+    bytesSeen += alloc.bytesSinceActive;
+  }
+  if (leastIdle === undefined) return { kind: "active", idleForMs: 0, reason: "no live allocations" };
+
+  const { idleForMs } = leastIdle;
+  if (idleForMs >= policy.timeoutMs) {
+    const threshold = `threshold ${policy.thresholdBytes} B per ${formatDuration(checkIntervalMs)}`;
+    return {
+      kind: "idle",
+      idleForMs,
+      bytesSeen,
+      reason: `idle for ${formatDuration(idleForMs)}, ${bytesSeen} B seen, ${threshold}`,
+    };
+  }
+  const who = allocations.length > 1 ? `allocation ${shortId(leastIdle.allocId)} ` : "";
+  const reason = `${who}quiet for ${formatDuration(idleForMs)} of ${formatDuration(policy.timeoutMs)}`;
+  return { kind: "active", idleForMs, reason };
+}
+
+function isMeasured(alloc: AllocActivityState): alloc is AllocActivityState & { quietSince: number } {
+  return alloc.unknownReason === undefined && alloc.quietSince !== undefined;
+}
+
+/** Nomad's UI and CLI show the first 8 characters of an allocation ID. */
+function shortId(allocId: string): string {
+  return allocId.slice(0, 8);
+}

@@ -1,0 +1,144 @@
+import { DURATION_FORM, formatDuration, parseDuration } from "./duration.js";
+
+export type Action = "stop" | "scale-to-zero";
+
+export interface GroupPolicy {
+  timeoutMs: number;
+  thresholdBytes: number;
+  action: Action;
+}
+
+export interface PolicyDefaults {
+  timeoutMs: number;
+  thresholdBytes: number;
+  checkIntervalMs: number;
+}
+
+/** One bad `idle-monitor.*` entry; `expected` is the valid form, for the log line. */
+export interface MetaProblem {
+  scope: "job" | "group";
+  key: string;
+  value: string;
+  expected: string;
+}
+
+export type GroupPolicyResult =
+  | { kind: "not-opted-in" }
+  | { kind: "opted-in"; policy: GroupPolicy }
+  | { kind: "invalid"; problems: MetaProblem[] };
+
+type Meta = Record<string, string> | null | undefined;
+
+/** The part of a Nomad job (PascalCase JSON, nil maps as null) that carries meta. */
+export interface JobMeta {
+  Meta?: Meta;
+  TaskGroups?: Array<{
+    Name: string;
+    Meta?: Meta;
+    Tasks?: Array<{ Name: string; Meta?: Meta }> | null;
+  }> | null;
+}
+
+const PREFIX = "idle-monitor.";
+const ENABLED = "idle-monitor.enabled";
+const TIMEOUT = "idle-monitor.timeout";
+const THRESHOLD = "idle-monitor.threshold";
+const ACTION = "idle-monitor.action";
+
+const ENABLED_FORM = '"true" or "false"';
+const THRESHOLD_FORM = 'a whole number of bytes (Rx+Tx per check interval), digits only, e.g. "500"';
+const ACTION_FORM = '"stop" or "scale-to-zero"';
+const KEY_FORM = `one of the keys ${[ENABLED, TIMEOUT, THRESHOLD, ACTION].join(", ")}`;
+const NOT_OPTED_IN: GroupPolicyResult = { kind: "not-opted-in" };
+
+/**
+ * The policy of one task group from job and group meta (design.md "Meta keys"): group wins over job
+ * per key. Every `idle-monitor.*` entry of both scopes must be valid before an opted-in group is
+ * acted on — a job-level value that the group overrides included — so a mistake is always reported
+ * and nothing is acted on while the operator's intent is in doubt.
+ */
+export function groupPolicy(job: JobMeta, group: string, defaults: PolicyDefaults): GroupPolicyResult {
+  const jobMeta = job.Meta ?? {};
+  const groupMeta = job.TaskGroups?.find((taskGroup) => taskGroup.Name === group)?.Meta ?? {};
+  const enabled = groupMeta[ENABLED] ?? jobMeta[ENABLED];
+  // Any other value falls through: the operator meant something, so it is reported as invalid.
+  if (enabled === undefined || enabled === "false") return NOT_OPTED_IN;
+
+  const jobSettings = readScope("job", jobMeta, defaults.checkIntervalMs);
+  const groupSettings = readScope("group", groupMeta, defaults.checkIntervalMs);
+  const problems = [...jobSettings.problems, ...groupSettings.problems];
+  if (problems.length > 0) return { kind: "invalid", problems };
+  return {
+    kind: "opted-in",
+    policy: {
+      timeoutMs: groupSettings.timeoutMs ?? jobSettings.timeoutMs ?? defaults.timeoutMs,
+      thresholdBytes: groupSettings.thresholdBytes ?? jobSettings.thresholdBytes ?? defaults.thresholdBytes,
+      action: groupSettings.action ?? jobSettings.action ?? "stop",
+    },
+  };
+}
+
+/** `idle-monitor.*` keys set on tasks, which the monitor ignores (it acts on groups, not tasks). */
+export function ignoredTaskKeys(job: JobMeta): Array<{ group: string; task: string; key: string }> {
+  const ignored: Array<{ group: string; task: string; key: string }> = [];
+  for (const group of job.TaskGroups ?? []) {
+    for (const task of group.Tasks ?? []) {
+      for (const key of Object.keys(task.Meta ?? {}).filter(isMonitorKey)) {
+        ignored.push({ group: group.Name, task: task.Name, key });
+      }
+    }
+  }
+  return ignored;
+}
+
+interface ScopeSettings {
+  timeoutMs?: number;
+  thresholdBytes?: number;
+  action?: Action;
+  problems: MetaProblem[];
+}
+
+function readScope(
+  scope: MetaProblem["scope"],
+  meta: Record<string, string>,
+  checkIntervalMs: number,
+): ScopeSettings {
+  const settings: ScopeSettings = { problems: [] };
+  const problem = (key: string, value: string, expected: string) =>
+    settings.problems.push({ scope, key, value, expected });
+  for (const [key, value] of Object.entries(meta)) {
+    if (!isMonitorKey(key)) continue;
+    switch (key) {
+      case ENABLED:
+        if (value !== "true" && value !== "false") problem(key, value, ENABLED_FORM);
+        break;
+      case TIMEOUT: {
+        const timeoutMs = parseDuration(value);
+        if (timeoutMs === undefined || timeoutMs <= 0 || timeoutMs < checkIntervalMs) {
+          const interval = formatDuration(checkIntervalMs);
+          problem(key, value, `${DURATION_FORM}, at least the check interval (${interval})`);
+        } else settings.timeoutMs = timeoutMs;
+        break;
+      }
+      case THRESHOLD: {
+        const thresholdBytes = Number(value);
+        if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(thresholdBytes))
+          problem(key, value, THRESHOLD_FORM);
+        else settings.thresholdBytes = thresholdBytes;
+        break;
+      }
+      case ACTION:
+        if (value !== "stop" && value !== "scale-to-zero") problem(key, value, ACTION_FORM);
+        else settings.action = value;
+        break;
+      default:
+        problem(key, value, KEY_FORM);
+    }
+  }
+  return settings;
+}
+
+/** Case-insensitive, so that `Idle-Monitor.Timeout` is reported as a typo rather than silently ignored. */
+function isMonitorKey(key: string): boolean {
+  return key.toLowerCase().startsWith(PREFIX);
+}
