@@ -1,0 +1,408 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Dockerode from "dockerode";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { externalTrafficBytes } from "../src/docker/net-dev.js";
+import { allocationNetworks } from "../src/docker/network-namespaces.js";
+import { DockerNetworkSampler } from "../src/docker/network-sampler.js";
+import type { Reading } from "../src/docker/reading.js";
+import {
+  type AllocationSpec,
+  openWorldForTests,
+  type PlacedAllocation,
+  type PlacedContainer,
+} from "./world/world.js";
+
+const world = await openWorldForTests();
+const AT = 1_700_000_000_000;
+const MOUNT_HINT = "mount the host's /proc";
+
+const NET_DEV_HEADER = [
+  "Inter-|   Receive                                                |  Transmit",
+  " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed",
+];
+
+function netDev(...interfaces: Array<[name: string, rxBytes: number, txBytes: number]>): string {
+  const lines = interfaces.map(
+    ([name, rx, tx]) =>
+      `${name.padStart(6)}:${String(rx).padStart(8)}       7    0    0    0     0          0         0 ${String(tx).padStart(8)}       5    0    0    0     0       0          0`,
+  );
+  return `${[...NET_DEV_HEADER, ...lines].join("\n")}\n`;
+}
+
+describe("net/dev parsing", () => {
+  it.each([
+    { name: "loopback only", table: netDev(["lo", 500, 500]), bytes: 0 },
+    { name: "eth0 beside the loopback", table: netDev(["lo", 500, 500], ["eth0", 1296, 936]), bytes: 2232 },
+    {
+      name: "every interface but lo",
+      table: netDev(["eth0", 10, 20], ["lo", 1, 1], ["eth1", 30, 40]),
+      bytes: 100,
+    },
+    {
+      name: "a counter wide enough to touch the colon",
+      table: `${NET_DEV_HEADER.join("\n")}\n  eth0:12345678901 9 0 0 0 0 0 0 98765432109 9 0 0 0 0 0 0\n`,
+      bytes: 12345678901 + 98765432109,
+    },
+    { name: "headers only", table: `${NET_DEV_HEADER.join("\n")}\n`, bytes: 0 },
+    { name: "an interface name with a colon", table: netDev(["lo", 1, 1], ["eth0:1", 5, 5]), bytes: 10 },
+  ])("$name", ({ table, bytes }) => {
+    expect(externalTrafficBytes(table)).toBe(bytes);
+  });
+
+  it("rejects a table it does not understand rather than miscounting", () => {
+    expect(() => externalTrafficBytes(`${NET_DEV_HEADER.join("\n")}\n  eth0: 1 2 3\n`)).toThrow(
+      /unexpected net\/dev line/,
+    );
+  });
+});
+
+describe("network namespaces from Docker's metadata", () => {
+  const PAUSE_ID = `a1b2c3${"0".repeat(58)}`;
+  const pause = { id: PAUSE_ID, names: ["/nomad_init_alloc-1"], allocId: "alloc-1", networkMode: "none" };
+  const task = (id: string, networkMode: string, allocId = "alloc-1") => ({
+    id: id.repeat(64),
+    names: [`/web-${id}`],
+    allocId,
+    networkMode,
+  });
+
+  it.each([
+    {
+      name: "a joined container by full ID",
+      containers: [pause, task("b", `container:${PAUSE_ID}`)],
+      owners: [PAUSE_ID],
+    },
+    {
+      name: "a joined container by name",
+      containers: [pause, task("b", "container:nomad_init_alloc-1")],
+      owners: [PAUSE_ID],
+    },
+    {
+      name: "a joined container by ID prefix",
+      containers: [pause, task("b", "container:a1b2c3")],
+      owners: [PAUSE_ID],
+    },
+    {
+      name: "a chain of joined containers",
+      containers: [pause, task("b", `container:${PAUSE_ID}`), task("c", `container:${"b".repeat(64)}`)],
+      owners: [PAUSE_ID],
+    },
+    {
+      name: "containers with their own namespaces",
+      containers: [task("b", "default"), task("c", "bridge"), task("d", "custom-net")],
+      owners: ["b", "c", "d"].map((id) => id.repeat(64)),
+    },
+    {
+      name: "a namespace owned by another allocation's container",
+      containers: [{ ...pause, allocId: "alloc-2" }, task("b", `container:${PAUSE_ID}`)],
+      owners: [PAUSE_ID],
+    },
+  ])("keys $name by the namespace's owner", ({ containers, owners }) => {
+    expect(allocationNetworks(containers, ["alloc-1"]).get("alloc-1")).toEqual({
+      measurable: true,
+      namespaceOwners: new Set(owners),
+    });
+  });
+
+  it.each([
+    { name: "no containers", containers: [task("b", "default", "alloc-2")], reason: "no running containers" },
+    {
+      name: "one task on host networking",
+      containers: [task("b", "default"), task("c", "host")],
+      reason: "host networking: counters would be the whole machine's",
+    },
+    {
+      name: "a task joined to a host-networking container",
+      containers: [task("b", "host", "alloc-2"), task("c", `container:${"b".repeat(64)}`)],
+      reason: "host networking: counters would be the whole machine's",
+    },
+    {
+      name: "a joined container that is not running",
+      containers: [task("b", "container:nomad_init_alloc-1")],
+      reason:
+        "shares the network namespace of container:nomad_init_alloc-1, which is not a running Nomad container",
+    },
+    {
+      name: "an ambiguous ID prefix",
+      containers: [
+        pause,
+        { ...pause, id: `a1b2c3${"f".repeat(58)}`, names: ["/other"] },
+        task("b", "container:a1b2"),
+      ],
+      reason: "shares the network namespace of container:a1b2, which is not a running Nomad container",
+    },
+  ])("cannot measure an allocation with $name", ({ containers, reason }) => {
+    expect(allocationNetworks(containers, ["alloc-1"]).get("alloc-1")).toEqual({ measurable: false, reason });
+  });
+});
+
+describe("DockerNetworkSampler options", () => {
+  it.each([0, -1, 1.5])("refuses a concurrency of %s", (concurrency) => {
+    expect(
+      () => new DockerNetworkSampler({ docker: new Dockerode(), procRoot: "/proc", concurrency }),
+    ).toThrow(/concurrency must be a positive integer/);
+  });
+});
+
+describe.skipIf(!world)("DockerNetworkSampler against the Docker Engine", () => {
+  const docker = world?.docker as Dockerode;
+  const placed: string[] = [];
+  const temporaryDirs: string[] = [];
+
+  async function place(spec: Omit<AllocationSpec, "allocId">): Promise<PlacedAllocation> {
+    const allocId = randomUUID();
+    placed.push(allocId);
+    return (world as NonNullable<typeof world>).createAllocation({ allocId, ...spec });
+  }
+
+  async function fakeProcRoot(files: Record<string, string>): Promise<string> {
+    const root = await mkdtemp(join(tmpdir(), "fake-proc-"));
+    temporaryDirs.push(root);
+    for (const [path, content] of Object.entries(files)) {
+      await mkdir(join(root, path, ".."), { recursive: true });
+      await writeFile(join(root, path), content);
+    }
+    return root;
+  }
+
+  afterEach(async () => {
+    for (const allocId of placed.splice(0)) await world?.removeAllocation(allocId);
+    for (const dir of temporaryDirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  });
+
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it("measures a host-mode allocation per task namespace, and the counters grow by the bytes sent", async () => {
+    const alloc = await place({ tasks: ["web", "sidecar"], networkMode: "host" });
+    const sampler = new DockerNetworkSampler({ docker, procRoot: "/proc" });
+
+    const before = measured(await sampleOne(sampler, alloc.allocId));
+    const sent = await world?.sendTraffic(alloc.allocId, 3);
+    const after = measured(await sampleOne(sampler, alloc.allocId));
+
+    const [web, sidecar] = alloc.tasks.map((task) => task.id) as [string, string];
+    expect([...after.keys()].sort()).toEqual([web, sidecar].sort());
+    expect(sent).toBeGreaterThan(0);
+    expect(counter(after, web) - counter(before, web)).toBeGreaterThanOrEqual(sent as number);
+    expect(sampler.procRootVisible()).toBe(true);
+  });
+
+  it("counts a bridge-mode allocation's shared namespace once, keyed by the pause container", async () => {
+    const alloc = await place({ tasks: ["web", "worker"], networkMode: "bridge" });
+    const pause = alloc.pause?.id as string;
+    const sampler = new DockerNetworkSampler({ docker, procRoot: "/proc" });
+
+    const before = measured(await sampleOne(sampler, alloc.allocId));
+    const sent = (await world?.sendTraffic(alloc.allocId, 3)) as number;
+    const after = measured(await sampleOne(sampler, alloc.allocId));
+
+    expect([...after.keys()]).toEqual([pause]);
+    const grown = counter(after, pause) - counter(before, pause);
+    expect(grown).toBeGreaterThanOrEqual(sent);
+    // Three containers share the namespace: counting it per container would add the traffic three times.
+    expect(grown).toBeLessThan(2 * sent);
+  });
+
+  it.each([
+    {
+      name: "task host networking",
+      arrange: () => place({ tasks: ["web"], networkMode: "host", taskNetworkMode: "host" }),
+      reason: "host networking: counters would be the whole machine's",
+    },
+    {
+      name: "an allocation without containers",
+      arrange: async () => ({ allocId: randomUUID() }),
+      reason: "no running containers",
+    },
+  ])("reports $name as unknown", async ({ arrange, reason }) => {
+    const { allocId } = await arrange();
+    const sampler = new DockerNetworkSampler({ docker, procRoot: "/proc" });
+
+    expect(await sampleOne(sampler, allocId)).toEqual({ allocId, at: AT, state: "unknown", reason });
+  });
+
+  it("refuses PIDs whose cgroup does not name the container, and says to mount the host's /proc", async () => {
+    const alloc = await place({ tasks: ["web"], networkMode: "host" });
+    const task = alloc.tasks[0] as PlacedContainer;
+    const someoneElse = randomBytes(32).toString("hex");
+    const procRoot = await fakeProcRoot({
+      [`${task.pid}/cgroup`]: `12:pids:/docker/${someoneElse}\n0::/docker/${someoneElse}\n`,
+      [`${task.pid}/net/dev`]: netDev(["eth0", 1, 1]),
+    });
+    const sampler = new DockerNetworkSampler({ docker, procRoot });
+
+    const reading = await sampleOne(sampler, alloc.allocId);
+
+    expect(reading).toEqual({
+      allocId: alloc.allocId,
+      at: AT,
+      state: "unknown",
+      reason: `cannot see the container's processes under ${procRoot}: ${MOUNT_HINT}`,
+    });
+    expect(sampler.procRootVisible()).toBe(false);
+  });
+
+  it.each([
+    { name: "cgroupfs", cgroup: (id: string) => `12:pids:/docker/${id}\n1:name=systemd:/docker/${id}\n` },
+    { name: "systemd scope", cgroup: (id: string) => `0::/system.slice/docker-${id}.scope\n` },
+    {
+      name: "private cgroup namespace",
+      cgroup: (id: string) => `0::/../../system.slice/docker-${id}.scope\n`,
+    },
+  ])("reads the counters under procRoot once the $name cgroup names the container", async ({ cgroup }) => {
+    const alloc = await place({ tasks: ["web"], networkMode: "host" });
+    const task = alloc.tasks[0] as PlacedContainer;
+    const procRoot = await fakeProcRoot({
+      [`${task.pid}/cgroup`]: cgroup(task.id),
+      [`${task.pid}/net/dev`]: netDev(["lo", 9000, 9000], ["eth0", 1200, 34]),
+    });
+    const sampler = new DockerNetworkSampler({ docker, procRoot });
+
+    expect(measured(await sampleOne(sampler, alloc.allocId))).toEqual(new Map([[task.id, 1234]]));
+    expect(sampler.procRootVisible()).toBe(true);
+  });
+
+  it("makes the whole allocation unknown when one of its namespaces cannot be read", async () => {
+    const alloc = await place({ tasks: ["web", "sidecar"], networkMode: "host" });
+    const [web, sidecar] = alloc.tasks as [PlacedContainer, PlacedContainer];
+    const procRoot = await fakeProcRoot({
+      [`${web.pid}/cgroup`]: `0::/docker/${web.id}\n`,
+      [`${web.pid}/net/dev`]: netDev(["eth0", 1, 1]),
+      [`${sidecar.pid}/cgroup`]: `0::/docker/${sidecar.id}\n`,
+      [`${sidecar.pid}/net/dev`]: "garbage: 1 2\n",
+    });
+    const sampler = new DockerNetworkSampler({ docker, procRoot });
+
+    const reading = await sampleOne(sampler, alloc.allocId);
+
+    expect(reading.state).toBe("unknown");
+    expect(reading.state === "unknown" && reading.reason).toMatch(
+      /^cannot read .*net\/dev: unexpected net\/dev line/,
+    );
+  });
+
+  it("resolves a restarted container's new PID with one inspect", async () => {
+    const alloc = await place({ tasks: ["web"], networkMode: "host" });
+    const task = alloc.tasks[0] as PlacedContainer;
+    const engine = await countingProxy(docker);
+    try {
+      const sampler = new DockerNetworkSampler({ docker: engine.docker, procRoot: "/proc" });
+      measured(await sampleOne(sampler, alloc.allocId));
+      measured(await sampleOne(sampler, alloc.allocId));
+      expect(engine.inspects()).toBe(1);
+
+      await docker.getContainer(task.id).restart({ t: 0 });
+      const { State } = await docker.getContainer(task.id).inspect();
+      expect(State.Pid).not.toBe(task.pid);
+
+      expect([...measured(await sampleOne(sampler, alloc.allocId)).keys()]).toEqual([task.id]);
+      expect(engine.inspects()).toBe(2);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("samples many allocations with one container list, and inspects only containers it has not seen", async () => {
+    const hostMode = await Promise.all(
+      [1, 2, 3, 4].map(() => place({ tasks: ["web"], networkMode: "host" })),
+    );
+    const bridge = await place({ tasks: ["web", "worker"], networkMode: "bridge" });
+    const hostNetworking = await place({ tasks: ["web"], networkMode: "host", taskNetworkMode: "host" });
+    const gone = randomUUID();
+    const allocIds = [...hostMode, bridge, hostNetworking].map((alloc) => alloc.allocId).concat(gone);
+    const engine = await countingProxy(docker);
+    try {
+      const sampler = new DockerNetworkSampler({ docker: engine.docker, procRoot: "/proc", concurrency: 2 });
+
+      const first = await sampler.sample(allocIds, AT);
+      expect(engine.lists()).toBe(1);
+      expect(engine.inspects()).toBe(hostMode.length + 1);
+
+      const second = await sampler.sample(allocIds, AT + 60_000);
+      expect(engine.lists()).toBe(2);
+      expect(engine.inspects()).toBe(hostMode.length + 1);
+
+      for (const readings of [first, second]) {
+        expect([...readings.keys()]).toEqual(allocIds);
+        expect(allocIds.map((allocId) => readings.get(allocId)?.state)).toEqual([
+          ...hostMode.map(() => "measured"),
+          "measured",
+          "unknown",
+          "unknown",
+        ]);
+      }
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("throws when the Docker Engine cannot be reached at all", async () => {
+    const engine = await countingProxy(docker);
+    await engine.close();
+    const sampler = new DockerNetworkSampler({ docker: engine.docker, procRoot: "/proc" });
+
+    await expect(sampler.sample([randomUUID()], AT)).rejects.toThrow(/cannot list containers/);
+  });
+});
+
+async function sampleOne(sampler: DockerNetworkSampler, allocId: string): Promise<Reading> {
+  const reading = (await sampler.sample([allocId], AT)).get(allocId);
+  if (!reading) throw new Error(`no reading for ${allocId}`);
+  return reading;
+}
+
+function measured(reading: Reading): ReadonlyMap<string, number> {
+  if (reading.state !== "measured") throw new Error(`expected a measurement, got unknown: ${reading.reason}`);
+  return reading.counters;
+}
+
+function counter(counters: ReadonlyMap<string, number>, namespace: string): number {
+  const bytes = counters.get(namespace);
+  if (bytes === undefined) throw new Error(`no counter for namespace ${namespace}`);
+  return bytes;
+}
+
+interface CountingProxy {
+  docker: Dockerode;
+  lists(): number;
+  inspects(): number;
+  close(): Promise<void>;
+}
+
+/** A loopback HTTP proxy in front of the engine's socket that counts the sampler's Docker requests. */
+async function countingProxy(upstream: Dockerode): Promise<CountingProxy> {
+  const { socketPath, host, port } = upstream.modem as { socketPath?: string; host?: string; port?: number };
+  const requests: string[] = [];
+  const server = http.createServer((request, response) => {
+    requests.push(`${request.method} ${new URL(request.url ?? "/", "http://engine").pathname}`);
+    const forwarded = http.request(
+      {
+        ...(socketPath ? { socketPath } : { host, port }),
+        method: request.method,
+        path: request.url,
+        headers: request.headers,
+      },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
+    forwarded.on("error", (error) => response.destroy(error));
+    request.pipe(forwarded);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const count = (pattern: RegExp) => requests.filter((request) => pattern.test(request)).length;
+  return {
+    docker: new Dockerode({ host: "127.0.0.1", port: (server.address() as AddressInfo).port }),
+    lists: () => count(/^GET (\/v[\d.]+)?\/containers\/json$/),
+    inspects: () => count(/^GET (\/v[\d.]+)?\/containers\/[^/]+\/json$/),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
