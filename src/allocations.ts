@@ -1,0 +1,121 @@
+import type { Allocation, Job } from "./nomad/generated/types.gen.js";
+
+/** An allocation of this node that is (about to be) running, with the job version the view knows for it. */
+export interface LiveAllocation {
+  readonly id: string;
+  readonly namespace: string;
+  readonly jobId: string;
+  readonly group: string;
+  /** When its tasks last started (ms since epoch); the idle timer never starts before this. */
+  readonly startedAt: number;
+  readonly job: Job | undefined;
+}
+
+export function jobKey(namespace: string, jobId: string): string {
+  return `${namespace}/${jobId}`;
+}
+
+/** nomad-api-notes.md "Allocations": live while pending or running and desired to run. */
+export function isLive(allocation: Pick<Allocation, "ClientStatus" | "DesiredStatus">): boolean {
+  return (
+    (allocation.ClientStatus === "pending" || allocation.ClientStatus === "running") &&
+    allocation.DesiredStatus === "run"
+  );
+}
+
+/**
+ * The node's allocations as Nomad last described them: seeded from the node's allocation list and kept
+ * current by the event stream. Every node receives every event of the cluster, so anything about another
+ * node is ignored, and only the jobs of this node's allocations are cached.
+ */
+export class NodeAllocations {
+  private readonly allocations = new Map<string, Allocation>();
+  private readonly jobs = new Map<string, Job>();
+
+  constructor(private readonly nodeId: string) {}
+
+  /**
+   * Reconciles with a full list of the node's allocations taken at raft index `listIndex`. What the list no
+   * longer has was garbage-collected (which sends no event) unless it changed after the list was taken.
+   */
+  reconcile(list: readonly Allocation[], listIndex: number): void {
+    const listed = new Set<string>();
+    for (const allocation of list) {
+      if (allocation.NodeID !== this.nodeId) continue;
+      listed.add(allocation.ID);
+      this.upsert(allocation);
+      if (allocation.Job) this.rememberJob(allocation.Job);
+    }
+    for (const [id, known] of this.allocations) {
+      if (!listed.has(id) && known.ModifyIndex <= listIndex) this.allocations.delete(id);
+    }
+    this.forgetUnusedJobs();
+  }
+
+  /**
+   * Applies an allocation from the event stream. Events are upserts: the state comes from the statuses,
+   * never from the event type, and an event older than what is known is ignored (resumed streams replay).
+   * Returns whether the view changed.
+   */
+  upsert(allocation: Allocation): boolean {
+    if (allocation.NodeID !== this.nodeId) return false;
+    const known = this.allocations.get(allocation.ID);
+    if (known && known.ModifyIndex >= allocation.ModifyIndex) return false;
+    this.allocations.set(allocation.ID, { ...allocation, Job: null });
+    return true;
+  }
+
+  /** Applies a job from the event stream; only jobs with allocations on this node are kept. */
+  updateJob(job: Job): boolean {
+    const key = jobKey(job.Namespace, job.ID);
+    const known = this.jobs.get(key);
+    if (!known && !this.hasAllocationsOf(job.Namespace, job.ID)) return false;
+    if (known && known.ModifyIndex >= job.ModifyIndex) return false;
+    this.jobs.set(key, job);
+    return true;
+  }
+
+  live(): LiveAllocation[] {
+    const live: LiveAllocation[] = [];
+    for (const allocation of this.allocations.values()) {
+      if (!isLive(allocation)) continue;
+      live.push({
+        id: allocation.ID,
+        namespace: allocation.Namespace,
+        jobId: allocation.JobID,
+        group: allocation.TaskGroup,
+        startedAt: startedAt(allocation),
+        job: this.jobs.get(jobKey(allocation.Namespace, allocation.JobID)),
+      });
+    }
+    return live;
+  }
+
+  private rememberJob(job: Job): void {
+    const key = jobKey(job.Namespace, job.ID);
+    const known = this.jobs.get(key);
+    if (!known || known.ModifyIndex < job.ModifyIndex) this.jobs.set(key, job);
+  }
+
+  private hasAllocationsOf(namespace: string, jobId: string): boolean {
+    for (const allocation of this.allocations.values()) {
+      if (allocation.Namespace === namespace && allocation.JobID === jobId) return true;
+    }
+    return false;
+  }
+
+  private forgetUnusedJobs(): void {
+    const used = new Set([...this.allocations.values()].map((a) => jobKey(a.Namespace, a.JobID)));
+    for (const key of this.jobs.keys()) {
+      if (!used.has(key)) this.jobs.delete(key);
+    }
+  }
+}
+
+function startedAt(allocation: Allocation): number {
+  const starts = Object.values(allocation.TaskStates ?? {})
+    .map((state) => Date.parse(state.StartedAt))
+    .filter((ms) => Number.isFinite(ms) && ms > 0);
+  // CreateTime is Unix nanoseconds; milliseconds are all the precision a start time needs here.
+  return starts.length > 0 ? Math.max(...starts) : Math.floor(allocation.CreateTime / 1e6);
+}

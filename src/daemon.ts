@@ -1,0 +1,114 @@
+import Dockerode from "dockerode";
+import type { Logger } from "pino";
+import { type Clock, systemClock } from "./clock.js";
+import type { Config } from "./config.js";
+import { DockerNetworkSampler } from "./docker/network-sampler.js";
+import { formatDuration } from "./duration.js";
+import { Monitor } from "./monitor.js";
+import { type NomadApi, NomadHttpApi } from "./nomad/api.js";
+import { ActionToken } from "./nomad/token.js";
+import type { WatchTiming } from "./nomad/watch.js";
+import { backoffDelay, RateLimitedNotice, sleep } from "./retry.js";
+
+const TOKEN_REFRESH_MS = 5 * 60_000;
+const STARTUP_RETRY = { initialMs: 1_000, maxMs: 30_000 };
+
+export interface DaemonOptions {
+  config: Config;
+  log: Logger;
+  clock?: Clock;
+  watchTiming?: WatchTiming;
+}
+
+/**
+ * Wires the monitor to the real Nomad API and Docker Engine and runs it until the signal aborts. Start-up
+ * steps that depend on Nomad (the action token, the node ID) are retried until they succeed, saying why
+ * at most once a minute, so a monitor that starts before Nomad is ready simply waits.
+ */
+export async function runDaemon(
+  { config, log, clock = systemClock, watchTiming }: DaemonOptions,
+  signal: AbortSignal,
+) {
+  let token: ActionToken | undefined;
+  const nomad = new NomadHttpApi({ config, token: () => token?.current() });
+  token = new ActionToken(nomad, config, log);
+  const actionToken = token;
+  const notices = new RateLimitedNotice(60_000, () => clock.now());
+
+  await untilDone("load the action token", () => actionToken.load(), log, notices, signal);
+  const nodeId = await untilDone(
+    "learn this node's ID",
+    () => ownNodeId(config, nomad),
+    log,
+    notices,
+    signal,
+  );
+  if (signal.aborted || nodeId === undefined) return;
+
+  const sampler = new DockerNetworkSampler({
+    docker: dockerClient(config.dockerHost),
+    procRoot: config.procRoot,
+  });
+  log.info(
+    `watching node ${nodeId}: sampling every ${formatDuration(config.checkIntervalMs)}, default idle timeout ${formatDuration(config.idleTimeoutMs)}, threshold ${config.activityThresholdBytes} B${config.dryRun ? " (DRY_RUN: decisions are logged, never carried out)" : ""}`,
+  );
+  const monitor = new Monitor({
+    config,
+    nodeId,
+    nomad,
+    token: actionToken,
+    sampler,
+    clock,
+    log,
+    watchTiming,
+  });
+  const refresh = setInterval(() => {
+    actionToken.load().catch((error: unknown) => {
+      if (notices.shouldSay("token-refresh"))
+        log.warn(`could not refresh the action token: ${(error as Error).message}`);
+    });
+  }, TOKEN_REFRESH_MS);
+  try {
+    await monitor.run(signal);
+  } finally {
+    clearInterval(refresh);
+  }
+}
+
+async function ownNodeId(config: Config, nomad: NomadApi): Promise<string> {
+  if (config.nodeId) return config.nodeId;
+  // nomad-api-notes.md: no node ID variable exists inside a task; the allocation knows its node.
+  const allocation = await nomad.allocation(config.self.allocId as string);
+  return allocation.NodeID;
+}
+
+async function untilDone<T>(
+  what: string,
+  step: () => Promise<T>,
+  log: Logger,
+  notices: RateLimitedNotice,
+  signal: AbortSignal,
+): Promise<T | undefined> {
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    try {
+      const result = await step();
+      if (notices.clear(what)) log.info(`able to ${what} again`);
+      return result;
+    } catch (error) {
+      if (notices.shouldSay(what)) log.warn(`cannot ${what} yet: ${(error as Error).message}; retrying`);
+      await sleep(backoffDelay(attempt, STARTUP_RETRY), signal);
+    }
+  }
+  return undefined;
+}
+
+function dockerClient(dockerHost: string): Dockerode {
+  if (dockerHost.startsWith("unix://"))
+    return new Dockerode({ socketPath: dockerHost.slice("unix://".length) });
+  const url = new URL(dockerHost.replace(/^tcp:/, "http:"));
+  return new Dockerode({
+    host: url.hostname,
+    port: Number(url.port),
+    protocol: url.protocol === "https:" ? "https" : "http",
+  });
+}

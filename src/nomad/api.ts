@@ -1,0 +1,269 @@
+import { readFileSync } from "node:fs";
+import { Agent as HttpsAgent } from "node:https";
+import type { Readable } from "node:stream";
+import { AxiosError, type AxiosResponse } from "axios";
+import type { Config } from "../config.js";
+import { createClient } from "./generated/client/index.js";
+import {
+  getAllocation,
+  getJob,
+  listJobAllocations,
+  listNodeAllocations,
+  readVariable,
+  scaleTaskGroup,
+  stopJob,
+  streamEvents,
+} from "./generated/sdk.gen.js";
+import type { Allocation, AllocationListStub, Job } from "./generated/types.gen.js";
+
+export type { Allocation, AllocationListStub, Job };
+
+/** What the monitor needs from Nomad; `NomadHttpApi` is the real thing, the simulator serves it in tests. */
+export interface NomadApi {
+  nodeAllocations(nodeId: string): Promise<{ allocations: Allocation[]; index: number }>;
+  allocation(allocId: string): Promise<Allocation>;
+  /** `undefined` when the job does not exist (any more). */
+  job(namespace: string, jobId: string): Promise<Job | undefined>;
+  jobAllocations(namespace: string, jobId: string): Promise<AllocationListStub[]>;
+  /** Stops (never purges) a job; returns the evaluation ID. */
+  stopJob(namespace: string, jobId: string): Promise<string>;
+  scaleGroup(request: ScaleRequest): Promise<string>;
+  /** Reads a Variable's items with the given token (the task's workload identity); `undefined` on 404. */
+  readVariable(
+    namespace: string,
+    path: string,
+    token: string | undefined,
+  ): Promise<Record<string, string> | undefined>;
+  /** Opens `/v1/event/stream` at `index` for the given topics in every namespace; the body is NDJSON. */
+  openEventStream(topics: readonly string[], index: number, signal: AbortSignal): Promise<Readable>;
+}
+
+export interface ScaleRequest {
+  namespace: string;
+  jobId: string;
+  group: string;
+  count: number;
+  message: string;
+  meta: Record<string, string>;
+}
+
+export type NomadErrorKind = "auth" | "not-found" | "rejected" | "unavailable";
+
+/**
+ * A failed Nomad call, classified for the caller's next move: `auth` → reload the token, `unavailable` →
+ * retry with backoff, `rejected`/`not-found` → permanent. Built from the response only: axios errors carry
+ * the request headers (the token), so they never travel further than this module.
+ */
+export class NomadError extends Error {
+  constructor(
+    readonly kind: NomadErrorKind,
+    readonly status: number | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = "NomadError";
+  }
+}
+
+// nomad-api-notes.md: permission failures come as 403, and as 500 on the event stream.
+const AUTH_BODY = /permission denied|acl token|token not found/i;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export function classify(error: unknown, what: string): NomadError {
+  if (error instanceof NomadError) return error;
+  if (!(error instanceof AxiosError)) {
+    return new NomadError(
+      "unavailable",
+      undefined,
+      `${what}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  const status = error.response?.status;
+  if (status === undefined) {
+    return new NomadError(
+      "unavailable",
+      undefined,
+      `${what}: ${error.code ?? "network error"} (${error.message})`,
+    );
+  }
+  const body = bodyText(error.response?.data);
+  const message = `${what}: HTTP ${status}${body ? ` ${body}` : ""}`;
+  if (status === 401 || status === 403 || AUTH_BODY.test(body))
+    return new NomadError("auth", status, message);
+  if (status === 404) return new NomadError("not-found", status, message);
+  if (status >= 500 || status === 429) return new NomadError("unavailable", status, message);
+  return new NomadError("rejected", status, message);
+}
+
+function bodyText(data: unknown): string {
+  if (data === undefined || data === null || typeof data === "object") {
+    return typeof data === "object" && data !== null && !("pipe" in data)
+      ? JSON.stringify(data).slice(0, 300)
+      : "";
+  }
+  return String(data).trim().slice(0, 300);
+}
+
+export interface NomadHttpApiOptions {
+  config: Pick<Config, "nomadAddr" | "nomadRegion" | "tls">;
+  /** The action token, read on every call so a rotated token is used at once. */
+  token: () => string | undefined;
+}
+
+export class NomadHttpApi implements NomadApi {
+  private readonly client;
+  private readonly region: string | undefined;
+
+  constructor(options: NomadHttpApiOptions) {
+    const { nomadAddr, nomadRegion, tls } = options.config;
+    const socketPath = nomadAddr.startsWith("unix://") ? nomadAddr.slice("unix://".length) : undefined;
+    this.region = nomadRegion;
+    this.client = createClient({
+      baseURL: socketPath ? "http://localhost" : nomadAddr,
+      socketPath,
+      timeout: REQUEST_TIMEOUT_MS,
+      httpsAgent: nomadAddr.startsWith("https://") ? tlsAgent(tls) : undefined,
+      auth: () => options.token(),
+      throwOnError: true,
+    });
+  }
+
+  async nodeAllocations(nodeId: string) {
+    const response = await this.call(`list allocations of node ${nodeId}`, () =>
+      listNodeAllocations({ client: this.client, path: { node_id: nodeId }, query: this.query() }),
+    );
+    return { allocations: response.data ?? [], index: raftIndex(response) };
+  }
+
+  async allocation(allocId: string) {
+    const response = await this.call(`read allocation ${allocId}`, () =>
+      getAllocation({ client: this.client, path: { alloc_id: allocId }, query: this.query() }),
+    );
+    return response.data;
+  }
+
+  async job(namespace: string, jobId: string) {
+    try {
+      const response = await this.call(`read job ${jobId} in namespace ${namespace}`, () =>
+        getJob({ client: this.client, path: { job_id: jobId }, query: this.query(namespace) }),
+      );
+      return response.data;
+    } catch (error) {
+      if (error instanceof NomadError && error.kind === "not-found") return undefined;
+      throw error;
+    }
+  }
+
+  async jobAllocations(namespace: string, jobId: string) {
+    const response = await this.call(`list allocations of job ${jobId} in namespace ${namespace}`, () =>
+      listJobAllocations({ client: this.client, path: { job_id: jobId }, query: this.query(namespace) }),
+    );
+    return response.data ?? [];
+  }
+
+  async stopJob(namespace: string, jobId: string) {
+    const response = await this.call(`stop job ${jobId} in namespace ${namespace}`, () =>
+      stopJob({
+        client: this.client,
+        path: { job_id: jobId },
+        query: { ...this.query(namespace), purge: false },
+      }),
+    );
+    return response.data.EvalID;
+  }
+
+  async scaleGroup(request: ScaleRequest) {
+    const { namespace, jobId, group, count, message, meta } = request;
+    const response = await this.call(`scale group ${group} of job ${jobId} in namespace ${namespace}`, () =>
+      scaleTaskGroup({
+        client: this.client,
+        path: { job_id: jobId },
+        query: this.query(namespace),
+        body: { Count: count, Target: { Group: group }, Message: message, Meta: meta, Error: false },
+      }),
+    );
+    return response.data.EvalID;
+  }
+
+  async readVariable(namespace: string, path: string, token: string | undefined) {
+    try {
+      const response = await this.call(`read variable ${path} in namespace ${namespace}`, () =>
+        readVariable({
+          client: this.client,
+          auth: token,
+          path: { var_path: path },
+          query: this.query(namespace),
+        }),
+      );
+      return response.data.Items ?? {};
+    } catch (error) {
+      if (error instanceof NomadError && error.kind === "not-found") return undefined;
+      throw error;
+    }
+  }
+
+  async openEventStream(topics: readonly string[], index: number, signal: AbortSignal) {
+    const response = await this.call("subscribe to the event stream", () =>
+      streamEvents({
+        client: this.client,
+        query: { ...this.query("*"), topic: [...topics], index },
+        // nomad-api-notes.md: never gzip the stream, and never time out a body that is meant to stay open.
+        headers: { "Accept-Encoding": "identity" },
+        responseType: "stream",
+        timeout: 0,
+        signal,
+      }),
+    );
+    return response.data as unknown as Readable;
+  }
+
+  private query(namespace?: string) {
+    return {
+      ...(namespace === undefined ? {} : { namespace }),
+      ...(this.region ? { region: this.region } : {}),
+    };
+  }
+
+  private async call<T extends AxiosResponse>(what: string, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (error) {
+      throw classify(await withReadableBody(error), what);
+    }
+  }
+}
+
+/** Error bodies of stream requests arrive as streams; read a little so the error says what Nomad said. */
+async function withReadableBody(error: unknown): Promise<unknown> {
+  const response = error instanceof AxiosError ? error.response : undefined;
+  const data: unknown = response?.data;
+  if (!response || !data || typeof data !== "object" || !(Symbol.asyncIterator in data)) return error;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of data as AsyncIterable<Buffer>) {
+      chunks.push(Buffer.from(chunk));
+      size += chunk.length;
+      if (size > 4096) break;
+    }
+  } catch {
+    // A body cut short still says enough.
+  }
+  response.data = Buffer.concat(chunks).toString("utf8");
+  return error;
+}
+
+function raftIndex(response: AxiosResponse): number {
+  const index = Number(response.headers["x-nomad-index"]);
+  return Number.isSafeInteger(index) ? index : 0;
+}
+
+function tlsAgent(tls: Config["tls"]): HttpsAgent {
+  return new HttpsAgent({
+    keepAlive: true,
+    ca: tls.caCert ? readFileSync(tls.caCert) : undefined,
+    cert: tls.clientCert ? readFileSync(tls.clientCert) : undefined,
+    key: tls.clientKey ? readFileSync(tls.clientKey) : undefined,
+    servername: tls.serverName,
+  });
+}

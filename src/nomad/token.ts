@@ -1,0 +1,69 @@
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import { type NomadApi, NomadError } from "./api.js";
+
+export type TokenConfig = Pick<Config, "nomadToken" | "namespace" | "tokenVariable" | "self">;
+
+/**
+ * The action token: read from a Nomad Variable with the task's workload identity (`NOMAD_TOKEN`), never
+ * from a file. Outside Nomad, when no Variable is readable, `NOMAD_TOKEN` itself acts (design.md).
+ * The token's value is never logged; only where it came from.
+ */
+export class ActionToken {
+  private value: string | undefined;
+  private source: "variable" | "environment" | undefined;
+
+  constructor(
+    private readonly nomad: Pick<NomadApi, "readVariable">,
+    private readonly config: TokenConfig,
+    private readonly log: Logger,
+  ) {}
+
+  /** The token to send now; `undefined` before the first load, or when running without ACLs. */
+  current(): string | undefined {
+    return this.value;
+  }
+
+  get loaded(): boolean {
+    return this.source !== undefined;
+  }
+
+  /**
+   * (Re)reads the Variable. Throws an Error that says what to fix when the token cannot be had — the
+   * caller keeps retrying. A failure after a successful load keeps the token in hand.
+   */
+  async load(): Promise<void> {
+    const { path, key } = this.config.tokenVariable;
+    const where = `Nomad Variable ${path} (item "${key}") in namespace ${this.config.namespace}`;
+    const insideNomad = this.config.self.allocId !== undefined;
+    let problem: string;
+    try {
+      const items = await this.nomad.readVariable(this.config.namespace, path, this.config.nomadToken);
+      const token = items?.[key];
+      if (token) return this.use(token, "variable", `action token loaded from ${where}`);
+      problem =
+        items === undefined
+          ? `${where} does not exist: create it with \`nomad var put -namespace ${this.config.namespace} ${path} ${key}=<secret>\``
+          : `${where} has no item "${key}"`;
+    } catch (error) {
+      if (!(error instanceof NomadError)) throw error;
+      problem =
+        error.kind === "auth"
+          ? `cannot read ${where}: ${error.message}. A task's workload identity may only read nomad/jobs/<its job>; set TOKEN_VARIABLE accordingly`
+          : `cannot read ${where}: ${error.message}`;
+      if (error.kind === "unavailable" || insideNomad) throw new Error(problem);
+    }
+    if (insideNomad) throw new Error(problem);
+    if (this.source === undefined) {
+      this.log.info(`${problem}; using NOMAD_TOKEN as the action token (running outside Nomad)`);
+    }
+    this.use(this.config.nomadToken, "environment");
+  }
+
+  private use(token: string | undefined, source: "variable" | "environment", notice?: string): void {
+    const changed = this.value !== token || this.source !== source;
+    this.value = token;
+    this.source = source;
+    if (changed && notice) this.log.info(notice);
+  }
+}
