@@ -1,0 +1,157 @@
+import { randomBytes, randomUUID } from "node:crypto";
+
+export type NamespaceCapability = "read-job" | "submit-job" | "scale-job" | "list-jobs";
+export type VariableCapability = "read" | "list" | "write" | "destroy";
+
+/** An ACL policy in the simulator's terms; keys of `namespaces` and variable paths may be globs (`*`). */
+export interface AclPolicy {
+  namespaces?: Record<string, NamespaceCapability[]>;
+  /** namespace (glob) → variable path (glob) → capabilities, like Nomad's `variables { path "…" {} }`. */
+  variables?: Record<string, Record<string, VariableCapability[]>>;
+  nodeRead?: boolean;
+  management?: boolean;
+}
+
+export const TOKEN_NOT_FOUND = "ACL token not found";
+export const TOKEN_EXPIRED = "ACL token expired";
+export const PERMISSION_DENIED = "Permission denied";
+
+interface WorkloadIdentity {
+  namespace: string;
+  jobId: string;
+  group?: string;
+  task?: string;
+}
+
+type Holder = { policy: AclPolicy } | { workload: WorkloadIdentity };
+
+/** What a request may do; `null` when ACLs are disabled (everything is allowed). */
+export class Grants {
+  constructor(private readonly holder: Holder | null) {}
+
+  get isManagement(): boolean {
+    return this.holder === null || ("policy" in this.holder && this.holder.policy.management === true);
+  }
+
+  allowsNamespace(namespace: string, capability: NamespaceCapability): boolean {
+    if (this.isManagement) return true;
+    if (!this.holder || !("policy" in this.holder)) return false;
+    return closestRule(this.holder.policy.namespaces ?? {}, namespace)?.includes(capability) ?? false;
+  }
+
+  allowsScaling(namespace: string): boolean {
+    return this.allowsNamespace(namespace, "scale-job") || this.allowsNamespace(namespace, "submit-job");
+  }
+
+  get allowsNodeRead(): boolean {
+    if (this.isManagement) return true;
+    return this.holder !== null && "policy" in this.holder && this.holder.policy.nodeRead === true;
+  }
+
+  allowsVariable(namespace: string, path: string, capability: VariableCapability): boolean {
+    if (this.isManagement) return true;
+    if (!this.holder) return false;
+    if ("workload" in this.holder) return workloadMayUse(this.holder.workload, namespace, path, capability);
+    const paths = closestRule(this.holder.policy.variables ?? {}, namespace);
+    return (paths && closestRule(paths, path)?.includes(capability)) ?? false;
+  }
+}
+
+type Resolution = { grants: Grants } | { error: typeof TOKEN_NOT_FOUND | typeof TOKEN_EXPIRED };
+
+/** The cluster's ACL tokens: ordinary tokens by secret ID, and workload identities (JWTs). */
+export class TokenStore {
+  readonly #holders = new Map<string, Holder>();
+  readonly #expired = new Set<string>();
+
+  constructor(private readonly enabled: boolean) {}
+
+  create(policy: AclPolicy): string {
+    const secret = randomUUID();
+    this.#holders.set(secret, { policy: structuredClone(policy) });
+    return secret;
+  }
+
+  createWorkloadIdentity(identity: WorkloadIdentity): string {
+    const token = fakeJwt(identity);
+    this.#holders.set(token, { workload: { ...identity } });
+    return token;
+  }
+
+  /** Deletes the token; returns whether it existed. */
+  revoke(secret: string): boolean {
+    this.#expired.delete(secret);
+    return this.#holders.delete(secret);
+  }
+
+  /** Marks the token expired; returns whether it existed. */
+  expire(secret: string): boolean {
+    if (!this.#holders.has(secret)) return false;
+    this.#expired.add(secret);
+    return true;
+  }
+
+  resolve(secret: string | undefined): Resolution {
+    if (!this.enabled) return { grants: new Grants(null) };
+    // No token is Nomad's anonymous token, whose default policy allows nothing.
+    if (secret === undefined) return { grants: new Grants({ policy: {} }) };
+    const holder = this.#holders.get(secret);
+    if (!holder) return { error: TOKEN_NOT_FOUND };
+    if (this.#expired.has(secret)) return { error: TOKEN_EXPIRED };
+    return { grants: new Grants(holder) };
+  }
+}
+
+// A task's identity may read and list only its own job's variables (nomad-api-notes.md "Variables").
+function workloadMayUse(
+  identity: WorkloadIdentity,
+  namespace: string,
+  path: string,
+  capability: VariableCapability,
+): boolean {
+  if (capability !== "read" && capability !== "list") return false;
+  if (namespace !== identity.namespace) return false;
+  const allowed = ["nomad/jobs", `nomad/jobs/${identity.jobId}`];
+  if (identity.group !== undefined) {
+    allowed.push(`nomad/jobs/${identity.jobId}/${identity.group}`);
+    if (identity.task !== undefined)
+      allowed.push(`nomad/jobs/${identity.jobId}/${identity.group}/${identity.task}`);
+  }
+  return allowed.includes(path);
+}
+
+// Nomad picks the exact rule, else the matching glob closest to the name.
+function closestRule<T>(rules: Record<string, T>, name: string): T | undefined {
+  if (Object.hasOwn(rules, name)) return rules[name];
+  let best: { rule: T; literalLength: number } | undefined;
+  for (const [pattern, rule] of Object.entries(rules)) {
+    if (!pattern.includes("*") || !globMatches(pattern, name)) continue;
+    const literalLength = pattern.replaceAll("*", "").length;
+    if (!best || literalLength > best.literalLength) best = { rule, literalLength };
+  }
+  return best?.rule;
+}
+
+function globMatches(pattern: string, name: string): boolean {
+  const source = pattern
+    .split("*")
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+    .join(".*");
+  return new RegExp(`^${source}$`).test(name);
+}
+
+// Workload identities are JWTs in Nomad; the monitor only passes them on, so the shape is enough.
+function fakeJwt(identity: WorkloadIdentity): string {
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const header = { alg: "RS256", kid: randomUUID(), typ: "JWT" };
+  const claims = {
+    aud: "nomad.io",
+    nomad_namespace: identity.namespace,
+    nomad_job_id: identity.jobId,
+    ...(identity.group !== undefined && { nomad_task_group: identity.group }),
+    ...(identity.task !== undefined && { nomad_task: identity.task }),
+    sub: [identity.namespace, identity.jobId, identity.group, identity.task].filter(Boolean).join(":"),
+    jti: randomUUID(),
+  };
+  return `${encode(header)}.${encode(claims)}.${randomBytes(32).toString("base64url")}`;
+}

@@ -1,0 +1,195 @@
+import type { ServerResponse } from "node:http";
+import { createGzip, type Gzip } from "node:zlib";
+import { type Grants, PERMISSION_DENIED, type TokenStore } from "./acl.js";
+import { ALL, type EventBroker } from "./event-broker.js";
+import { GZIP_MIN_SIZE, HttpError, type RequestContext, type Route } from "./http-server.js";
+import type { EventBatch } from "./model.js";
+
+const HEARTBEAT = "{}\n";
+const NAMESPACED_TOPICS = new Set(["Allocation", "Job", "Deployment", "Evaluation", "Service"]);
+
+/** The open event streams, so faults can cut or stall them all at once. */
+export class OpenStreams {
+  readonly #streams = new Set<StreamConnection>();
+
+  add(stream: StreamConnection): void {
+    this.#streams.add(stream);
+  }
+
+  delete(stream: StreamConnection): void {
+    this.#streams.delete(stream);
+  }
+
+  cutAll(): void {
+    for (const stream of [...this.#streams]) stream.cut();
+  }
+
+  stallAll(): void {
+    for (const stream of this.#streams) stream.stall();
+  }
+
+  endAll(): void {
+    for (const stream of [...this.#streams]) stream.end();
+  }
+}
+
+/** `GET /v1/event/stream` (nomad-api-notes.md "Event stream"). */
+export function eventStreamRoute(deps: {
+  broker: EventBroker;
+  tokens: TokenStore;
+  streams: OpenStreams;
+  heartbeatIntervalMs: number;
+}): Route {
+  return {
+    methods: ["GET"],
+    pattern: /^\/v1\/event\/stream$/,
+    handle(context) {
+      const index = parseIndex(context.query.get("index"));
+      const topics = parseTopics(context.query.getAll("topic"));
+      // Nomad's stream answers refused subscriptions with 500, not 403.
+      const resolution = deps.tokens.resolve(context.token);
+      if ("error" in resolution) throw new HttpError(500, resolution.error);
+      if (![...topics.keys()].every((topic) => mayRead(resolution.grants, topic, context.namespace))) {
+        throw new HttpError(500, PERMISSION_DENIED);
+      }
+
+      const connection = new StreamConnection(context, deps.streams, deps.heartbeatIntervalMs);
+      const subscription = deps.broker.subscribe(
+        { topics, namespace: context.namespace, index, token: context.token },
+        { deliver: (batch) => connection.send(batch), end: (lastLine) => connection.end(lastLine) },
+      );
+      connection.onClose(() => subscription.unsubscribe());
+      return { streaming: true };
+    },
+  };
+}
+
+/**
+ * One subscriber's HTTP response: a heartbeat right away and then every interval, a line per batch.
+ * Asked for gzip, it behaves as Nomad's gzip handler does: nothing (not even the status line) goes
+ * out before 1400 bytes have piled up, which is why clients must not ask for gzip here.
+ */
+class StreamConnection {
+  readonly #response: ServerResponse;
+  readonly #heartbeat: NodeJS.Timeout;
+  #gzip: Gzip | undefined;
+  #heldBack: Buffer[] | undefined;
+  #stalled = false;
+  #closed = false;
+  readonly #onClose: Array<() => void> = [];
+
+  constructor(
+    context: RequestContext,
+    private readonly registry: OpenStreams,
+    heartbeatIntervalMs: number,
+  ) {
+    this.#response = context.response;
+    this.#response.setHeader("Content-Type", "application/json");
+    this.#response.setHeader("Cache-Control", "no-cache");
+    if (context.acceptsGzip) {
+      this.#heldBack = [];
+    } else {
+      this.#response.writeHead(200);
+      this.#response.flushHeaders();
+    }
+    registry.add(this);
+    this.#heartbeat = setInterval(() => this.#write(HEARTBEAT), heartbeatIntervalMs);
+    this.#response.once("close", () => this.#closeDown());
+    this.#write(HEARTBEAT);
+  }
+
+  onClose(listener: () => void): void {
+    this.#onClose.push(listener);
+  }
+
+  send(batch: EventBatch): void {
+    this.#write(`${JSON.stringify(batch)}\n`);
+  }
+
+  /** The server ends the stream, with a plain-text last line when one is given. */
+  end(lastLine?: string): void {
+    if (this.#closed) return;
+    if (lastLine !== undefined) this.#write(lastLine);
+    this.#closeDown();
+    if (this.#gzip) {
+      this.#gzip.end();
+      return;
+    }
+    // Too little for gzip: the gzip handler sends what it held back as it is.
+    if (!this.#response.headersSent) this.#response.writeHead(200);
+    this.#response.end(this.#heldBack ? Buffer.concat(this.#heldBack) : undefined);
+  }
+
+  cut(): void {
+    this.#closeDown();
+    this.#response.socket?.resetAndDestroy();
+  }
+
+  stall(): void {
+    this.#stalled = true;
+  }
+
+  #write(text: string): void {
+    if (this.#closed || this.#stalled) return;
+    const chunk = Buffer.from(text);
+    if (this.#gzip) {
+      this.#gzip.write(chunk);
+      this.#gzip.flush();
+      return;
+    }
+    if (!this.#heldBack) {
+      this.#response.write(chunk);
+      return;
+    }
+    this.#heldBack.push(chunk);
+    if (this.#heldBack.reduce((sum, part) => sum + part.length, 0) < GZIP_MIN_SIZE) return;
+    this.#response.setHeader("Content-Encoding", "gzip");
+    this.#response.setHeader("Vary", "Accept-Encoding");
+    this.#response.writeHead(200);
+    this.#gzip = createGzip();
+    this.#gzip.pipe(this.#response);
+    this.#gzip.write(Buffer.concat(this.#heldBack));
+    this.#gzip.flush();
+    this.#heldBack = undefined;
+  }
+
+  #closeDown(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    this.registry.delete(this);
+    for (const listener of this.#onClose) listener();
+  }
+}
+
+// Nomad's per-topic ACL check for subscriptions; no topic at all (`*`) needs a management token.
+function mayRead(grants: Grants, topic: string, namespace: string): boolean {
+  if (NAMESPACED_TOPICS.has(topic)) return grants.allowsNamespace(namespace, "read-job");
+  if (topic === "Node") return grants.allowsNodeRead;
+  return grants.isManagement;
+}
+
+function parseIndex(value: string | null): number {
+  if (value === null || value === "") return 0;
+  if (!/^-?\d+$/.test(value)) {
+    throw new HttpError(400, `Unable to parse index: strconv.Atoi: parsing "${value}": invalid syntax`);
+  }
+  return Number(value);
+}
+
+function parseTopics(values: string[]): Map<string, string[]> {
+  if (values.length === 0) return new Map([[ALL, [ALL]]]);
+  const topics = new Map<string, string[]>();
+  for (const value of values) {
+    const parts = value.split(":");
+    if (parts.length > 2) {
+      throw new HttpError(
+        400,
+        `Invalid topic query: error parsing topics: Invalid key value pair for topic, topic: ${value}`,
+      );
+    }
+    const [topic = "", key = ALL] = parts;
+    topics.set(topic, [...(topics.get(topic) ?? []), key]);
+  }
+  return topics;
+}

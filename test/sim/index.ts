@@ -1,0 +1,8 @@
+export type { AclPolicy, NamespaceCapability, VariableCapability } from "./acl.js";
+export { dockerWorldRuntime } from "./docker-runtime.js";
+export type { FailRequests, FaultDuration, RequestMatch, SimulatorFaults, SlowRequests } from "./faults.js";
+export type { CallRecord } from "./http-server.js";
+export type * from "./model.js";
+export type { AllocationContainers, AllocationRuntime, RuntimeFailure } from "./node-clients.js";
+export { RecordingRuntime } from "./recording-runtime.js";
+export { type JobPlacement, NomadSimulator, type RegisteredJob, type SimulatorOptions } from "./simulator.js";

@@ -1,0 +1,199 @@
+import { randomUUID } from "node:crypto";
+import type {
+  JobType,
+  NomadJob,
+  NomadNetwork,
+  NomadScalingPolicy,
+  NomadTask,
+  NomadTaskGroup,
+  SimJob,
+  SimTask,
+  SimTaskGroup,
+} from "./model.js";
+
+const SECOND_NS = 1_000_000_000;
+
+/** The job's fields Nomad derives from the raft log, filled in by the cluster state. */
+export type JobBookkeeping =
+  | "Status"
+  | "Version"
+  | "SubmitTime"
+  | "CreateIndex"
+  | "ModifyIndex"
+  | "JobModifyIndex"
+  | "Stop";
+
+export type JobSpec = Omit<NomadJob, JobBookkeeping>;
+
+/** Fills Nomad's defaults into a test's job, the way `nomad job run` canonicalizes it. */
+export function canonicalizeJob(input: SimJob): JobSpec {
+  const type: JobType = input.Type ?? "service";
+  const namespace = input.Namespace ?? "default";
+  if (input.TaskGroups.length === 0) throw new Error(`job ${input.ID} has no task groups`);
+  return {
+    Region: "global",
+    Namespace: namespace,
+    ID: input.ID,
+    ParentID: "",
+    Name: input.Name ?? input.ID,
+    Type: type,
+    Priority: 50,
+    AllAtOnce: false,
+    Datacenters: ["*"],
+    NodePool: "default",
+    Constraints: null,
+    Affinities: null,
+    Spreads: null,
+    TaskGroups: input.TaskGroups.map((group) => canonicalizeGroup(group, type, namespace, input.ID)),
+    Update: { Stagger: 30 * SECOND_NS, MaxParallel: type === "service" ? 1 : 0 },
+    Multiregion: null,
+    Periodic: null,
+    ParameterizedJob: null,
+    Dispatched: false,
+    DispatchIdempotencyToken: "",
+    Payload: null,
+    Meta: copyMap(input.Meta),
+    ConsulToken: "",
+    ConsulNamespace: "",
+    VaultToken: "",
+    VaultNamespace: "",
+    NomadTokenID: "",
+    StatusDescription: "",
+    Stable: false,
+  };
+}
+
+function canonicalizeGroup(
+  group: SimTaskGroup,
+  type: JobType,
+  namespace: string,
+  jobId: string,
+): NomadTaskGroup {
+  if (group.Tasks.length === 0) throw new Error(`group ${group.Name} of job ${jobId} has no tasks`);
+  const count = group.Count ?? 1;
+  const restartPolicy = type === "batch" || type === "sysbatch" ? batchRestart() : serviceRestart();
+  return {
+    Name: group.Name,
+    Count: count,
+    Update: type === "service" ? serviceUpdate() : null,
+    Constraints: null,
+    Scaling: group.Scaling
+      ? scalingPolicy(group.Scaling, count, { Namespace: namespace, Job: jobId, Group: group.Name })
+      : null,
+    RestartPolicy: restartPolicy,
+    ReschedulePolicy: reschedulePolicy(type),
+    EphemeralDisk: { Sticky: false, SizeMB: 300, Migrate: false },
+    Networks: group.Networks ? group.Networks.map((network) => networkResource(network.Mode)) : null,
+    Services: null,
+    Volumes: null,
+    Meta: copyMap(group.Meta),
+    Tasks: group.Tasks.map((task) => canonicalizeTask(task, restartPolicy)),
+    ShutdownDelay: null,
+  };
+}
+
+function canonicalizeTask(task: SimTask, restartPolicy: NomadTask["RestartPolicy"]): NomadTask {
+  return {
+    Name: task.Name,
+    Driver: task.Driver,
+    User: "",
+    Config: task.Config ? structuredClone(task.Config) : null,
+    Env: copyMap(task.Env),
+    Services: null,
+    Constraints: null,
+    Affinities: null,
+    Resources: { CPU: 100, Cores: 0, MemoryMB: 300, MemoryMaxMB: 0, DiskMB: 0 },
+    RestartPolicy: { ...restartPolicy },
+    Meta: copyMap(task.Meta),
+    KillTimeout: 5 * SECOND_NS,
+    LogConfig: { MaxFiles: 10, MaxFileSizeMB: 10, Disabled: false },
+    Artifacts: null,
+    Templates: null,
+    Leader: false,
+    ShutdownDelay: 0,
+    KillSignal: "",
+    Kind: "",
+  };
+}
+
+function scalingPolicy(
+  scaling: NonNullable<SimTaskGroup["Scaling"]>,
+  count: number,
+  target: NomadScalingPolicy["Target"],
+): NomadScalingPolicy {
+  // Nomad's api.ScalingPolicy.Canonicalize: Min defaults to the group's count, Enabled to true.
+  return {
+    ID: randomUUID(),
+    Type: "horizontal",
+    Target: target,
+    Policy: null,
+    Min: scaling.Min ?? count,
+    Max: scaling.Max,
+    Enabled: scaling.Enabled ?? true,
+    CreateIndex: 0,
+    ModifyIndex: 0,
+  };
+}
+
+function networkResource(mode: string): NomadNetwork {
+  return {
+    Mode: mode,
+    Device: "",
+    CIDR: "",
+    IP: "",
+    Hostname: "",
+    MBits: 0,
+    DNS: null,
+    ReservedPorts: null,
+    DynamicPorts: null,
+  };
+}
+
+function serviceUpdate(): Record<string, unknown> {
+  return {
+    Stagger: 30 * SECOND_NS,
+    MaxParallel: 1,
+    HealthCheck: "checks",
+    MinHealthyTime: 10 * SECOND_NS,
+    HealthyDeadline: 300 * SECOND_NS,
+    ProgressDeadline: 600 * SECOND_NS,
+    AutoRevert: false,
+    AutoPromote: false,
+    Canary: 0,
+  };
+}
+
+function serviceRestart(): NomadTask["RestartPolicy"] {
+  return { Attempts: 2, Interval: 1800 * SECOND_NS, Delay: 15 * SECOND_NS, Mode: "fail" };
+}
+
+function batchRestart(): NomadTask["RestartPolicy"] {
+  return { Attempts: 3, Interval: 86_400 * SECOND_NS, Delay: 15 * SECOND_NS, Mode: "fail" };
+}
+
+function reschedulePolicy(type: JobType): Record<string, unknown> | null {
+  if (type === "system" || type === "sysbatch") return null;
+  if (type === "batch") {
+    return {
+      Attempts: 1,
+      Interval: 86_400 * SECOND_NS,
+      Delay: 5 * SECOND_NS,
+      DelayFunction: "constant",
+      MaxDelay: 0,
+      Unlimited: false,
+    };
+  }
+  return {
+    Attempts: 0,
+    Interval: 0,
+    Delay: 30 * SECOND_NS,
+    DelayFunction: "exponential",
+    MaxDelay: 3600 * SECOND_NS,
+    Unlimited: true,
+  };
+}
+
+// Nomad sends an unset map as null, never as {}.
+function copyMap(map: Record<string, string> | null | undefined): Record<string, string> | null {
+  return map ? { ...map } : null;
+}

@@ -1,0 +1,233 @@
+// Nomad's JSON shapes as the simulator serves them (PascalCase, Go nil maps/slices as null), and the
+// job input tests give it (Nomad's JSON job, as `nomad job run -output` prints it).
+// Reference: /work/shared/nomad-api-notes.md and openapi/nomad.yaml.
+
+export type JobType = "service" | "batch" | "system" | "sysbatch";
+export type StringMap = Record<string, string>;
+
+/** A task of a job as tests write it; missing fields get Nomad's defaults. */
+export interface SimTask {
+  Name: string;
+  Driver: string;
+  Meta?: StringMap | null;
+  Config?: Record<string, unknown> | null;
+  Env?: StringMap | null;
+}
+
+export interface SimTaskGroup {
+  Name: string;
+  /** Nomad's default is 1; system jobs always run one allocation per node. */
+  Count?: number;
+  Meta?: StringMap | null;
+  Networks?: Array<{ Mode: "bridge" | "host" }> | null;
+  Scaling?: { Min?: number; Max: number; Enabled?: boolean } | null;
+  Tasks: SimTask[];
+}
+
+/** Nomad's JSON job (`nomad job run -output`), reduced to what the monitor reads. */
+export interface SimJob {
+  ID: string;
+  Name?: string;
+  Namespace?: string;
+  Type?: JobType;
+  Meta?: StringMap | null;
+  TaskGroups: SimTaskGroup[];
+}
+
+export interface NomadTask {
+  Name: string;
+  Driver: string;
+  User: string;
+  Config: Record<string, unknown> | null;
+  Env: StringMap | null;
+  Services: null;
+  Constraints: null;
+  Affinities: null;
+  Resources: { CPU: number; Cores: number; MemoryMB: number; MemoryMaxMB: number; DiskMB: number };
+  RestartPolicy: { Attempts: number; Interval: number; Delay: number; Mode: string };
+  Meta: StringMap | null;
+  KillTimeout: number;
+  LogConfig: { MaxFiles: number; MaxFileSizeMB: number; Disabled: boolean };
+  Artifacts: null;
+  Templates: null;
+  Leader: boolean;
+  ShutdownDelay: number;
+  KillSignal: string;
+  Kind: string;
+}
+
+export interface NomadScalingPolicy {
+  ID: string;
+  Type: "horizontal";
+  Target: { Namespace: string; Job: string; Group: string };
+  Policy: null;
+  Min: number;
+  Max: number;
+  Enabled: boolean;
+  CreateIndex: number;
+  ModifyIndex: number;
+}
+
+export interface NomadNetwork {
+  Mode: string;
+  Device: string;
+  CIDR: string;
+  IP: string;
+  Hostname: string;
+  MBits: number;
+  DNS: null;
+  ReservedPorts: null;
+  DynamicPorts: null;
+}
+
+export interface NomadTaskGroup {
+  Name: string;
+  Count: number;
+  Update: Record<string, unknown> | null;
+  Constraints: null;
+  Scaling: NomadScalingPolicy | null;
+  RestartPolicy: { Attempts: number; Interval: number; Delay: number; Mode: string };
+  ReschedulePolicy: Record<string, unknown> | null;
+  EphemeralDisk: { Sticky: boolean; SizeMB: number; Migrate: boolean };
+  Networks: NomadNetwork[] | null;
+  Services: null;
+  Volumes: null;
+  Meta: StringMap | null;
+  Tasks: NomadTask[];
+  ShutdownDelay: null;
+}
+
+export interface NomadJob {
+  Region: string;
+  Namespace: string;
+  ID: string;
+  ParentID: string;
+  Name: string;
+  Type: JobType;
+  Priority: number;
+  AllAtOnce: boolean;
+  Datacenters: string[];
+  NodePool: string;
+  Constraints: null;
+  Affinities: null;
+  Spreads: null;
+  TaskGroups: NomadTaskGroup[];
+  Update: Record<string, unknown>;
+  Multiregion: null;
+  Periodic: null;
+  ParameterizedJob: null;
+  Dispatched: boolean;
+  DispatchIdempotencyToken: string;
+  Payload: null;
+  Meta: StringMap | null;
+  ConsulToken: string;
+  ConsulNamespace: string;
+  VaultToken: string;
+  VaultNamespace: string;
+  NomadTokenID: string;
+  Status: "pending" | "running" | "dead";
+  StatusDescription: string;
+  Stable: boolean;
+  Version: number;
+  SubmitTime: number;
+  CreateIndex: number;
+  ModifyIndex: number;
+  JobModifyIndex: number;
+  Stop: boolean;
+}
+
+export type DesiredStatus = "run" | "stop" | "evict";
+export type ClientStatus = "pending" | "running" | "complete" | "failed" | "lost" | "unknown";
+
+export interface NomadTaskEvent {
+  Type: string;
+  Time: number;
+  Message: string;
+  DisplayMessage: string;
+  Details: StringMap;
+  FailsTask: boolean;
+}
+
+export interface NomadTaskState {
+  State: "pending" | "running" | "dead";
+  Failed: boolean;
+  Restarts: number;
+  LastRestart: string;
+  StartedAt: string;
+  FinishedAt: string;
+  Events: NomadTaskEvent[];
+  TaskHandle: null;
+}
+
+export interface NomadAllocation {
+  ID: string;
+  Namespace: string;
+  EvalID: string;
+  Name: string;
+  NodeID: string;
+  NodeName: string;
+  JobID: string;
+  Job: NomadJob | null;
+  TaskGroup: string;
+  AllocatedResources: Record<string, unknown>;
+  Metrics: Record<string, unknown>;
+  DesiredStatus: DesiredStatus;
+  DesiredDescription: string;
+  DesiredTransition: { Migrate: null; Reschedule: null; ForceReschedule: null; NoShutdownDelay: null };
+  ClientStatus: ClientStatus;
+  ClientDescription: string;
+  TaskStates: Record<string, NomadTaskState> | null;
+  DeploymentID: string;
+  DeploymentStatus: null;
+  FollowupEvalID: string;
+  RescheduleTracker: null;
+  NetworkStatus: null;
+  PreviousAllocation: string;
+  NextAllocation: string;
+  PreemptedAllocations: null;
+  PreemptedByAllocation: string;
+  CreateIndex: number;
+  ModifyIndex: number;
+  AllocModifyIndex: number;
+  CreateTime: number;
+  ModifyTime: number;
+}
+
+export interface NomadVariable {
+  Namespace: string;
+  Path: string;
+  CreateIndex: number;
+  ModifyIndex: number;
+  CreateTime: number;
+  ModifyTime: number;
+  Items: StringMap;
+}
+
+export type EventTopic = "Allocation" | "Job";
+
+export interface NomadEvent {
+  Topic: EventTopic;
+  Type: string;
+  Key: string;
+  Namespace: string;
+  FilterKeys: string[] | null;
+  Index: number;
+  Payload: { Allocation: NomadAllocation } | { Job: NomadJob };
+}
+
+/** The events committed at one raft index: one line of the event stream. */
+export interface EventBatch {
+  Index: number;
+  Events: NomadEvent[];
+}
+
+/** A scaling event of a group, as the Nomad UI lists it. */
+export interface ScalingEvent {
+  Time: number;
+  Count: number | null;
+  PreviousCount: number;
+  Message: string;
+  Error: boolean;
+  Meta: Record<string, unknown> | null;
+  EvalID: string | null;
+}

@@ -1,0 +1,169 @@
+import type { Clock } from "../../src/clock.js";
+import { type ClusterState, taskStatesOf } from "./cluster-state.js";
+import type { ClientStatus, NomadAllocation } from "./model.js";
+import { isTerminalClientStatus } from "./scheduler.js";
+
+/** Starts and stops the containers of a node's allocations (an adapter over the Docker test world). */
+export interface AllocationRuntime {
+  start(alloc: AllocationContainers): Promise<void>;
+  stop(allocId: string): Promise<void>;
+}
+
+/** What a node's runtime needs to lay out an allocation's containers as Nomad's docker driver does. */
+export interface AllocationContainers {
+  allocId: string;
+  /** The group's tasks that use the docker driver. */
+  tasks: string[];
+  networkMode: "host" | "bridge";
+  taskNetworkMode?: "host";
+}
+
+export interface RuntimeFailure {
+  allocId: string;
+  action: "start" | "stop";
+  error: unknown;
+}
+
+/** Promises still running, so tests can wait until the simulated cluster has settled. */
+export class PendingWork {
+  readonly #running = new Set<Promise<unknown>>();
+
+  track(work: Promise<unknown>): void {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#running.add(settled);
+    void settled.then(() => this.#running.delete(settled));
+  }
+
+  async settled(): Promise<void> {
+    while (this.#running.size > 0) await Promise.all([...this.#running]);
+  }
+}
+
+/**
+ * The Nomad clients of the simulated nodes: they run what the scheduler placed through the node's
+ * runtime and report each allocation's client status back to the cluster state. Work on one
+ * allocation is serialized, so a stop always follows the start it races with.
+ */
+export class NodeClients {
+  readonly #runtimes = new Map<string, AllocationRuntime>();
+  readonly #chains = new Map<string, Promise<void>>();
+  readonly #containersUp = new Set<string>();
+  readonly #failures: RuntimeFailure[] = [];
+
+  constructor(
+    private readonly state: ClusterState,
+    private readonly clock: Clock,
+    private readonly work: PendingWork,
+  ) {}
+
+  get failures(): readonly RuntimeFailure[] {
+    return this.#failures;
+  }
+
+  attach(nodeId: string, runtime: AllocationRuntime): void {
+    this.#runtimes.set(nodeId, runtime);
+  }
+
+  /** A placed allocation: start its containers (nodes without a runtime have none), then report running. */
+  run(alloc: NomadAllocation): void {
+    this.#enqueue(alloc.ID, "start", async () => {
+      const runtime = this.#runtimes.get(alloc.NodeID);
+      const containers = containersOf(alloc);
+      if (runtime && containers.tasks.length > 0) {
+        try {
+          await runtime.start(containers);
+          this.#containersUp.add(alloc.ID);
+        } catch (error) {
+          this.#failures.push({ allocId: alloc.ID, action: "start", error });
+          this.#report(alloc.ID, "failed", "Failed tasks", `failed to start: ${String(error)}`);
+          return;
+        }
+      }
+      if (this.state.allocation(alloc.ID)?.DesiredStatus !== "run") return;
+      this.#report(alloc.ID, "running", "Tasks are running", "Task started by client");
+    });
+  }
+
+  /** A server-side stop: the containers go, and the allocation completes unless it already ended. */
+  stop(allocId: string): void {
+    this.#enqueue(allocId, "stop", async () => {
+      await this.#stopContainers(allocId);
+      const current = this.state.allocation(allocId);
+      if (!current || isTerminalClientStatus(current.ClientStatus)) return;
+      this.#report(allocId, "complete", "All tasks have completed", "Task successfully killed");
+    });
+  }
+
+  /** What a test makes a client report; a terminal status takes the containers down first. */
+  setClientStatus(allocId: string, status: ClientStatus): void {
+    this.#enqueue(allocId, "stop", async () => {
+      if (!isTerminalClientStatus(status)) {
+        const current = this.state.allocation(allocId);
+        if (current)
+          this.state.updateClientStatus(allocId, { ...clientReport(status), taskStates: current.TaskStates });
+        return;
+      }
+      await this.#stopContainers(allocId);
+      const message = status === "failed" ? "Task failed" : "Task killed";
+      this.#report(allocId, status, clientReport(status).description, message);
+    });
+  }
+
+  async #stopContainers(allocId: string): Promise<void> {
+    if (!this.#containersUp.delete(allocId)) return;
+    const nodeId = this.state.allocation(allocId)?.NodeID;
+    const runtime = nodeId === undefined ? undefined : this.#runtimes.get(nodeId);
+    try {
+      await runtime?.stop(allocId);
+    } catch (error) {
+      this.#failures.push({ allocId, action: "stop", error });
+    }
+  }
+
+  #report(allocId: string, status: ClientStatus, description: string, message: string): void {
+    const alloc = this.state.allocation(allocId);
+    if (!alloc) return; // garbage-collected meanwhile
+    const taskState = status === "running" ? "running" : "dead";
+    const taskStates = taskStatesOf(alloc, taskState, {
+      failed: status === "failed",
+      at: this.clock.now(),
+      message,
+    });
+    this.state.updateClientStatus(allocId, { status, description, taskStates });
+  }
+
+  #enqueue(allocId: string, action: RuntimeFailure["action"], task: () => Promise<void>): void {
+    const next = (this.#chains.get(allocId) ?? Promise.resolve()).then(task).catch((error: unknown) => {
+      this.#failures.push({ allocId, action, error });
+    });
+    this.#chains.set(allocId, next);
+    this.work.track(next);
+  }
+}
+
+function clientReport(status: ClientStatus): { status: ClientStatus; description: string } {
+  const descriptions: Record<ClientStatus, string> = {
+    pending: "No tasks have started",
+    running: "Tasks are running",
+    complete: "All tasks have completed",
+    failed: "Failed tasks",
+    lost: "alloc is lost since its node is down",
+    unknown: "alloc is unknown since its node is disconnected",
+  };
+  return { status, description: descriptions[status] };
+}
+
+function containersOf(alloc: NomadAllocation): AllocationContainers {
+  const group = alloc.Job?.TaskGroups.find((taskGroup) => taskGroup.Name === alloc.TaskGroup);
+  const dockerTasks = (group?.Tasks ?? []).filter((task) => task.Driver === "docker");
+  const containers: AllocationContainers = {
+    allocId: alloc.ID,
+    tasks: dockerTasks.map((task) => task.Name),
+    networkMode: group?.Networks?.[0]?.Mode === "bridge" ? "bridge" : "host",
+  };
+  if (dockerTasks.some((task) => task.Config?.network_mode === "host")) containers.taskNetworkMode = "host";
+  return containers;
+}

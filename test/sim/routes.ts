@@ -1,0 +1,351 @@
+import { type Grants, PERMISSION_DENIED, type TokenStore } from "./acl.js";
+import type { ClusterState } from "./cluster-state.js";
+import { HttpError, type Reply, type RequestContext, type Route } from "./http-server.js";
+import type { NomadAllocation, StringMap } from "./model.js";
+
+/** What the HTTP handlers need from the simulator besides its state. */
+export interface RouteDependencies {
+  state: ClusterState;
+  tokens: TokenStore;
+  /** Runs the scheduler for the job once the answer has gone out, as Nomad's evaluation broker does. */
+  evaluateLater(namespace: string, jobId: string): void;
+  clockNs(): number;
+}
+
+// Nomad's Variables.Validate (nomad/structs/variables.go).
+const VARIABLE_PATH = /^[a-zA-Z0-9_~/-]{1,128}$/;
+const VARIABLE_MAX_BYTES = 64 * 1024;
+// Go's http server sniffs the type when a handler wrote its status before setting it, as
+// variableUpsert does for a 409 (hashicorp/nomad command/agent/variable_endpoint.go).
+const SNIFFED_JSON = "text/plain; charset=utf-8";
+
+export function apiRoutes(deps: RouteDependencies): Route[] {
+  const { state } = deps;
+  const authorize = (context: RequestContext): Grants => {
+    const resolution = deps.tokens.resolve(context.token);
+    if ("error" in resolution) throw new HttpError(403, resolution.error);
+    return resolution.grants;
+  };
+  const requireReadJob = (context: RequestContext, namespace: string): void => {
+    if (!authorize(context).allowsNamespace(namespace, "read-job"))
+      throw new HttpError(403, PERMISSION_DENIED);
+  };
+
+  return [
+    {
+      methods: ["GET"],
+      pattern: /^\/v1\/node\/([^/]+)\/allocations$/,
+      handle(context, [nodeId]) {
+        const grants = authorize(context);
+        if (!grants.allowsNodeRead) throw new HttpError(403, PERMISSION_DENIED);
+        const allocs = state.allocations.filter((alloc) => alloc.NodeID === nodeId);
+        const readable = allocs.filter((alloc) => grants.allowsNamespace(alloc.Namespace, "read-job"));
+        return { json: readable, index: latestIndex(allocs, state.allocsIndex) };
+      },
+    },
+    {
+      methods: ["GET"],
+      pattern: /^\/v1\/allocation\/([^/]+)$/,
+      handle(context, [allocId]) {
+        const grants = authorize(context);
+        const alloc = state.allocation(allocId ?? "");
+        if (!alloc) throw new HttpError(404, "alloc not found", state.allocsIndex);
+        if (!grants.allowsNamespace(alloc.Namespace, "read-job")) throw new HttpError(403, PERMISSION_DENIED);
+        return { json: alloc, index: alloc.ModifyIndex };
+      },
+    },
+    {
+      methods: ["GET"],
+      pattern: /^\/v1\/job\/([^/]+)\/allocations$/,
+      handle(context, [jobId]) {
+        requireReadJob(context, context.namespace);
+        const allocs = state.allocationsOfJob(context.namespace, jobId ?? "");
+        return { json: allocs.map(allocationStub), index: latestIndex(allocs, state.allocsIndex) };
+      },
+    },
+    {
+      methods: ["POST", "PUT"],
+      pattern: /^\/v1\/job\/([^/]+)\/scale$/,
+      handle: (context, [jobId]) => scaleJob(deps, authorize, context, jobId ?? ""),
+    },
+    {
+      methods: ["GET"],
+      pattern: /^\/v1\/job\/([^/]+)$/,
+      handle(context, [jobId]) {
+        requireReadJob(context, context.namespace);
+        const job = state.job(context.namespace, jobId ?? "");
+        if (!job) throw new HttpError(404, "job not found", state.jobsIndex);
+        return { json: job, index: job.ModifyIndex };
+      },
+    },
+    {
+      methods: ["DELETE"],
+      pattern: /^\/v1\/job\/([^/]+)$/,
+      handle(context, [jobId]) {
+        const purge = parseBool(context.query, "purge");
+        if (!authorize(context).allowsNamespace(context.namespace, "submit-job")) {
+          throw new HttpError(403, PERMISSION_DENIED);
+        }
+        const write = state.deregisterJob(context.namespace, jobId ?? "", purge);
+        // Stopping a job that does not exist answers 200 with an empty EvalID (nomad-api-notes.md "Stop and scale").
+        if (!write) return { json: deregisterResponse("", 0, state.jobsIndex), index: state.jobsIndex };
+        if (!purge) deps.evaluateLater(context.namespace, jobId ?? "");
+        return { json: deregisterResponse(write.evalId, write.index, write.index), index: write.index };
+      },
+    },
+    {
+      methods: ["GET"],
+      pattern: /^\/v1\/var\/(.+)$/,
+      handle(context, [path]) {
+        if (!authorize(context).allowsVariable(context.namespace, path ?? "", "read")) {
+          throw new HttpError(403, PERMISSION_DENIED);
+        }
+        const variable = state.variable(context.namespace, path ?? "");
+        if (!variable) throw new HttpError(404, "variable not found", state.variablesIndex);
+        return { json: variable, index: variable.ModifyIndex };
+      },
+    },
+    {
+      methods: ["PUT", "POST"],
+      pattern: /^\/v1\/var\/(.+)$/,
+      handle: (context, [path]) => writeVariable(deps, authorize, context, path ?? ""),
+    },
+    {
+      methods: ["DELETE"],
+      pattern: /^\/v1\/var\/(.+)$/,
+      handle(context, [path]) {
+        const cas = parseCas(context.query);
+        const grants = authorize(context);
+        if (!grants.allowsVariable(context.namespace, path ?? "", "destroy"))
+          throw new HttpError(403, PERMISSION_DENIED);
+        const result = state.deleteVariable(context.namespace, path ?? "", cas);
+        if ("conflict" in result) return conflictReply(grants, result.conflict);
+        return { empty: true, status: 204, index: result.index };
+      },
+    },
+  ];
+}
+
+async function scaleJob(
+  deps: RouteDependencies,
+  authorize: (context: RequestContext) => Grants,
+  context: RequestContext,
+  jobId: string,
+): Promise<Reply> {
+  const request = scalingRequestOf(await context.readJson());
+  if (request.Target.Job !== undefined && request.Target.Job !== jobId) {
+    throw new HttpError(400, "job ID in payload did not match URL");
+  }
+  const namespace = context.namespace;
+  if (!authorize(context).allowsScaling(namespace)) throw new HttpError(403, PERMISSION_DENIED);
+
+  // Nomad's JobScaleRequest.Validate, then Job.Scale (hashicorp/nomad nomad/job_endpoint.go).
+  if (request.Target.Namespace !== undefined && request.Target.Namespace !== namespace) {
+    throw new HttpError(400, "namespace in payload did not match header");
+  }
+  const groupName = request.Target.Group ?? "";
+  if (groupName === "") throw new HttpError(400, "missing task group name for scaling action");
+  const count = request.Count;
+  if (count !== null) {
+    if (count < 0) throw new HttpError(400, "scaling action count can't be negative");
+    if (request.Error) throw new HttpError(400, "scaling action should not contain count if error is true");
+  }
+  const { state } = deps;
+  const job = state.job(namespace, jobId);
+  if (!job) throw new HttpError(404, `job "${jobId}" not found`);
+  if (job.Type === "system" && (count ?? 0) > 1) {
+    throw new HttpError(400, 'jobs of type "system" can only be scaled to 1 or 0');
+  }
+  const group = job.TaskGroups.find((taskGroup) => taskGroup.Name === groupName);
+  if (!group)
+    throw new HttpError(400, `task group "${groupName}" specified for scaling does not exist in job`);
+
+  let answer = { EvalID: "", EvalCreateIndex: 0, JobModifyIndex: job.ModifyIndex };
+  if (count !== null) {
+    if (group.Scaling && count < group.Scaling.Min) {
+      throw new HttpError(
+        400,
+        `group count was less than scaling policy minimum: ${count} < ${group.Scaling.Min}`,
+      );
+    }
+    if (group.Scaling && group.Scaling.Max < count) {
+      throw new HttpError(
+        400,
+        `group count was greater than scaling policy maximum: ${count} > ${group.Scaling.Max}`,
+      );
+    }
+    if (state.isDeploymentActive(namespace, jobId)) {
+      throw new HttpError(400, "job scaling blocked due to active deployment");
+    }
+    const write = state.scaleGroup(namespace, jobId, groupName, count);
+    answer = { EvalID: write.evalId, EvalCreateIndex: write.index, JobModifyIndex: write.index };
+    deps.evaluateLater(namespace, jobId);
+  }
+  const index = state.recordScalingEvent(namespace, jobId, groupName, {
+    Time: deps.clockNs(),
+    Count: count,
+    PreviousCount: group.Count,
+    Message: request.Message,
+    Error: request.Error,
+    Meta: request.Meta,
+    EvalID: answer.EvalID === "" ? null : answer.EvalID,
+  });
+  return {
+    json: { ...answer, Warnings: "", Index: index, LastContact: 0, KnownLeader: false, NextToken: "" },
+    index,
+  };
+}
+
+async function writeVariable(
+  deps: RouteDependencies,
+  authorize: (context: RequestContext) => Grants,
+  context: RequestContext,
+  path: string,
+): Promise<Reply> {
+  const body = await context.readJson();
+  const { Namespace, Items } = (isObject(body) ? body : {}) as { Namespace?: unknown; Items?: unknown };
+  if (!isObject(Items) || Object.keys(Items).length === 0) {
+    throw new HttpError(400, "variable missing required Items object");
+  }
+  if (!Object.values(Items).every((value) => typeof value === "string")) {
+    throw new HttpError(
+      400,
+      "json: cannot unmarshal into Go struct field VariableDecrypted.Items of type string",
+    );
+  }
+  const cas = parseCas(context.query);
+  const namespace = typeof Namespace === "string" && Namespace !== "" ? Namespace : context.namespace;
+  const grants = authorize(context);
+  if (!grants.allowsVariable(namespace, path, "write")) throw new HttpError(403, PERMISSION_DENIED);
+  if (!VARIABLE_PATH.test(path)) throw new HttpError(400, `invalid path "${path}"`);
+  const items = Items as StringMap;
+  const size = Object.entries(items).reduce((sum, [key, value]) => sum + key.length + value.length, 0);
+  if (size > VARIABLE_MAX_BYTES) throw new HttpError(400, "variables are limited to 64KiB in total size");
+
+  const result = deps.state.writeVariable(namespace, path, items, cas);
+  if ("conflict" in result) return conflictReply(grants, result.conflict);
+  return { json: result.written, index: result.written.ModifyIndex };
+}
+
+// A lost check-and-set answers 409 with the variable as it is now, its items only for a token that
+// may read them (hashicorp/nomad nomad/variables_endpoint.go makeVariablesApplyResponse).
+function conflictReply(
+  grants: Grants,
+  conflict: { Namespace: string; Path: string; ModifyIndex: number; Items: StringMap | null },
+): Reply {
+  const canRead = grants.allowsVariable(conflict.Namespace, conflict.Path, "read");
+  return {
+    json: { ...conflict, Items: canRead ? conflict.Items : null },
+    status: 409,
+    index: conflict.ModifyIndex,
+    contentType: SNIFFED_JSON,
+  };
+}
+
+interface ScalingRequest {
+  Count: number | null;
+  Target: { Group?: string; Job?: string; Namespace?: string };
+  Message: string;
+  Error: boolean;
+  Meta: Record<string, unknown> | null;
+}
+
+function scalingRequestOf(body: unknown): ScalingRequest {
+  if (!isObject(body))
+    throw new HttpError(400, "json: cannot unmarshal into Go value of type api.ScalingRequest");
+  const { Count, Target, Message, Error: isError, Meta } = body;
+  if (Count !== undefined && Count !== null && !Number.isInteger(Count)) {
+    throw new HttpError(
+      400,
+      `json: cannot unmarshal ${JSON.stringify(Count)} into Go struct field ScalingRequest.Count of type int64`,
+    );
+  }
+  if (isError !== undefined && typeof isError !== "boolean") {
+    throw new HttpError(400, "json: cannot unmarshal into Go struct field ScalingRequest.Error of type bool");
+  }
+  const target = isObject(Target) ? Target : {};
+  const text = (value: unknown) => (typeof value === "string" ? value : undefined);
+  return {
+    Count: typeof Count === "number" ? Count : null,
+    Target: { Group: text(target.Group), Job: text(target.Job), Namespace: text(target.Namespace) },
+    Message: typeof Message === "string" ? Message : "",
+    Error: isError === true,
+    Meta: isObject(Meta) ? Meta : null,
+  };
+}
+
+function deregisterResponse(evalId: string, evalIndex: number, index: number) {
+  return {
+    EvalID: evalId,
+    EvalCreateIndex: evalIndex,
+    JobModifyIndex: index,
+    VolumeEvalID: "",
+    VolumeEvalIndex: 0,
+    Index: index,
+    LastContact: 0,
+    KnownLeader: false,
+    NextToken: "",
+  };
+}
+
+function allocationStub(alloc: NomadAllocation) {
+  return {
+    ID: alloc.ID,
+    EvalID: alloc.EvalID,
+    Name: alloc.Name,
+    Namespace: alloc.Namespace,
+    NodeID: alloc.NodeID,
+    NodeName: alloc.NodeName,
+    JobID: alloc.JobID,
+    JobType: alloc.Job?.Type ?? "service",
+    JobVersion: alloc.Job?.Version ?? 0,
+    TaskGroup: alloc.TaskGroup,
+    AllocatedResources: null,
+    DesiredStatus: alloc.DesiredStatus,
+    DesiredDescription: alloc.DesiredDescription,
+    ClientStatus: alloc.ClientStatus,
+    ClientDescription: alloc.ClientDescription,
+    DesiredTransition: alloc.DesiredTransition,
+    TaskStates: alloc.TaskStates,
+    DeploymentStatus: alloc.DeploymentStatus,
+    FollowupEvalID: alloc.FollowupEvalID,
+    NextAllocation: alloc.NextAllocation,
+    RescheduleTracker: alloc.RescheduleTracker,
+    PreemptedAllocations: alloc.PreemptedAllocations,
+    PreemptedByAllocation: alloc.PreemptedByAllocation,
+    CreateIndex: alloc.CreateIndex,
+    ModifyIndex: alloc.ModifyIndex,
+    CreateTime: alloc.CreateTime,
+    ModifyTime: alloc.ModifyTime,
+  };
+}
+
+// Nomad's list endpoints answer with the highest ModifyIndex of what they list, or the table's index.
+function latestIndex(allocs: readonly NomadAllocation[], tableIndex: number): number {
+  return allocs.length === 0 ? tableIndex : Math.max(...allocs.map((alloc) => alloc.ModifyIndex));
+}
+
+// Go's strconv.ParseBool, as Nomad parses `?purge=`.
+function parseBool(query: URLSearchParams, name: string): boolean {
+  const value = query.get(name);
+  if (value === null || value === "") return false;
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(value)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(value)) return false;
+  throw new HttpError(
+    400,
+    `Failed to parse value of "${name}" (${value}) as a bool: strconv.ParseBool: parsing "${value}": invalid syntax`,
+  );
+}
+
+function parseCas(query: URLSearchParams): number | undefined {
+  const value = query.get("cas");
+  if (value === null || value === "") return undefined;
+  if (!/^\d+$/.test(value)) {
+    throw new HttpError(400, `can not parse cas: strconv.ParseUint: parsing "${value}": invalid syntax`);
+  }
+  return Number(value);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
