@@ -161,9 +161,16 @@ export class Monitor {
         thresholdBytes: config.activityThresholdBytes,
         checkIntervalMs: config.checkIntervalMs,
       });
-      if (result.kind === "not-opted-in") continue;
       const jobLog = log.child({ job: jobId, namespace });
       const version = `${namespace}/${jobId}@${job.JobModifyIndex}`;
+      for (const ignored of ignoredTaskKeys(job)) {
+        this.sayOnce(`task-key:${version}:${ignored.group}/${ignored.task}/${ignored.key}`, () =>
+          jobLog.warn(
+            `job ${jobId}: meta key ${ignored.key} on task ${ignored.task} (group ${ignored.group}) is ignored; set it on the job or the group`,
+          ),
+        );
+      }
+      if (result.kind === "not-opted-in") continue;
       if (config.namespaces !== "*" && !config.namespaces.includes(namespace)) {
         this.sayOnce(`namespace:${version}`, () =>
           jobLog.info(
@@ -171,13 +178,6 @@ export class Monitor {
           ),
         );
         continue;
-      }
-      for (const ignored of ignoredTaskKeys(job)) {
-        this.sayOnce(`task-key:${version}:${ignored.group}/${ignored.task}/${ignored.key}`, () =>
-          jobLog.warn(
-            `job ${jobId}: meta key ${ignored.key} on task ${ignored.task} (group ${ignored.group}) is ignored; set it on the job or the group`,
-          ),
-        );
       }
       if (result.kind === "invalid") {
         for (const problem of result.problems) {
@@ -258,6 +258,7 @@ export class Monitor {
       try {
         await this.actOnJob(key, first.group, entries, idle, signal);
       } catch (error) {
+        if (signal?.aborted) return;
         // One bad job never stops the others.
         this.options.log.error(`acting on job ${first.group.jobId} failed: ${(error as Error).message}`);
       }
@@ -276,9 +277,9 @@ export class Monitor {
     const target = { namespace, jobId };
 
     // Re-read right before acting: the view may lag, and a stop cannot be undone.
-    const job = await nomad.job(namespace, jobId);
+    const job = await nomad.job(namespace, jobId, signal);
     if (!job || job.Stop) return;
-    const everywhere = (await nomad.jobAllocations(namespace, jobId)).filter(
+    const everywhere = (await nomad.jobAllocations(namespace, jobId, signal)).filter(
       (alloc) =>
         (alloc.ClientStatus === "pending" || alloc.ClientStatus === "running") &&
         alloc.DesiredStatus === "run",

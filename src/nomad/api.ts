@@ -20,11 +20,14 @@ export type { Allocation, AllocationListStub, Job };
 
 /** What the monitor needs from Nomad; `NomadHttpApi` is the real thing, the simulator serves it in tests. */
 export interface NomadApi {
-  nodeAllocations(nodeId: string): Promise<{ allocations: Allocation[]; index: number }>;
+  nodeAllocations(
+    nodeId: string,
+    signal?: AbortSignal,
+  ): Promise<{ allocations: Allocation[]; index: number }>;
   allocation(allocId: string): Promise<Allocation>;
   /** `undefined` when the job does not exist (any more). */
-  job(namespace: string, jobId: string): Promise<Job | undefined>;
-  jobAllocations(namespace: string, jobId: string): Promise<AllocationListStub[]>;
+  job(namespace: string, jobId: string, signal?: AbortSignal): Promise<Job | undefined>;
+  jobAllocations(namespace: string, jobId: string, signal?: AbortSignal): Promise<AllocationListStub[]>;
   /** Stops (never purges) a job; returns the evaluation ID. */
   stopJob(namespace: string, jobId: string): Promise<string>;
   scaleGroup(request: ScaleRequest): Promise<string>;
@@ -128,9 +131,9 @@ export class NomadHttpApi implements NomadApi {
     });
   }
 
-  async nodeAllocations(nodeId: string) {
+  async nodeAllocations(nodeId: string, signal?: AbortSignal) {
     const response = await this.call(`list allocations of node ${nodeId}`, () =>
-      listNodeAllocations({ client: this.client, path: { node_id: nodeId }, query: this.query() }),
+      listNodeAllocations({ client: this.client, path: { node_id: nodeId }, query: this.query(), signal }),
     );
     return { allocations: response.data ?? [], index: raftIndex(response) };
   }
@@ -142,10 +145,10 @@ export class NomadHttpApi implements NomadApi {
     return response.data;
   }
 
-  async job(namespace: string, jobId: string) {
+  async job(namespace: string, jobId: string, signal?: AbortSignal) {
     try {
       const response = await this.call(`read job ${jobId} in namespace ${namespace}`, () =>
-        getJob({ client: this.client, path: { job_id: jobId }, query: this.query(namespace) }),
+        getJob({ client: this.client, path: { job_id: jobId }, query: this.query(namespace), signal }),
       );
       return response.data;
     } catch (error) {
@@ -154,9 +157,14 @@ export class NomadHttpApi implements NomadApi {
     }
   }
 
-  async jobAllocations(namespace: string, jobId: string) {
+  async jobAllocations(namespace: string, jobId: string, signal?: AbortSignal) {
     const response = await this.call(`list allocations of job ${jobId} in namespace ${namespace}`, () =>
-      listJobAllocations({ client: this.client, path: { job_id: jobId }, query: this.query(namespace) }),
+      listJobAllocations({
+        client: this.client,
+        path: { job_id: jobId },
+        query: this.query(namespace),
+        signal,
+      }),
     );
     return response.data ?? [];
   }

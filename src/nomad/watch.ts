@@ -68,15 +68,15 @@ export class AllocationWatch {
   }
 
   /** Lists the node's allocations into the view. */
-  async resync(): Promise<number> {
-    const { allocations, index } = await this.deps.nomad.nodeAllocations(this.deps.nodeId);
+  async resync(signal?: AbortSignal): Promise<number> {
+    const { allocations, index } = await this.deps.nomad.nodeAllocations(this.deps.nodeId, signal);
     this.deps.view.reconcile(allocations, index);
     await this.fillMissingJobs();
     return index;
   }
 
   private async connectOnce(signal: AbortSignal): Promise<"healthy" | "failed"> {
-    const index = await this.resync();
+    const index = await this.resync(signal);
     const connection = new AbortController();
     const abort = () => connection.abort();
     signal.addEventListener("abort", abort, { once: true });
@@ -139,7 +139,7 @@ export class AllocationWatch {
       });
       body.on("error", (error) => {
         if (connection.signal.aborted) return finish("healthy");
-        this.failure(new NomadError("unavailable", undefined, `event stream: ${error.message}`));
+        this.failure(new NomadError("unavailable", undefined, `the event stream broke (${error.message})`));
         finish(received ? "healthy" : "failed");
       });
       body.on("end", () => {

@@ -1,0 +1,109 @@
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  actionCalls,
+  expectNoSecretsInLogs,
+  jobStopped,
+  messages,
+  scenario,
+  serviceJob,
+  sleep,
+  waitFor,
+} from "./monitor/harness.js";
+import { SocketProxy } from "./monitor/socket-proxy.js";
+import { openWorldForTests } from "./world/world.js";
+
+const world = await openWorldForTests();
+
+describe.skipIf(!world)("failures the monitor rides out", () => {
+  afterAll(async () => {
+    expectNoSecretsInLogs();
+    await world?.close();
+  });
+
+  it("after the event stream is cut, still tracks an allocation placed during the outage", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    try {
+      await sim.registerJob(serviceJob("before", { meta: null }));
+      await sim.whenSettled();
+      current.startMonitor();
+      await waitFor("the stream to be open", () =>
+        sim.calls.some((call) => call.path === "/v1/event/stream"),
+      );
+
+      sim.faults.failRequests({ status: 500, body: "No cluster leader", forMs: 3_000 });
+      sim.faults.cutStreams();
+      await sim.registerJob(serviceJob("placed-during-outage"));
+      await sim.whenSettled();
+
+      await waitFor(
+        "the job placed during the outage to be stopped",
+        () => jobStopped(sim, "placed-during-outage"),
+        40_000,
+      );
+      expect(
+        messages(logs, /^cannot reach Nomad to watch allocations: /),
+      ).toHaveLength(1);
+      expect(messages(logs, /^connected to Nomad again/).length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await current.close();
+    }
+  });
+
+  it("follows a token rotated in the Variable when the old one is revoked", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    try {
+      await sim.registerJob(serviceJob("placeholder", { meta: null }));
+      await sim.whenSettled();
+      current.startMonitor();
+      await waitFor("the stream to be open", () =>
+        sim.calls.some((call) => call.path === "/v1/event/stream"),
+      );
+
+      const rotated = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });
+      sim.putVariable("default", "nomad/jobs/idle-monitor", { token: rotated });
+      sim.revokeToken(current.actionToken);
+      await sim.registerJob(serviceJob("after-rotation"));
+      await sim.whenSettled();
+
+      await waitFor(
+        "the job to be stopped with the new token",
+        () => jobStopped(sim, "after-rotation"),
+        40_000,
+      );
+      expect(actionCalls(sim).map((call) => [call.path, call.status])).toEqual([
+        ["/v1/job/after-rotation", 200],
+      ]);
+      expect(messages(logs, /reloading the action token/).length).toBeGreaterThanOrEqual(1);
+      expect(logs.filter((line) => JSON.stringify(line).includes(rotated))).toEqual([]);
+    } finally {
+      await current.close();
+    }
+  });
+
+  it("treats allocations as unknown while the Docker Engine is unreachable, and carries on when it is back", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    const proxy = new SocketProxy();
+    await proxy.open();
+    try {
+      await sim.registerJob(serviceJob("dev"));
+      await sim.whenSettled();
+      current.startMonitor({ DOCKER_HOST: proxy.dockerHost, IDLE_TIMEOUT: "4s" });
+      await waitFor("sampling to begin", () => messages(logs, /^watching job dev group web/).length > 0);
+      await proxy.cut();
+      // Longer than the timeout: had unknown counted as idle, the job would be stopped now.
+      await sleep(6_000);
+      expect(jobStopped(sim, "dev")).toBe(false);
+      expect(messages(logs, /^cannot reach the Docker Engine: /)).toHaveLength(1);
+
+      await proxy.open();
+      await waitFor("the job to be stopped after Docker is back", () => jobStopped(sim, "dev"), 40_000);
+      expect(messages(logs, /^the Docker Engine answers again/)).toHaveLength(1);
+    } finally {
+      await proxy.cut();
+      await current.close();
+    }
+  });
+});

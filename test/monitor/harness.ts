@@ -1,0 +1,173 @@
+import { randomUUID } from "node:crypto";
+import pino from "pino";
+import { expect } from "vitest";
+import { type Environment, parseConfig } from "../../src/config.js";
+import { runDaemon } from "../../src/daemon.js";
+import { LOG_REDACTION } from "../../src/log.js";
+import type { WatchTiming } from "../../src/nomad/watch.js";
+import { dockerWorldRuntime, NomadSimulator, type SimJob } from "../sim/index.js";
+import type { DockerWorld } from "../world/world.js";
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** Every secret any scenario created, and every log line any monitor wrote: checked against each other. */
+export const allSecrets = new Set<string>();
+export const allLogLines: string[] = [];
+
+export const FAST_WATCH: WatchTiming = {
+  silenceMs: 3_000,
+  resyncMs: 4_000,
+  reconnect: { initialMs: 100, maxMs: 1_000 },
+};
+
+export interface Scenario {
+  sim: NomadSimulator;
+  localNode: string;
+  otherNode: string;
+  actionToken: string;
+  identityToken: string;
+  logs: LogLine[];
+  /** Starts the monitor in this process against the simulator, with fast timings unless overridden. */
+  startMonitor(env?: Environment): void;
+  stopMonitor(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A simulated cluster with one node backed by the real Docker world (`local`) and one without containers
+ * (`other`), the action token in the Variable `nomad/jobs/idle-monitor`, and the monitor's workload
+ * identity — the same set-up as in production.
+ */
+export async function scenario(world: DockerWorld): Promise<Scenario> {
+  const sim = await NomadSimulator.start({ heartbeatIntervalMs: 500 });
+  const localNode = sim.addNode("local", dockerWorldRuntime(world));
+  const otherNode = sim.addNode("other");
+  const actionToken = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });
+  sim.putVariable("default", "nomad/jobs/idle-monitor", { token: actionToken });
+  const identityToken = sim.workloadIdentity("default", "idle-monitor");
+  for (const secret of [actionToken, identityToken, sim.managementToken]) allSecrets.add(secret);
+
+  const logs: LogLine[] = [];
+  let stop: AbortController | undefined;
+  let running: Promise<void> | undefined;
+
+  return {
+    sim,
+    localNode,
+    otherNode,
+    actionToken,
+    identityToken,
+    logs,
+    startMonitor(env = {}) {
+      const parsed = parseConfig({
+        NOMAD_ADDR: sim.address,
+        NOMAD_TOKEN: identityToken,
+        NOMAD_NODE_ID: localNode,
+        NOMAD_ALLOC_ID: randomUUID(),
+        NOMAD_JOB_ID: "idle-monitor",
+        CHECK_INTERVAL: "500ms",
+        IDLE_TIMEOUT: "3s",
+        ACTION_COOLDOWN: "10s",
+        ...env,
+      });
+      if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+      const log = pino(
+        { level: "debug", base: undefined, redact: LOG_REDACTION },
+        {
+          write(line: string) {
+            allLogLines.push(line);
+            logs.push(JSON.parse(line) as LogLine);
+          },
+        },
+      );
+      stop = new AbortController();
+      running = runDaemon({ config: parsed.config, log, watchTiming: FAST_WATCH }, stop.signal);
+    },
+    async stopMonitor() {
+      stop?.abort();
+      await running;
+    },
+    async close() {
+      stop?.abort();
+      await running;
+      await sim.close();
+    },
+  };
+}
+
+/** A service job as `nomad job run -output` prints it, opted in unless meta says otherwise. */
+export function serviceJob(
+  id: string,
+  options: {
+    meta?: Record<string, string> | null;
+    groups?: Array<{
+      name: string;
+      count?: number;
+      meta?: Record<string, string>;
+      bridge?: boolean;
+      scalingMin?: number;
+      driver?: string;
+      taskMeta?: Record<string, string>;
+    }>;
+    namespace?: string;
+    type?: SimJob["Type"];
+  } = {},
+): SimJob {
+  const groups = options.groups ?? [{ name: "web" }];
+  return {
+    ID: id,
+    Namespace: options.namespace ?? "default",
+    Type: options.type ?? "service",
+    Meta: options.meta === undefined ? { "idle-monitor.enabled": "true" } : options.meta,
+    TaskGroups: groups.map((group) => ({
+      Name: group.name,
+      Count: group.count ?? 1,
+      Meta: group.meta ?? null,
+      Networks: group.bridge ? [{ Mode: "bridge" }] : null,
+      Scaling: group.scalingMin === undefined ? null : { Min: group.scalingMin, Max: 10, Enabled: true },
+      Tasks: [{ Name: "server", Driver: group.driver ?? "docker", Meta: group.taskMeta ?? null }],
+    })),
+  };
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function jobStopped(sim: NomadSimulator, jobId: string, namespace = "default"): boolean {
+  return sim.job(namespace, jobId)?.Stop === true;
+}
+
+export function actionCalls(sim: NomadSimulator) {
+  return sim.calls.filter(
+    (call) => (call.method === "DELETE" && call.path.startsWith("/v1/job/")) || call.path.endsWith("/scale"),
+  );
+}
+
+export function messages(logs: readonly LogLine[], pattern: RegExp): LogLine[] {
+  return logs.filter((line) => pattern.test(line.msg));
+}
+
+/** No secret reached any log line. */
+export function expectNoSecretsInLogs(): void {
+  for (const secret of allSecrets) {
+    const leaked = allLogLines.filter((line) => line.includes(secret));
+    expect(leaked, "a token appeared in a log line").toEqual([]);
+  }
+}
