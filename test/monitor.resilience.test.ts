@@ -41,9 +41,7 @@ describe.skipIf(!world)("failures the monitor rides out", () => {
         () => jobStopped(sim, "placed-during-outage"),
         40_000,
       );
-      expect(
-        messages(logs, /^cannot reach Nomad to watch allocations: /),
-      ).toHaveLength(1);
+      expect(messages(logs, /^cannot reach Nomad to watch allocations: /)).toHaveLength(1);
       expect(messages(logs, /^connected to Nomad again/).length).toBeGreaterThanOrEqual(1);
     } finally {
       await current.close();

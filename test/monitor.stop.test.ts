@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   actionCalls,
   expectNoSecretsInLogs,
@@ -7,7 +7,6 @@ import {
   type Scenario,
   scenario,
   serviceJob,
-  sleep,
   waitFor,
 } from "./monitor/harness.js";
 import { openWorldForTests } from "./world/world.js";
@@ -16,7 +15,6 @@ const world = await openWorldForTests();
 
 describe.skipIf(!world)("the monitor stops idle opted-in jobs", () => {
   let current: Scenario;
-  beforeAll(() => undefined);
   afterEach(async () => current?.close());
   afterAll(async () => {
     expectNoSecretsInLogs();
