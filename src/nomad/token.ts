@@ -39,7 +39,8 @@ export class ActionToken {
     let problem: string;
     try {
       const items = await this.nomad.readVariable(this.config.namespace, path, this.config.nomadToken);
-      const token = items?.[key];
+      // `echo $TOKEN | nomad var put … token=-` keeps the newline; a token never has surrounding whitespace.
+      const token = items?.[key]?.trim();
       if (token) return this.use(token, "variable", `action token loaded from ${where}`);
       problem =
         items === undefined
