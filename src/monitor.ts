@@ -9,7 +9,7 @@ import { ActivityTracker, decideGroup, type GroupDecision, type Reading, Traffic
 import type { Job, NomadApi } from "./nomad/api.js";
 import type { ActionToken } from "./nomad/token.js";
 import { AllocationWatch, type WatchTiming } from "./nomad/watch.js";
-import { type GroupPolicy, groupPolicy, ignoredTaskKeys } from "./policy.js";
+import { type GroupPolicy, groupPolicy, ignoredTaskKeys, type PolicyDefaults } from "./policy.js";
 import { RateLimitedNotice, sleep } from "./retry.js";
 
 export interface MonitorOptions {
@@ -35,6 +35,7 @@ interface WatchedGroup {
 }
 
 const SYSTEM_TYPES = new Set(["system", "sysbatch"]);
+const NODE_SCOPE = "";
 
 /**
  * The loop that wires the pieces: every CHECK_INTERVAL, sample the opted-in allocations of this node,
@@ -46,8 +47,8 @@ export class Monitor {
   private readonly actions: Actions;
   private readonly meter = new TrafficMeter();
   private readonly tracker = new ActivityTracker();
-  /** Things said once: per job version for meta problems, per group for waits and unknown reasons. */
-  private readonly said = new Set<string>();
+  /** Things said once, per job (forgotten with the job's last allocation on this node) or for the node. */
+  private readonly said = new Map<string, Set<string>>();
   private readonly lastDecision = new Map<string, GroupDecision["kind"]>();
   private readonly cooldownUntil = new Map<string, number>();
   private readonly notices: RateLimitedNotice;
@@ -67,6 +68,15 @@ export class Monitor {
     });
     this.actions = new Actions({ nomad, token, dryRun: config.dryRun });
     this.notices = new RateLimitedNotice(60_000, () => clock.now());
+  }
+
+  private get policyDefaults(): PolicyDefaults {
+    const { config } = this.options;
+    return {
+      timeoutMs: config.idleTimeoutMs,
+      thresholdBytes: config.activityThresholdBytes,
+      checkIntervalMs: config.checkIntervalMs,
+    };
   }
 
   /** Watches and samples until the signal aborts; an action in flight is allowed to finish. */
@@ -97,6 +107,7 @@ export class Monitor {
   async cycle(signal?: AbortSignal): Promise<void> {
     const { clock, log, sampler } = this.options;
     const groups = this.watchedGroups();
+    this.forgetWhatIsGone(groups);
     const allocations = groups.flatMap((group) => group.allocations.map((alloc) => ({ alloc, group })));
     this.forgetAllocationsExcept(new Set(allocations.map(({ alloc }) => alloc.id)));
     if (allocations.length === 0) return;
@@ -110,7 +121,7 @@ export class Monitor {
       );
       if (this.notices.clear("docker")) log.info("the Docker Engine answers again; sampling resumed");
       if (sampler.procRootVisible?.() === false) {
-        this.sayOnce("proc-root", () =>
+        this.sayOnce(NODE_SCOPE, "proc-root", () =>
           log.error(
             `cannot see any container's processes under PROC_ROOT=${this.options.config.procRoot}: mount the host's /proc read-only at /host/proc (the job spec in nomad/ does); until then nothing can be measured`,
           ),
@@ -156,15 +167,12 @@ export class Monitor {
       const { job, namespace, jobId, group } = alloc;
       if (!job || SYSTEM_TYPES.has(job.Type)) continue;
       if (jobId === config.self.jobId && namespace === config.namespace) continue;
-      const result = groupPolicy(job, group, {
-        timeoutMs: config.idleTimeoutMs,
-        thresholdBytes: config.activityThresholdBytes,
-        checkIntervalMs: config.checkIntervalMs,
-      });
+      const result = groupPolicy(job, group, this.policyDefaults);
       const jobLog = log.child({ job: jobId, namespace });
-      const version = `${namespace}/${jobId}@${job.JobModifyIndex}`;
+      const scope = jobKey(namespace, jobId);
+      const version = `@${job.JobModifyIndex}`;
       for (const ignored of ignoredTaskKeys(job)) {
-        this.sayOnce(`task-key:${version}:${ignored.group}/${ignored.task}/${ignored.key}`, () =>
+        this.sayOnce(scope, `task-key:${version}:${ignored.group}/${ignored.task}/${ignored.key}`, () =>
           jobLog.warn(
             `job ${jobId}: meta key ${ignored.key} on task ${ignored.task} (group ${ignored.group}) is ignored; set it on the job or the group`,
           ),
@@ -172,7 +180,7 @@ export class Monitor {
       }
       if (result.kind === "not-opted-in") continue;
       if (config.namespaces !== "*" && !config.namespaces.includes(namespace)) {
-        this.sayOnce(`namespace:${version}`, () =>
+        this.sayOnce(scope, `namespace:${version}`, () =>
           jobLog.info(
             `job ${jobId} opted in, but namespace ${namespace} is not in NAMESPACES; leaving it alone`,
           ),
@@ -181,7 +189,7 @@ export class Monitor {
       }
       if (result.kind === "invalid") {
         for (const problem of result.problems) {
-          this.sayOnce(`invalid:${version}:${group}:${problem.scope}:${problem.key}`, () =>
+          this.sayOnce(scope, `invalid:${version}:${group}:${problem.scope}:${problem.key}`, () =>
             jobLog.warn(
               `job ${jobId} group ${group}: ${problem.scope} meta ${problem.key}="${problem.value}" is not valid (expected ${problem.expected}); leaving the group alone`,
             ),
@@ -192,7 +200,7 @@ export class Monitor {
       const taskGroup = job.TaskGroups.find((candidate) => candidate.Name === group);
       const otherDriver = taskGroup?.Tasks.find((task) => task.Driver !== "docker");
       if (otherDriver) {
-        this.sayOnce(`driver:${version}:${group}`, () =>
+        this.sayOnce(scope, `driver:${version}:${group}`, () =>
           jobLog.warn(
             `job ${jobId} group ${group} opted in but cannot be measured: task ${otherDriver.Name} uses the ${otherDriver.Driver} driver (only docker is supported); leaving it alone`,
           ),
@@ -231,8 +239,10 @@ export class Monitor {
     }
     if (decision.kind === "unknown") {
       if (decision.reason.includes("not measured yet")) return decision;
-      this.sayOnce(`unknown:${group.key}:${decision.reason.replace(/allocation \S+ /, "")}`, () =>
-        log.warn(`cannot measure ${what}: ${decision.reason}; it is not treated as idle`),
+      this.sayOnce(
+        jobKey(group.namespace, group.jobId),
+        `unknown:${group.group}:${decision.reason.replace(/allocation \S+ /, "")}`,
+        () => log.warn(`cannot measure ${what}: ${decision.reason}; it is not treated as idle`),
       );
     }
     if (decision.kind === "active" && previous === "idle") log.info(`${what} is active again`);
@@ -272,7 +282,7 @@ export class Monitor {
     idle: Array<{ group: WatchedGroup; decision: GroupDecision }>,
     signal?: AbortSignal,
   ): Promise<void> {
-    const { nomad, nodeId, config } = this.options;
+    const { nomad, nodeId } = this.options;
     const log = this.options.log.child({ job: jobId, namespace });
     const target = { namespace, jobId };
 
@@ -285,13 +295,8 @@ export class Monitor {
         alloc.DesiredStatus === "run",
     );
     const elsewhere = everywhere.filter((alloc) => alloc.NodeID !== nodeId);
-    const defaults = {
-      timeoutMs: config.idleTimeoutMs,
-      thresholdBytes: config.activityThresholdBytes,
-      checkIntervalMs: config.checkIntervalMs,
-    };
     const stillOptedIn = ({ group }: { group: WatchedGroup }) => {
-      const fresh = groupPolicy(job, group.group, defaults);
+      const fresh = groupPolicy(job, group.group, this.policyDefaults);
       return fresh.kind === "opted-in" && fresh.policy.action === group.policy.action;
     };
 
@@ -299,7 +304,7 @@ export class Monitor {
     for (const { group, decision } of scale) {
       const remote = elsewhere.filter((alloc) => alloc.TaskGroup === group.group);
       if (remote.length > 0) {
-        this.sayOnce(`elsewhere:${group.key}`, () =>
+        this.sayOnce(key, `elsewhere:${group.group}`, () =>
           log.info(
             `group ${group.group} of job ${jobId} is idle here but also runs on ${describeNodes(remote)}; not scaling it (activity is not shared across nodes yet)`,
           ),
@@ -308,7 +313,7 @@ export class Monitor {
       }
       const min = job.TaskGroups.find((candidate) => candidate.Name === group.group)?.Scaling?.Min ?? 0;
       if (min > 0) {
-        this.sayOnce(`scaling-min:${group.key}:${job.JobModifyIndex}`, () =>
+        this.sayOnce(key, `scaling-min:${group.group}:${job.JobModifyIndex}`, () =>
           log.warn(
             `group ${group.group} of job ${jobId} is idle, but its scaling block has min = ${min}, so it cannot be scaled to 0; leaving it`,
           ),
@@ -331,7 +336,7 @@ export class Monitor {
     const liveGroups = new Set(everywhere.map((alloc) => alloc.TaskGroup));
     const waitingFor = [...liveGroups].filter((group) => !idleGroups.has(group));
     if (elsewhere.length > 0) {
-      this.sayOnce(`elsewhere:${key}`, () =>
+      this.sayOnce(key, "elsewhere", () =>
         log.info(
           `job ${jobId} is idle here but also has live allocations on ${describeNodes(elsewhere)}; not stopping it (activity is not shared across nodes yet)`,
         ),
@@ -339,8 +344,10 @@ export class Monitor {
       return;
     }
     if (waitingFor.length > 0) {
-      const why = waitingFor.map((group) => `${group} ${describeGroupState(entries, group)}`).join(", ");
-      this.sayOnce(`waiting:${key}:${waitingFor.join(",")}`, () =>
+      const why = waitingFor
+        .map((group) => `${group} ${this.describeGroupState(job, entries, group)}`)
+        .join(", ");
+      this.sayOnce(key, `waiting:${waitingFor.join(",")}`, () =>
         log.info(
           `job ${jobId}: group(s) ${[...idleGroups].join(", ")} idle, but not stopping the job while group(s) ${why}`,
         ),
@@ -370,6 +377,34 @@ export class Monitor {
     }
   }
 
+  private describeGroupState(
+    job: Job,
+    entries: ReadonlyArray<{ group: WatchedGroup; decision: GroupDecision }>,
+    group: string,
+  ): string {
+    const entry = entries.find((candidate) => candidate.group.group === group);
+    if (entry?.decision.kind === "idle") return `(set to ${entry.group.policy.action})`;
+    if (entry) return `(${entry.decision.reason})`;
+    const policy = groupPolicy(job, group, this.policyDefaults);
+    if (policy.kind === "not-opted-in") return "(not opted in)";
+    return policy.kind === "invalid" ? "(invalid meta)" : "(cannot be measured)";
+  }
+
+  private forgetWhatIsGone(groups: readonly WatchedGroup[]): void {
+    const jobsHere = new Set(this.view.live().map((alloc) => jobKey(alloc.namespace, alloc.jobId)));
+    for (const scope of this.said.keys()) {
+      if (scope !== NODE_SCOPE && !jobsHere.has(scope)) this.said.delete(scope);
+    }
+    const watched = new Set(groups.map((group) => group.key));
+    for (const key of this.lastDecision.keys()) {
+      if (!watched.has(key)) this.lastDecision.delete(key);
+    }
+    const now = this.options.clock.now();
+    for (const [key, until] of this.cooldownUntil) {
+      if (until <= now) this.cooldownUntil.delete(key);
+    }
+  }
+
   private forgetAllocationsExcept(live: ReadonlySet<string>): void {
     for (const allocId of this.knownAllocations) {
       if (live.has(allocId)) continue;
@@ -380,9 +415,11 @@ export class Monitor {
     for (const allocId of live) this.knownAllocations.add(allocId);
   }
 
-  private sayOnce(key: string, say: () => void): void {
-    if (this.said.has(key)) return;
-    this.said.add(key);
+  private sayOnce(scope: string, key: string, say: () => void): void {
+    const said = this.said.get(scope) ?? new Set<string>();
+    this.said.set(scope, said);
+    if (said.has(key)) return;
+    said.add(key);
     say();
   }
 }
@@ -390,14 +427,4 @@ export class Monitor {
 function describeNodes(allocations: ReadonlyArray<{ NodeID: string; NodeName?: string }>): string {
   const nodes = [...new Set(allocations.map((alloc) => alloc.NodeName || alloc.NodeID.slice(0, 8)))];
   return nodes.length === 1 ? `node ${nodes[0]}` : `nodes ${nodes.join(", ")}`;
-}
-
-function describeGroupState(
-  entries: ReadonlyArray<{ group: WatchedGroup; decision: GroupDecision }>,
-  group: string,
-) {
-  const entry = entries.find((candidate) => candidate.group.group === group);
-  if (!entry) return "(not opted in)";
-  if (entry.decision.kind === "idle") return `(set to ${entry.group.policy.action})`;
-  return `(${entry.decision.reason})`;
 }
