@@ -104,4 +104,30 @@ describe.skipIf(!world)("failures the monitor rides out", () => {
       await current.close();
     }
   });
+
+  it("talks to Nomad over a unix socket, as through the task API, and learns its node from its own allocation", async () => {
+    const current = await scenario(world!);
+    const { sim, localNode } = current;
+    const { port } = new URL(sim.address);
+    const taskApi = new SocketProxy({ host: "127.0.0.1", port: Number(port) });
+    await taskApi.open();
+    try {
+      const monitorJob = await sim.registerJob(serviceJob("idle-monitor", { meta: null, type: "system" }), {
+        nodes: { web: [localNode] },
+      });
+      await sim.registerJob(serviceJob("dev"));
+      await sim.whenSettled();
+      current.startMonitor({
+        NOMAD_ADDR: `unix://${taskApi.path}`,
+        NOMAD_NODE_ID: "",
+        NOMAD_ALLOC_ID: monitorJob.allocIds[0] ?? "",
+      });
+      await waitFor("the idle job to be stopped", () => jobStopped(sim, "dev"), 40_000);
+      expect(sim.calls.some((call) => call.path === `/v1/allocation/${monitorJob.allocIds[0]}`)).toBe(true);
+      expect(messages(current.logs, new RegExp(`^watching node ${localNode}`))).toHaveLength(1);
+    } finally {
+      await taskApi.cut();
+      await current.close();
+    }
+  });
 });

@@ -4,15 +4,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /**
- * A unix socket that forwards to the Docker Engine's, so a test can make the engine unreachable for the
- * monitor (and bring it back) without touching the engine the other tests use.
+ * A unix socket that forwards to another socket (the Docker Engine's by default) or a TCP address, so a
+ * test can make the engine unreachable for the monitor (and bring it back) without touching the engine
+ * the other tests use, or serve the simulator where Nomad's task API socket would be.
  */
 export class SocketProxy {
   readonly path = join(tmpdir(), `docker-proxy-${process.pid}-${Math.random().toString(36).slice(2)}.sock`);
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
 
-  constructor(private readonly target = "/var/run/docker.sock") {}
+  constructor(private readonly target: string | { host: string; port: number } = "/var/run/docker.sock") {}
 
   get dockerHost(): string {
     return `unix://${this.path}`;
@@ -21,7 +22,8 @@ export class SocketProxy {
   async open(): Promise<void> {
     rmSync(this.path, { force: true });
     const server = createServer((client) => {
-      const upstream = createConnection(this.target);
+      const upstream =
+        typeof this.target === "string" ? createConnection(this.target) : createConnection(this.target);
       for (const socket of [client, upstream]) {
         this.sockets.add(socket);
         socket.on("close", () => this.sockets.delete(socket));
