@@ -112,6 +112,7 @@ export function serviceJob(
       scalingMin?: number;
       driver?: string;
       taskMeta?: Record<string, string>;
+      hostNetwork?: boolean;
     }>;
     namespace?: string;
     type?: SimJob["Type"];
@@ -129,7 +130,14 @@ export function serviceJob(
       Meta: group.meta ?? null,
       Networks: group.bridge ? [{ Mode: "bridge" }] : null,
       Scaling: group.scalingMin === undefined ? null : { Min: group.scalingMin, Max: 10, Enabled: true },
-      Tasks: [{ Name: "server", Driver: group.driver ?? "docker", Meta: group.taskMeta ?? null }],
+      Tasks: [
+        {
+          Name: "server",
+          Driver: group.driver ?? "docker",
+          Meta: group.taskMeta ?? null,
+          Config: group.hostNetwork ? { network_mode: "host" } : null,
+        },
+      ],
     })),
   };
 }
