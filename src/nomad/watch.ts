@@ -5,7 +5,7 @@ import type { Clock } from "../clock.js";
 import { formatDuration } from "../duration.js";
 import { type BackoffPolicy, backoffDelay, RateLimitedNotice, sleep } from "../retry.js";
 import { type Allocation, type Job, type NomadApi, NomadError } from "./api.js";
-import { NdjsonDecoder } from "./ndjson.js";
+import { NdjsonDecoder, type StreamItem } from "./ndjson.js";
 import type { ActionToken } from "./token.js";
 
 export interface WatchTiming {
@@ -35,7 +35,7 @@ interface StreamEvent {
  */
 export class AllocationWatch {
   private readonly notices: RateLimitedNotice;
-  private fetchingJobs: Promise<void> = Promise.resolve();
+  private readingJobs: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly deps: {
@@ -71,7 +71,7 @@ export class AllocationWatch {
   async resync(signal?: AbortSignal): Promise<number> {
     const { allocations, index } = await this.deps.nomad.nodeAllocations(this.deps.nodeId, signal);
     this.deps.view.reconcile(allocations, index);
-    await this.fillMissingJobs();
+    await this.queueJobReads();
     return index;
   }
 
@@ -99,6 +99,22 @@ export class AllocationWatch {
     let garbageSaid = false;
     let closedBy: string | undefined;
 
+    const handle = (items: readonly StreamItem[]) => {
+      for (const item of items) {
+        if (item.kind === "heartbeat") {
+          received = true;
+        } else if (item.kind === "batch") {
+          received = true;
+          this.apply(item.events);
+        } else if (item.kind === "closed-by-server") {
+          closedBy = item.message;
+        } else if (!garbageSaid) {
+          garbageSaid = true;
+          log.warn({ line: item.line }, "the event stream sent a line that is not JSON; ignoring it");
+        }
+      }
+    };
+
     return new Promise((resolve) => {
       const finish = (outcome: "healthy" | "failed") => {
         clearInterval(watchdog);
@@ -122,20 +138,7 @@ export class AllocationWatch {
 
       body.on("data", (chunk: Buffer) => {
         lastHeard = clock.now();
-        for (const item of decoder.push(chunk)) {
-          if (item.kind === "heartbeat") {
-            received = true;
-          } else if (item.kind === "batch") {
-            received = true;
-            this.apply(item.events);
-          } else if (item.kind === "closed-by-server") {
-            closedBy = item.message;
-            this.reloadToken(item.message);
-          } else if (!garbageSaid) {
-            garbageSaid = true;
-            log.warn({ line: item.line }, "the event stream sent a line that is not JSON; ignoring it");
-          }
-        }
+        handle(decoder.push(chunk));
       });
       body.on("error", (error) => {
         if (connection.signal.aborted) return finish("healthy");
@@ -143,17 +146,17 @@ export class AllocationWatch {
         finish(received ? "healthy" : "failed");
       });
       body.on("end", () => {
-        for (const item of decoder.end()) {
-          if (item.kind === "closed-by-server") {
-            closedBy = item.message;
-            this.reloadToken(item.message);
-          }
+        handle(decoder.end());
+        if (closedBy === undefined) {
+          log.info(`the event stream ended (from index ${index}); resubscribing`);
+        } else {
+          // nomad-api-notes.md: the server ends a stream this way when the token was revoked, expired or
+          // its policy changed, so the token is read again before resubscribing.
+          log.warn(
+            `Nomad closed the event stream ("${closedBy}"); reloading the action token and resubscribing`,
+          );
+          this.deps.token.load().catch((error: unknown) => this.failure(error));
         }
-        log.info(
-          closedBy
-            ? `Nomad closed the event stream ("${closedBy}"); resubscribing`
-            : `the event stream ended (from index ${index}); resubscribing`,
-        );
         finish(received ? "healthy" : "failed");
       });
     });
@@ -171,11 +174,17 @@ export class AllocationWatch {
         view.updateJob(job);
       }
     }
-    if (missingJobs) this.fetchingJobs = this.fetchingJobs.then(() => this.fillMissingJobs());
+    if (missingJobs) void this.queueJobReads();
+  }
+
+  /** One job read at a time, whoever asks (events or a resync), so no job is read twice at once. */
+  private queueJobReads(): Promise<void> {
+    this.readingJobs = this.readingJobs.then(() => this.readMissingJobs());
+    return this.readingJobs;
   }
 
   /** Allocations from the stream carry no job (nomad-api-notes.md); read the job once for each. */
-  private async fillMissingJobs(): Promise<void> {
+  private async readMissingJobs(): Promise<void> {
     const missing = new Map<string, { namespace: string; jobId: string }>();
     for (const allocation of this.deps.view.live()) {
       if (!allocation.job) missing.set(`${allocation.namespace}/${allocation.jobId}`, allocation);
@@ -188,11 +197,6 @@ export class AllocationWatch {
         this.failure(error);
       }
     }
-  }
-
-  private reloadToken(why: string): void {
-    this.deps.log.warn(`Nomad ended the event stream over the token ("${why}"); reloading the action token`);
-    this.deps.token.load().catch((error: unknown) => this.failure(error));
   }
 
   private failure(error: unknown): "failed" {

@@ -1,0 +1,172 @@
+import { createServer, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { NodeAllocations } from "../src/allocations.js";
+import { systemClock } from "../src/clock.js";
+import { NomadHttpApi } from "../src/nomad/api.js";
+import { ActionToken } from "../src/nomad/token.js";
+import { AllocationWatch } from "../src/nomad/watch.js";
+import { waitFor } from "./monitor/harness.js";
+
+// Stream endings the simulator does not produce on its own, served by a loopback server scripted per
+// connection: what the watch must do with the last bytes Nomad sends.
+const NODE = "n1";
+const allocation = {
+  ID: "a1",
+  Namespace: "default",
+  NodeID: NODE,
+  JobID: "dev",
+  Job: null,
+  TaskGroup: "web",
+  DesiredStatus: "run",
+  ClientStatus: "running",
+  TaskStates: null,
+  CreateIndex: 6,
+  ModifyIndex: 6,
+  AllocModifyIndex: 6,
+  CreateTime: 1_700_000_000_000_000_000,
+  ModifyTime: 1_700_000_000_000_000_000,
+};
+const job = { ID: "dev", Namespace: "default", Type: "service", Meta: null, TaskGroups: [], ModifyIndex: 6 };
+const batch = JSON.stringify({
+  Index: 6,
+  Events: [
+    {
+      Topic: "Allocation",
+      Type: "PlanResult",
+      Key: "a1",
+      Namespace: "default",
+      Index: 6,
+      Payload: { Allocation: allocation },
+    },
+  ],
+});
+
+const tokenReads = (nomad: FakeNomad) => nomad.requests.filter((path) => path.startsWith("/v1/var/")).length;
+
+type StreamScript = (response: ServerResponse) => void;
+
+interface FakeNomad {
+  address: string;
+  requests: string[];
+  close(): Promise<void>;
+}
+
+/** Serves the node list, the job, the token Variable, and the stream connections in the given order. */
+async function fakeNomad(streams: StreamScript[]): Promise<FakeNomad> {
+  const requests: string[] = [];
+  const open = new Set<ServerResponse>();
+  const server: Server = createServer((request, response) => {
+    const path = decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname);
+    requests.push(path);
+    const json = (body: unknown) => {
+      response.writeHead(200, { "Content-Type": "application/json", "X-Nomad-Index": "5" });
+      response.end(JSON.stringify(body));
+    };
+    if (path === `/v1/node/${NODE}/allocations`) return json([]);
+    if (path === "/v1/job/dev") return json(job);
+    if (path === "/v1/var/nomad/jobs/idle-monitor") return json({ Path: path, Items: { token: "secret" } });
+    if (path === "/v1/event/stream") {
+      open.add(response);
+      const script = streams.shift() ?? ((held: ServerResponse) => held.writeHead(200).write("{}\n"));
+      return script(response);
+    }
+    response.writeHead(404).end("not found");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    address: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    async close() {
+      for (const response of open) response.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+async function startWatch(nomad: FakeNomad) {
+  const messages: string[] = [];
+  const log = pino({ level: "info" }, { write: (line: string) => messages.push(JSON.parse(line).msg) });
+  const config = { nomadAddr: nomad.address, nomadRegion: undefined, tls: {} as never };
+  const token: ActionToken = new ActionToken(
+    new NomadHttpApi({ config, token: () => token.current() }),
+    {
+      nomadToken: "identity",
+      namespace: "default",
+      tokenVariable: { path: "nomad/jobs/idle-monitor", key: "token" },
+      self: { allocId: undefined, jobId: undefined },
+    },
+    log,
+  );
+  await token.load();
+  const view = new NodeAllocations(NODE);
+  const watch = new AllocationWatch({
+    nomad: new NomadHttpApi({ config, token: () => token.current() }),
+    token,
+    view,
+    nodeId: NODE,
+    clock: systemClock,
+    log,
+    timing: { silenceMs: 10_000, resyncMs: 60_000, reconnect: { initialMs: 50, maxMs: 200 } },
+  });
+  const stop = new AbortController();
+  const running = watch.run(stop.signal);
+  return {
+    view,
+    messages,
+    async stop() {
+      stop.abort();
+      await running;
+    },
+  };
+}
+
+describe("the allocation watch at the end of a stream", () => {
+  let cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const step of cleanup.reverse()) await step();
+    cleanup = [];
+  });
+
+  it("applies a last batch that ends the body without a newline, and reads its job once", async () => {
+    const nomad = await fakeNomad([(response) => response.writeHead(200).end(`{}\n${batch}`)]);
+    const watch = await startWatch(nomad);
+    cleanup.push(nomad.close, watch.stop);
+
+    await waitFor("the allocation to be known with its job", () => watch.view.live()[0]?.job?.ID === "dev");
+    expect(watch.view.live().map((alloc) => alloc.id)).toEqual(["a1"]);
+    expect(nomad.requests.filter((path) => path === "/v1/job/dev")).toHaveLength(1);
+  });
+
+  it("says once that Nomad closed the stream, and reads the token again before resubscribing", async () => {
+    const closeLine = "subscription closed by server, client should resubscribe";
+    const nomad = await fakeNomad([(response) => response.writeHead(200).end(`{}\n${closeLine}\n`)]);
+    const watch = await startWatch(nomad);
+    cleanup.push(nomad.close, watch.stop);
+
+    await waitFor(
+      "a second subscription",
+      () => nomad.requests.filter((p) => p === "/v1/event/stream").length >= 2,
+    );
+    expect(watch.messages.filter((msg) => msg.includes(closeLine))).toEqual([
+      `Nomad closed the event stream ("${closeLine}"); reloading the action token and resubscribing`,
+    ]);
+    await waitFor("the token to be read again", () => tokenReads(nomad) === 2);
+  });
+
+  it("treats a 500 Permission denied on subscribe as a token problem", async () => {
+    const nomad = await fakeNomad([(response) => response.writeHead(500).end("Permission denied")]);
+    const watch = await startWatch(nomad);
+    cleanup.push(nomad.close, watch.stop);
+
+    await waitFor(
+      "a second subscription",
+      () => nomad.requests.filter((p) => p === "/v1/event/stream").length >= 2,
+    );
+    expect(watch.messages).toContain(
+      "Nomad refused the action token (subscribe to the event stream: HTTP 500 Permission denied); reloading it",
+    );
+    await waitFor("the token to be read again", () => tokenReads(nomad) === 2);
+  });
+});
