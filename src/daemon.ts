@@ -29,10 +29,12 @@ export async function runDaemon(
   { config, log, clock = systemClock, watchTiming }: DaemonOptions,
   signal: AbortSignal,
 ) {
-  let token: ActionToken | undefined;
-  const nomad = new NomadHttpApi({ config, token: () => token?.current() });
-  token = new ActionToken(nomad, config, log);
-  const actionToken = token;
+  // The client sends whatever token the ActionToken holds at the time of each call.
+  const nomad: NomadApi = new NomadHttpApi({
+    config,
+    token: (): string | undefined => actionToken.current(),
+  });
+  const actionToken = new ActionToken(nomad, config, log);
   const notices = new RateLimitedNotice(60_000, () => clock.now());
 
   await untilDone("load the action token", () => actionToken.load(), log, notices, signal);

@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import { isAxiosError } from "axios";
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NomadHttpApi } from "../src/nomad/api.js";
 import { createClient } from "../src/nomad/generated/client/index.js";
@@ -15,6 +16,7 @@ import {
   writeVariable,
 } from "../src/nomad/generated/sdk.gen.js";
 import { NdjsonDecoder, type StreamItem } from "../src/nomad/ndjson.js";
+import { ActionToken } from "../src/nomad/token.js";
 import { jobSpec } from "./sim/fixtures.js";
 import { NomadSimulator, RecordingRuntime } from "./sim/index.js";
 
@@ -154,5 +156,37 @@ describe("the generated client against the simulator", () => {
       .catch((error: unknown) => error);
     expect(other).toMatchObject({ kind: "auth", status: 403 });
     expect(String(other)).not.toContain(identity);
+  });
+});
+
+describe("the action token", () => {
+  it("is read once when several callers reload it at the same moment", async () => {
+    const sim = await NomadSimulator.start();
+    try {
+      const actionToken = sim.createToken({ namespaces: { "*": ["read-job"] } });
+      sim.putVariable("default", "nomad/jobs/idle-monitor", { token: `${actionToken}\n` });
+      const api = new NomadHttpApi({
+        config: { nomadAddr: sim.address, nomadRegion: undefined, tls: {} as never },
+        token: () => undefined,
+      });
+      const token = new ActionToken(
+        api,
+        {
+          nomadToken: sim.workloadIdentity("default", "idle-monitor"),
+          namespace: "default",
+          tokenVariable: { path: "nomad/jobs/idle-monitor", key: "token" },
+          self: { allocId: "a1", jobId: "idle-monitor" },
+        },
+        pino({ level: "silent" }),
+      );
+      await Promise.all([token.load(), token.load(), token.load()]);
+      expect(sim.calls.filter((call) => call.path === "/v1/var/nomad/jobs/idle-monitor")).toHaveLength(1);
+      // Stored with `echo … | nomad var put … token=-`, the newline is not part of the token.
+      expect(token.current()).toBe(actionToken);
+      await token.load();
+      expect(sim.calls.filter((call) => call.path === "/v1/var/nomad/jobs/idle-monitor")).toHaveLength(2);
+    } finally {
+      await sim.close();
+    }
   });
 });

@@ -4,7 +4,7 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeAllocations } from "../src/allocations.js";
 import { systemClock } from "../src/clock.js";
-import { NomadHttpApi } from "../src/nomad/api.js";
+import { type NomadApi, NomadHttpApi } from "../src/nomad/api.js";
 import { ActionToken } from "../src/nomad/token.js";
 import { AllocationWatch } from "../src/nomad/watch.js";
 import { waitFor } from "./monitor/harness.js";
@@ -89,8 +89,9 @@ async function startWatch(nomad: FakeNomad) {
   const messages: string[] = [];
   const log = pino({ level: "info" }, { write: (line: string) => messages.push(JSON.parse(line).msg) });
   const config = { nomadAddr: nomad.address, nomadRegion: undefined, tls: {} as never };
+  const api: NomadApi = new NomadHttpApi({ config, token: (): string | undefined => token.current() });
   const token: ActionToken = new ActionToken(
-    new NomadHttpApi({ config, token: () => token.current() }),
+    api,
     {
       nomadToken: "identity",
       namespace: "default",
@@ -102,7 +103,7 @@ async function startWatch(nomad: FakeNomad) {
   await token.load();
   const view = new NodeAllocations(NODE);
   const watch = new AllocationWatch({
-    nomad: new NomadHttpApi({ config, token: () => token.current() }),
+    nomad: api,
     token,
     view,
     nodeId: NODE,

@@ -12,6 +12,7 @@ export type TokenConfig = Pick<Config, "nomadToken" | "namespace" | "tokenVariab
 export class ActionToken {
   private value: string | undefined;
   private source: "variable" | "environment" | undefined;
+  private loading: Promise<void> | undefined;
 
   constructor(
     private readonly nomad: Pick<NomadApi, "readVariable">,
@@ -30,9 +31,18 @@ export class ActionToken {
 
   /**
    * (Re)reads the Variable. Throws an Error that says what to fix when the token cannot be had — the
-   * caller keeps retrying. A failure after a successful load keeps the token in hand.
+   * caller keeps retrying. A failure after a successful load keeps the token in hand. Callers that ask
+   * while a read is under way (the stream, an action and the refresh timer can all see a rejected token
+   * at once) share that read.
    */
-  async load(): Promise<void> {
+  load(): Promise<void> {
+    this.loading ??= this.read().finally(() => {
+      this.loading = undefined;
+    });
+    return this.loading;
+  }
+
+  private async read(): Promise<void> {
     const { path, key } = this.config.tokenVariable;
     const where = `Nomad Variable ${path} (item "${key}") in namespace ${this.config.namespace}`;
     const insideNomad = this.config.self.allocId !== undefined;
