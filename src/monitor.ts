@@ -161,66 +161,71 @@ export class Monitor {
 
   /** Opted-in groups of this node's live allocations, saying once what is left alone and why. */
   private watchedGroups(): WatchedGroup[] {
-    const { config, log } = this.options;
-    const groups = new Map<string, WatchedGroup>();
+    const { config } = this.options;
+    const byGroup = new Map<string, { job: Job; group: string; allocations: LiveAllocation[] }>();
     for (const alloc of this.view.live()) {
       const { job, namespace, jobId, group } = alloc;
       if (!job || SYSTEM_TYPES.has(job.Type)) continue;
       if (jobId === config.self.jobId && namespace === config.namespace) continue;
-      const result = groupPolicy(job, group, this.policyDefaults);
-      const jobLog = log.child({ job: jobId, namespace });
-      const scope = jobKey(namespace, jobId);
-      const version = `@${job.JobModifyIndex}`;
-      for (const ignored of ignoredTaskKeys(job)) {
-        this.sayOnce(scope, `task-key:${version}:${ignored.group}/${ignored.task}/${ignored.key}`, () =>
-          jobLog.warn(
-            `job ${jobId}: meta key ${ignored.key} on task ${ignored.task} (group ${ignored.group}) is ignored; set it on the job or the group`,
-          ),
-        );
-      }
-      if (result.kind === "not-opted-in") continue;
-      if (config.namespaces !== "*" && !config.namespaces.includes(namespace)) {
-        this.sayOnce(scope, `namespace:${version}`, () =>
-          jobLog.info(
-            `job ${jobId} opted in, but namespace ${namespace} is not in NAMESPACES; leaving it alone`,
-          ),
-        );
-        continue;
-      }
-      if (result.kind === "invalid") {
-        for (const problem of result.problems) {
-          this.sayOnce(scope, `invalid:${version}:${group}:${problem.scope}:${problem.key}`, () =>
-            jobLog.warn(
-              `job ${jobId} group ${group}: ${problem.scope} meta ${problem.key}="${problem.value}" is not valid (expected ${problem.expected}); leaving the group alone`,
-            ),
-          );
-        }
-        continue;
-      }
-      const taskGroup = job.TaskGroups.find((candidate) => candidate.Name === group);
-      const otherDriver = taskGroup?.Tasks.find((task) => task.Driver !== "docker");
-      if (otherDriver) {
-        this.sayOnce(scope, `driver:${version}:${group}`, () =>
-          jobLog.warn(
-            `job ${jobId} group ${group} opted in but cannot be measured: task ${otherDriver.Name} uses the ${otherDriver.Driver} driver (only docker is supported); leaving it alone`,
-          ),
-        );
-        continue;
-      }
       const key = `${jobKey(namespace, jobId)}/${group}`;
-      const watched = groups.get(key) ?? {
-        key,
-        namespace,
-        jobId,
-        group,
-        job,
-        policy: result.policy,
-        allocations: [],
-      };
-      watched.allocations.push(alloc);
-      groups.set(key, watched);
+      const entry = byGroup.get(key) ?? { job, group, allocations: [] };
+      entry.allocations.push(alloc);
+      byGroup.set(key, entry);
     }
-    return [...groups.values()];
+    const watched: WatchedGroup[] = [];
+    for (const [key, { job, group, allocations }] of byGroup) {
+      const policy = this.optedInPolicy(job, group);
+      if (policy)
+        watched.push({ key, namespace: job.Namespace, jobId: job.ID, group, job, policy, allocations });
+    }
+    return watched;
+  }
+
+  /** The group's policy when it may be watched; otherwise undefined, having said once why not. */
+  private optedInPolicy(job: Job, group: string): GroupPolicy | undefined {
+    const { config, log } = this.options;
+    const { ID: jobId, Namespace: namespace } = job;
+    const result = groupPolicy(job, group, this.policyDefaults);
+    const jobLog = log.child({ job: jobId, namespace });
+    const scope = jobKey(namespace, jobId);
+    const version = `@${job.JobModifyIndex}`;
+    for (const ignored of ignoredTaskKeys(job)) {
+      this.sayOnce(scope, `task-key:${version}:${ignored.group}/${ignored.task}/${ignored.key}`, () =>
+        jobLog.warn(
+          `job ${jobId}: meta key ${ignored.key} on task ${ignored.task} (group ${ignored.group}) is ignored; set it on the job or the group`,
+        ),
+      );
+    }
+    if (result.kind === "not-opted-in") return undefined;
+    if (config.namespaces !== "*" && !config.namespaces.includes(namespace)) {
+      this.sayOnce(scope, `namespace:${version}`, () =>
+        jobLog.info(
+          `job ${jobId} opted in, but namespace ${namespace} is not in NAMESPACES; leaving it alone`,
+        ),
+      );
+      return undefined;
+    }
+    if (result.kind === "invalid") {
+      for (const problem of result.problems) {
+        this.sayOnce(scope, `invalid:${version}:${group}:${problem.scope}:${problem.key}`, () =>
+          jobLog.warn(
+            `job ${jobId} group ${group}: ${problem.scope} meta ${problem.key}="${problem.value}" is not valid (expected ${problem.expected}); leaving the group alone`,
+          ),
+        );
+      }
+      return undefined;
+    }
+    const taskGroup = job.TaskGroups.find((candidate) => candidate.Name === group);
+    const otherDriver = taskGroup?.Tasks.find((task) => task.Driver !== "docker");
+    if (otherDriver) {
+      this.sayOnce(scope, `driver:${version}:${group}`, () =>
+        jobLog.warn(
+          `job ${jobId} group ${group} opted in but cannot be measured: task ${otherDriver.Name} uses the ${otherDriver.Driver} driver (only docker is supported); leaving it alone`,
+        ),
+      );
+      return undefined;
+    }
+    return result.policy;
   }
 
   private decide(group: WatchedGroup, now: number): GroupDecision {
