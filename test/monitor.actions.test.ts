@@ -8,6 +8,7 @@ import {
   serviceJob,
   sleep,
   waitFor,
+  waitForLog,
 } from "./monitor/harness.js";
 import { openWorldForTests } from "./world/world.js";
 
@@ -79,7 +80,8 @@ describe.skipIf(!world)("stop, scale to zero, dry run", () => {
       expect(jobStopped(sim, "preview")).toBe(false);
       const live = sim.allocations({ jobId: "preview" }).filter((a) => a.DesiredStatus === "run");
       expect(live.map((a) => a.TaskGroup)).toEqual(["worker"]);
-      expect(messages(logs, /^scaled group web of job preview in namespace default to 0/)).toHaveLength(1);
+      await waitForLog(logs, /^scaled group web of job preview in namespace default to 0/);
+      expect(messages(logs, /^scaled group web of job preview/)).toHaveLength(1);
     } finally {
       await current.close();
     }

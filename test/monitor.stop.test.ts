@@ -3,11 +3,10 @@ import {
   actionCalls,
   expectNoSecretsInLogs,
   jobStopped,
-  messages,
   type Scenario,
   scenario,
   serviceJob,
-  waitFor,
+  waitForLog,
 } from "./monitor/harness.js";
 import { openWorldForTests } from "./world/world.js";
 
@@ -33,13 +32,13 @@ describe.skipIf(!world)("the monitor stops idle opted-in jobs", () => {
     await sim.whenSettled();
     current.startMonitor();
     const jobId = `idle-${bridge ? "bridge" : "host"}`;
-    await waitFor("the job to be stopped", () => jobStopped(sim, jobId));
+    const [line] = await waitForLog(logs, /^stopped job/);
+    expect(jobStopped(sim, jobId)).toBe(true);
 
     const stops = actionCalls(sim);
     expect(stops).toHaveLength(1);
     expect(stops[0]).toMatchObject({ method: "DELETE", path: `/v1/job/${jobId}`, status: 200 });
     expect(stops[0]?.query.get("purge")).not.toBe("true");
-    const [line] = messages(logs, /^stopped job/);
     expect(line?.msg).toMatch(
       new RegExp(
         `^stopped job ${jobId} in namespace default .*group web idle for \\d+s, \\d+ B seen, threshold 500 B per 500ms`,

@@ -172,6 +172,25 @@ export function messages(logs: readonly LogLine[], pattern: RegExp): LogLine[] {
   return logs.filter((line) => pattern.test(line.msg));
 }
 
+/**
+ * Waits for the monitor's own word: Nomad's state changes before the monitor has read the answer, so a
+ * line about an action can lag the simulator's view of it.
+ */
+export function waitForLog(
+  logs: readonly LogLine[],
+  pattern: RegExp,
+  timeoutMs?: number,
+): Promise<LogLine[]> {
+  return waitFor(
+    `a log line matching ${pattern}`,
+    () => {
+      const found = messages(logs, pattern);
+      return found.length > 0 && found;
+    },
+    timeoutMs,
+  );
+}
+
 /** No secret reached any log line. */
 export function expectNoSecretsInLogs(): void {
   for (const secret of allSecrets) {
