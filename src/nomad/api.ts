@@ -72,7 +72,7 @@ export class NomadError extends Error {
 const AUTH_BODY = /permission denied|acl token|token not found/i;
 const REQUEST_TIMEOUT_MS = 30_000;
 
-export function classify(error: unknown, what: string): NomadError {
+function classify(error: unknown, what: string): NomadError {
   if (error instanceof NomadError) return error;
   if (!(error instanceof AxiosError)) {
     return new NomadError(
@@ -98,13 +98,11 @@ export function classify(error: unknown, what: string): NomadError {
   return new NomadError("rejected", status, message);
 }
 
+/** Nomad's errors are plain text; a JSON body (a lost CAS race) is shown as JSON. */
 function bodyText(data: unknown): string {
-  if (data === undefined || data === null || typeof data === "object") {
-    return typeof data === "object" && data !== null && !("pipe" in data)
-      ? JSON.stringify(data).slice(0, 300)
-      : "";
-  }
-  return String(data).trim().slice(0, 300);
+  if (data === undefined || data === null) return "";
+  const text = typeof data === "string" ? data : JSON.stringify(data);
+  return text.trim().slice(0, 300);
 }
 
 export interface NomadHttpApiOptions {
