@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import {
   actionCalls,
   expectNoSecretsInLogs,
@@ -23,61 +23,49 @@ describe.skipIf(!world)("failures the monitor rides out", () => {
   it("after the event stream is cut, still tracks an allocation placed during the outage", async () => {
     const current = await scenario(world!);
     const { sim, logs } = current;
-    try {
-      await sim.registerJob(serviceJob("before", { meta: null }));
-      await sim.whenSettled();
-      current.startMonitor();
-      await waitFor("the stream to be open", () =>
-        sim.calls.some((call) => call.path === "/v1/event/stream"),
-      );
+    await sim.registerJob(serviceJob("before", { meta: null }));
+    await sim.whenSettled();
+    current.startMonitor();
+    await waitFor("the stream to be open", () => sim.calls.some((call) => call.path === "/v1/event/stream"));
 
-      sim.faults.failRequests({ status: 500, body: "No cluster leader", forMs: 3_000 });
-      sim.faults.cutStreams();
-      await sim.registerJob(serviceJob("placed-during-outage"));
-      await sim.whenSettled();
+    sim.faults.failRequests({ status: 500, body: "No cluster leader", forMs: 3_000 });
+    sim.faults.cutStreams();
+    await sim.registerJob(serviceJob("placed-during-outage"));
+    await sim.whenSettled();
 
-      await waitFor(
-        "the job placed during the outage to be stopped",
-        () => jobStopped(sim, "placed-during-outage"),
-        40_000,
-      );
-      expect(messages(logs, /^cannot reach Nomad to watch allocations: /)).toHaveLength(1);
-      expect(messages(logs, /^connected to Nomad again/).length).toBeGreaterThanOrEqual(1);
-    } finally {
-      await current.close();
-    }
+    await waitFor(
+      "the job placed during the outage to be stopped",
+      () => jobStopped(sim, "placed-during-outage"),
+      40_000,
+    );
+    expect(messages(logs, /^cannot reach Nomad to watch allocations: /)).toHaveLength(1);
+    expect(messages(logs, /^connected to Nomad again/).length).toBeGreaterThanOrEqual(1);
   });
 
   it("follows a token rotated in the Variable when the old one is revoked", async () => {
     const current = await scenario(world!);
     const { sim, logs } = current;
-    try {
-      await sim.registerJob(serviceJob("placeholder", { meta: null }));
-      await sim.whenSettled();
-      current.startMonitor();
-      await waitFor("the stream to be open", () =>
-        sim.calls.some((call) => call.path === "/v1/event/stream"),
-      );
+    await sim.registerJob(serviceJob("placeholder", { meta: null }));
+    await sim.whenSettled();
+    current.startMonitor();
+    await waitFor("the stream to be open", () => sim.calls.some((call) => call.path === "/v1/event/stream"));
 
-      const rotated = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });
-      sim.putVariable("default", "nomad/jobs/idle-monitor", { token: rotated });
-      sim.revokeToken(current.actionToken);
-      await sim.registerJob(serviceJob("after-rotation"));
-      await sim.whenSettled();
+    const rotated = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });
+    sim.putVariable("default", "nomad/jobs/idle-monitor", { token: rotated });
+    sim.revokeToken(current.actionToken);
+    await sim.registerJob(serviceJob("after-rotation"));
+    await sim.whenSettled();
 
-      await waitFor(
-        "the job to be stopped with the new token",
-        () => jobStopped(sim, "after-rotation"),
-        40_000,
-      );
-      expect(actionCalls(sim).map((call) => [call.path, call.status])).toEqual([
-        ["/v1/job/after-rotation", 200],
-      ]);
-      expect(messages(logs, /reloading the action token/).length).toBeGreaterThanOrEqual(1);
-      expect(logs.filter((line) => JSON.stringify(line).includes(rotated))).toEqual([]);
-    } finally {
-      await current.close();
-    }
+    await waitFor(
+      "the job to be stopped with the new token",
+      () => jobStopped(sim, "after-rotation"),
+      40_000,
+    );
+    expect(actionCalls(sim).map((call) => [call.path, call.status])).toEqual([
+      ["/v1/job/after-rotation", 200],
+    ]);
+    expect(messages(logs, /reloading the action token/).length).toBeGreaterThanOrEqual(1);
+    expect(logs.filter((line) => JSON.stringify(line).includes(rotated))).toEqual([]);
   });
 
   it("treats allocations as unknown while the Docker Engine is unreachable, and carries on when it is back", async () => {
@@ -85,24 +73,21 @@ describe.skipIf(!world)("failures the monitor rides out", () => {
     const { sim, logs } = current;
     const proxy = new SocketProxy();
     await proxy.open();
-    try {
-      await sim.registerJob(serviceJob("dev"));
-      await sim.whenSettled();
-      current.startMonitor({ DOCKER_HOST: proxy.dockerHost, IDLE_TIMEOUT: "4s" });
-      await waitFor("sampling to begin", () => messages(logs, /^watching job dev group web/).length > 0);
-      await proxy.cut();
-      // Longer than the timeout: had unknown counted as idle, the job would be stopped now.
-      await sleep(6_000);
-      expect(jobStopped(sim, "dev")).toBe(false);
-      expect(messages(logs, /^cannot reach the Docker Engine: /)).toHaveLength(1);
+    onTestFinished(() => proxy.cut());
+    await sim.registerJob(serviceJob("dev"));
+    await sim.whenSettled();
+    current.startMonitor({ DOCKER_HOST: proxy.dockerHost, IDLE_TIMEOUT: "4s" });
+    await waitFor("sampling to begin", () => messages(logs, /^watching job dev group web/).length > 0);
+    await proxy.cut();
+    // Longer than the timeout: had unknown counted as idle, the job would be stopped now.
+    await sleep(6_000);
+    expect(jobStopped(sim, "dev")).toBe(false);
+    expect(messages(logs, /^cannot reach the Docker Engine: /)).toHaveLength(1);
 
-      await proxy.open();
-      await waitFor("the job to be stopped after Docker is back", () => jobStopped(sim, "dev"), 40_000);
-      expect(messages(logs, /^the Docker Engine answers again/)).toHaveLength(1);
-    } finally {
-      await proxy.cut();
-      await current.close();
-    }
+    await proxy.open();
+    onTestFinished(() => proxy.cut());
+    await waitFor("the job to be stopped after Docker is back", () => jobStopped(sim, "dev"), 40_000);
+    expect(messages(logs, /^the Docker Engine answers again/)).toHaveLength(1);
   });
 
   it("talks to Nomad over a unix socket, as through the task API, and learns its node from its own allocation", async () => {
@@ -111,23 +96,19 @@ describe.skipIf(!world)("failures the monitor rides out", () => {
     const { port } = new URL(sim.address);
     const taskApi = new SocketProxy({ host: "127.0.0.1", port: Number(port) });
     await taskApi.open();
-    try {
-      const monitorJob = await sim.registerJob(serviceJob("idle-monitor", { meta: null, type: "system" }), {
-        nodes: { web: [localNode] },
-      });
-      await sim.registerJob(serviceJob("dev"));
-      await sim.whenSettled();
-      current.startMonitor({
-        NOMAD_ADDR: `unix://${taskApi.path}`,
-        NOMAD_NODE_ID: "",
-        NOMAD_ALLOC_ID: monitorJob.allocIds[0] ?? "",
-      });
-      await waitFor("the idle job to be stopped", () => jobStopped(sim, "dev"), 40_000);
-      expect(sim.calls.some((call) => call.path === `/v1/allocation/${monitorJob.allocIds[0]}`)).toBe(true);
-      expect(messages(current.logs, new RegExp(`^watching node ${localNode}`))).toHaveLength(1);
-    } finally {
-      await taskApi.cut();
-      await current.close();
-    }
+    onTestFinished(() => taskApi.cut());
+    const monitorJob = await sim.registerJob(serviceJob("idle-monitor", { meta: null, type: "system" }), {
+      nodes: { web: [localNode] },
+    });
+    await sim.registerJob(serviceJob("dev"));
+    await sim.whenSettled();
+    current.startMonitor({
+      NOMAD_ADDR: `unix://${taskApi.path}`,
+      NOMAD_NODE_ID: "",
+      NOMAD_ALLOC_ID: monitorJob.allocIds[0] ?? "",
+    });
+    await waitFor("the idle job to be stopped", () => jobStopped(sim, "dev"), 40_000);
+    expect(sim.calls.some((call) => call.path === `/v1/allocation/${monitorJob.allocIds[0]}`)).toBe(true);
+    expect(messages(current.logs, new RegExp(`^watching node ${localNode}`))).toHaveLength(1);
   });
 });

@@ -1,9 +1,8 @@
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import {
   actionCalls,
   expectNoSecretsInLogs,
   jobStopped,
-  type Scenario,
   scenario,
   serviceJob,
   waitForLog,
@@ -13,8 +12,6 @@ import { openWorldForTests } from "./world/world.js";
 const world = await openWorldForTests();
 
 describe.skipIf(!world)("the monitor stops idle opted-in jobs", () => {
-  let current: Scenario;
-  afterEach(async () => current?.close());
   afterAll(async () => {
     expectNoSecretsInLogs();
     await world?.close();
@@ -24,7 +21,7 @@ describe.skipIf(!world)("the monitor stops idle opted-in jobs", () => {
     ["host mode", false],
     ["bridge mode", true],
   ])("stops an idle job (%s) with one log line that explains it", async (_mode, bridge) => {
-    current = await scenario(world!);
+    const current = await scenario(world!);
     const { sim, logs } = current;
     await sim.registerJob(
       serviceJob(`idle-${bridge ? "bridge" : "host"}`, { groups: [{ name: "web", bridge }] }),

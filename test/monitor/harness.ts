@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import pino from "pino";
-import { expect } from "vitest";
+import { expect, onTestFinished } from "vitest";
 import { type Environment, parseConfig } from "../../src/config.js";
 import { runDaemon } from "../../src/daemon.js";
 import { LOG_REDACTION } from "../../src/log.js";
@@ -33,14 +33,12 @@ export interface Scenario {
   logs: LogLine[];
   /** Starts the monitor in this process against the simulator, with fast timings unless overridden. */
   startMonitor(env?: Environment): void;
-  stopMonitor(): Promise<void>;
-  close(): Promise<void>;
 }
 
 /**
  * A simulated cluster with one node backed by the real Docker world (`local`) and one without containers
  * (`other`), the action token in the Variable `nomad/jobs/idle-monitor`, and the monitor's workload
- * identity — the same set-up as in production.
+ * identity — the same set-up as in production. Closed when the test that made it finishes.
  */
 export async function scenario(world: DockerWorld): Promise<Scenario> {
   const sim = await NomadSimulator.start({ heartbeatIntervalMs: 500 });
@@ -55,7 +53,7 @@ export async function scenario(world: DockerWorld): Promise<Scenario> {
   let stop: AbortController | undefined;
   let running: Promise<void> | undefined;
 
-  return {
+  const current: Scenario = {
     sim,
     localNode,
     otherNode,
@@ -87,16 +85,13 @@ export async function scenario(world: DockerWorld): Promise<Scenario> {
       stop = new AbortController();
       running = runDaemon({ config: parsed.config, log, watchTiming: FAST_WATCH }, stop.signal);
     },
-    async stopMonitor() {
-      stop?.abort();
-      await running;
-    },
-    async close() {
-      stop?.abort();
-      await running;
-      await sim.close();
-    },
   };
+  onTestFinished(async () => {
+    stop?.abort();
+    await running;
+    await sim.close();
+  });
+  return current;
 }
 
 /** A service job as `nomad job run -output` prints it, opted in unless meta says otherwise. */
