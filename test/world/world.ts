@@ -333,7 +333,9 @@ async function deleteLink(name: string): Promise<void> {
     await run("ip", ["link", "del", name]);
   } catch (error) {
     // The host end vanishes by itself once the namespace holding its peer is gone.
-    if (!/Cannot find device/.test((error as Error).message)) throw error;
+    // iproute2 says "Cannot find device" when the name is gone before the lookup, and "RTNETLINK answers:
+    // No such device" when it goes between the lookup and the delete.
+    if (!/Cannot find device|No such device/.test((error as Error).message)) throw error;
   }
 }
 
