@@ -57,7 +57,10 @@ const liveIds = (view: NodeAllocations) => view.live().map((a) => a.id);
 describe("NodeAllocations", () => {
   it("keeps only this node's live allocations, whatever the event type was", () => {
     const view = new NodeAllocations(NODE);
-    view.reconcile([alloc("a1", { Job: job("dev") }), alloc("other", { NodeID: "node-b" })], 5);
+    view.reconcile(
+      [alloc("a1", { Job: job("dev") }), alloc("other", { NodeID: "node-b" })],
+      view.listRequested(),
+    );
     expect(liveIds(view)).toEqual(["a1"]);
     expect(view.upsert(alloc("b2", { NodeID: "node-b", ModifyIndex: 9 }))).toBe(false);
     expect(view.live()[0]?.job?.ID).toBe("dev");
@@ -83,12 +86,23 @@ describe("NodeAllocations", () => {
     expect(liveIds(view)).toEqual([]);
   });
 
-  it("drops what a new list no longer has, but not what changed after the list was taken", () => {
+  it("drops what a new list no longer has, but not what an event told after the list was requested", () => {
     const view = new NodeAllocations(NODE);
-    view.reconcile([alloc("gone"), alloc("kept")], 5);
+    view.reconcile([alloc("gone"), alloc("kept")], view.listRequested());
+    const relist = view.listRequested();
     view.upsert(alloc("newer", { ModifyIndex: 30 }));
-    view.reconcile([alloc("kept")], 25);
+    view.reconcile([alloc("kept")], relist);
     expect(liveIds(view).sort()).toEqual(["kept", "newer"]);
+  });
+
+  it("defect 3: a relist drops a garbage-collected allocation whose terminal event was missed, whatever its last ModifyIndex", () => {
+    const view = new NodeAllocations(NODE);
+    view.reconcile([alloc("ghost"), alloc("kept")], view.listRequested());
+    // An update of the ghost arrived; its terminal event was lost in a stream gap, then Nomad collected it.
+    view.upsert(alloc("ghost", { ModifyIndex: 40 }));
+    // The list's index is the highest ModifyIndex it holds (5 here), lower than the ghost's last one.
+    view.reconcile([alloc("kept")], view.listRequested());
+    expect(liveIds(view)).toEqual(["kept"]);
   });
 
   it("takes jobs from Job events only for jobs running here, newest version wins", () => {

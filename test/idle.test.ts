@@ -50,12 +50,12 @@ describe("TrafficMeter: readings become activity", () => {
       ],
     },
     {
-      name: "a late cycle (2× elapsed) allows 2× the bytes",
-      readings: [read(a, T0, 0), read(a, T0 + 2 * MINUTE, 1_000), read(a, T0 + 4 * MINUTE, 2_001)],
+      name: "a late cycle (2× elapsed) allows no more than one interval's threshold",
+      readings: [read(a, T0, 0), read(a, T0 + 2 * MINUTE, 500), read(a, T0 + 4 * MINUTE, 1_001)],
       expected: [
         ["baseline", 0],
-        ["quiet", 1_000],
-        ["active", 1_001],
+        ["quiet", 500],
+        ["active", 501],
       ],
     },
     {
@@ -125,18 +125,31 @@ describe("TrafficMeter: readings become activity", () => {
       ],
     },
     {
-      name: "after a gap, bytes within the threshold for the whole gap are quiet",
+      name: "after a gap, bytes within one interval's threshold are quiet",
       readings: [
         read(a, T0, 0),
         cannotRead(a, T0 + MINUTE),
         cannotRead(a, T0 + 2 * MINUTE),
-        read(a, T0 + 3 * MINUTE, 1_500),
+        read(a, T0 + 3 * MINUTE, 500),
       ],
       expected: [
         ["baseline", 0],
         ["unknown", 0],
         ["unknown", 0],
-        ["quiet", 1_500],
+        ["quiet", 500],
+      ],
+    },
+    {
+      name: "defect 5: after a long gap, a burst just before Docker came back is activity, never averaged away",
+      readings: [
+        read(a, T0, 0),
+        ...Array.from({ length: 9 }, (_, k) => cannotRead(a, T0 + (k + 1) * MINUTE)),
+        read(a, T0 + 10 * MINUTE, 2_000),
+      ],
+      expected: [
+        ["baseline", 0],
+        ...Array.from({ length: 9 }, () => ["unknown", 0] as [Activity["state"], number]),
+        ["active", 2_000],
       ],
     },
     {
@@ -187,13 +200,17 @@ describe("TrafficMeter: readings become activity", () => {
   it("says why in the reason", () => {
     const meter = new TrafficMeter();
     meter.measure(read(a, T0, 0), threshold);
-    expect(meter.measure(read(a, T0 + 2 * MINUTE, 320), threshold).reason).toBe(
-      "320 B in 2m, threshold 1000 B",
+    expect(meter.measure(read(a, T0 + 30 * SECOND, 120), threshold).reason).toBe(
+      "120 B in 30s, threshold 250 B",
     );
-    expect(meter.measure(cannotRead(a, T0 + 3 * MINUTE, "host networking"), threshold).reason).toBe(
+    expect(meter.measure(cannotRead(a, T0 + MINUTE, "host networking"), threshold).reason).toBe(
       "host networking",
     );
     expect(meter.measure(read(a, T0 + 4 * MINUTE, 0), threshold).reason).toMatch(/ns-a1 went down/);
+    meter.measure(read(a, T0 + 5 * MINUTE, 0), threshold);
+    expect(meter.measure(read(a, T0 + 15 * MINUTE, 320), threshold).reason).toBe(
+      "320 B in 10m, threshold 500 B (one interval's worth after a gap)",
+    );
   });
 });
 

@@ -53,13 +53,21 @@ interface FakeNomad {
   close(): Promise<void>;
 }
 
+/** A plain-text failure to answer instead, or undefined to answer normally. */
+type Outage = (path: string) => { status: number; body: string; contentType: string } | undefined;
+
 /** Serves the node list, the job, the token Variable, and the stream connections in the given order. */
-async function fakeNomad(streams: StreamScript[]): Promise<FakeNomad> {
+async function fakeNomad(streams: StreamScript[], outage: Outage = () => undefined): Promise<FakeNomad> {
   const requests: string[] = [];
   const open = new Set<ServerResponse>();
   const server: Server = createServer((request, response) => {
     const path = decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname);
     requests.push(path);
+    const failure = outage(path);
+    if (failure) {
+      response.writeHead(failure.status, { "Content-Type": failure.contentType }).end(failure.body);
+      return;
+    }
     const json = (body: unknown) => {
       response.writeHead(200, { "Content-Type": "application/json", "X-Nomad-Index": "5" });
       response.end(JSON.stringify(body));
@@ -85,7 +93,14 @@ async function fakeNomad(streams: StreamScript[]): Promise<FakeNomad> {
   };
 }
 
-async function startWatch(nomad: FakeNomad) {
+const TIMING = {
+  silenceMs: 10_000,
+  resyncMs: 60_000,
+  openMs: 10_000,
+  reconnect: { initialMs: 50, maxMs: 200 },
+};
+
+async function startWatch(nomad: FakeNomad, timing: Partial<typeof TIMING> = {}) {
   const messages: string[] = [];
   const log = pino({ level: "info" }, { write: (line: string) => messages.push(JSON.parse(line).msg) });
   const config = { nomadAddr: nomad.address, nomadRegion: undefined, tls: {} as never };
@@ -109,7 +124,7 @@ async function startWatch(nomad: FakeNomad) {
     nodeId: NODE,
     clock: systemClock,
     log,
-    timing: { silenceMs: 10_000, resyncMs: 60_000, reconnect: { initialMs: 50, maxMs: 200 } },
+    timing: { ...TIMING, ...timing },
   });
   const stop = new AbortController();
   const running = watch.run(stop.signal);
@@ -169,5 +184,81 @@ describe("the allocation watch at the end of a stream", () => {
       "Nomad refused the action token (subscribe to the event stream: HTTP 500 Permission denied); reloading it",
     );
     await waitFor("the token to be read again", () => tokenReads(nomad) === 2);
+  });
+
+  it("defect 12: ends the stream at a plain-text EOF (the server went away), says so once as info, and relists without reloading the token", async () => {
+    const nomad = await fakeNomad([(response) => response.writeHead(200).end(`{}\n${batch}\nEOF`)]);
+    const watch = await startWatch(nomad);
+    cleanup.push(nomad.close, watch.stop);
+
+    await waitFor(
+      "a second subscription",
+      () => nomad.requests.filter((p) => p === "/v1/event/stream").length >= 2,
+    );
+    expect(watch.view.live().map((alloc) => alloc.id)).toEqual(["a1"]);
+    expect(watch.messages.filter((msg) => /not JSON/.test(msg))).toEqual([]);
+    expect(watch.messages.filter((msg) => /event stream ended/.test(msg))).toHaveLength(1);
+    expect(nomad.requests.filter((p) => p === `/v1/node/${NODE}/allocations`).length).toBeGreaterThanOrEqual(
+      2,
+    );
+    expect(tokenReads(nomad)).toBe(1);
+  });
+
+  it("defect 12: reads the 500s of a server outage as Nomad unavailable, never as a bad token", async () => {
+    let failing = 4;
+    const dialError = "rpc error: failed to get conn: dial tcp 127.0.0.1:4647: connect: connection refused";
+    const nomad = await fakeNomad([], (path) => {
+      if (failing <= 0) return undefined;
+      if (path === `/v1/node/${NODE}/allocations`) {
+        failing -= 1;
+        const body = failing % 2 === 0 ? dialError : "Server error authenticating request";
+        return { status: 500, body, contentType: "text/plain; charset=utf-8" };
+      }
+      return undefined;
+    });
+    const watch = await startWatch(nomad);
+    cleanup.push(nomad.close, watch.stop);
+
+    await waitFor("a subscription after the outage", () => nomad.requests.includes("/v1/event/stream"));
+    expect(tokenReads(nomad)).toBe(1);
+    expect(watch.messages.filter((msg) => /refused the action token/.test(msg))).toEqual([]);
+    expect(watch.messages.filter((msg) => /cannot reach Nomad/.test(msg))).toHaveLength(1);
+  });
+});
+
+describe("the allocation watch while a subscription hangs", () => {
+  let cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const step of cleanup.reverse()) await step();
+    cleanup = [];
+  });
+
+  it("defect 2: gives up on a subscription that never answers, then relists and subscribes again", async () => {
+    const nomad = await fakeNomad([() => undefined]);
+    const watch = await startWatch(nomad, { openMs: 300 });
+    cleanup.push(nomad.close, watch.stop);
+
+    await waitFor(
+      "a second subscription",
+      () => nomad.requests.filter((p) => p === "/v1/event/stream").length >= 2,
+      5_000,
+    );
+    expect(nomad.requests.filter((p) => p === `/v1/node/${NODE}/allocations`).length).toBeGreaterThanOrEqual(
+      2,
+    );
+  });
+
+  it("defect 2: gives up on a subscription that answers headers but never a first line", async () => {
+    const nomad = await fakeNomad([
+      (response) => response.writeHead(200, { "Content-Type": "application/json" }).flushHeaders(),
+    ]);
+    const watch = await startWatch(nomad, { openMs: 300 });
+    cleanup.push(nomad.close, watch.stop);
+
+    await waitFor(
+      "a second subscription",
+      () => nomad.requests.filter((p) => p === "/v1/event/stream").length >= 2,
+      5_000,
+    );
   });
 });
