@@ -21,6 +21,9 @@ export interface Activity {
   reason: string;
 }
 
+/** An interval this many times CHECK_INTERVAL or longer is a gap (a skipped tick is not one). */
+const GAP_FACTOR = 1.5;
+
 /** Bytes per check interval that count as activity. */
 export interface ActivityThreshold {
   thresholdBytes: number;
@@ -37,9 +40,10 @@ export class TrafficMeter {
   readonly #lastGood = new Map<string, GoodReading>();
 
   /**
-   * Active when the bytes since the last good reading *exceed* the threshold scaled to the time that
-   * really elapsed since then; exactly the threshold is quiet. An unknown reading keeps the last good
-   * one, so the next good reading of the same namespace decides for the whole gap.
+   * Active when the bytes since the last good reading *exceed* the allowance: the threshold scaled down
+   * for an interval shorter than CHECK_INTERVAL, but never above one interval's threshold — after a gap
+   * of unknown readings the bytes may all have come just before the gap ended, so they are not averaged
+   * over it. Exactly the allowance is quiet. An unknown reading keeps the last good one.
    */
   measure(reading: Reading, threshold: ActivityThreshold): Activity {
     const { allocId, at } = reading;
@@ -55,9 +59,12 @@ export class TrafficMeter {
     const { bytes, reset } = bytesSince(previous.counters, reading.counters);
     if (reset !== undefined) return { allocId, at, bytes, state: "active", reason: reset };
     const elapsedMs = Math.max(0, at - previous.at);
-    const allowed = (threshold.thresholdBytes * elapsedMs) / threshold.checkIntervalMs;
+    const share = Math.min(1, elapsedMs / threshold.checkIntervalMs);
+    const allowed = threshold.thresholdBytes * share;
     const state = bytes > allowed ? "active" : "quiet";
-    const reason = `${bytes} B in ${formatDuration(elapsedMs)}, threshold ${Math.round(allowed)} B`;
+    const capped =
+      elapsedMs > threshold.checkIntervalMs * GAP_FACTOR ? " (one interval's worth after a gap)" : "";
+    const reason = `${bytes} B in ${formatDuration(elapsedMs)}, threshold ${Math.round(allowed)} B${capped}`;
     return { allocId, at, bytes, state, reason };
   }
 
