@@ -92,6 +92,8 @@ export class Actions {
     const { attempts, backoff } = this.options.retry ?? DEFAULT_RETRY;
     let reloadedToken = false;
     for (let attempt = 0; ; attempt++) {
+      // Once shutdown began, no new call starts: a stop that goes out after SIGTERM is a surprise.
+      if (signal?.aborted) return { kind: "failed", message: "not attempted: the monitor is stopping" };
       try {
         return { kind: "done", evalId: await call() };
       } catch (error) {
@@ -102,7 +104,7 @@ export class Actions {
           continue;
         }
         if (error.kind === "rejected") return { kind: "refused", message: error.message };
-        if (error.kind !== "unavailable" || attempt + 1 >= attempts || signal?.aborted) {
+        if (error.kind !== "unavailable" || attempt + 1 >= attempts) {
           return { kind: "failed", message: error.message };
         }
         await sleep(backoffDelay(attempt, backoff), signal);
