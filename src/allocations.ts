@@ -11,6 +11,11 @@ export interface LiveAllocation {
   readonly job: Job | undefined;
 }
 
+/** Where the event count stood when a list was requested. */
+export interface ListMark {
+  readonly eventCount: number;
+}
+
 export function jobKey(namespace: string, jobId: string): string {
   return `${namespace}/${jobId}`;
 }
@@ -31,23 +36,35 @@ export function isLive(allocation: Pick<Allocation, "ClientStatus" | "DesiredSta
 export class NodeAllocations {
   private readonly allocations = new Map<string, Allocation>();
   private readonly jobs = new Map<string, Job>();
+  /** Counts the events applied; an allocation remembers the count when an event last told of it. */
+  private eventCount = 0;
+  private readonly lastToldAt = new Map<string, number>();
 
   constructor(private readonly nodeId: string) {}
 
+  /** Call right before requesting the node's allocation list; pass the mark to `reconcile`. */
+  listRequested(): ListMark {
+    return { eventCount: this.eventCount };
+  }
+
   /**
-   * Reconciles with a full list of the node's allocations taken at raft index `listIndex`. What the list no
-   * longer has was garbage-collected (which sends no event) unless it changed after the list was taken.
+   * Reconciles with a full list of the node's allocations. What the list does not have was
+   * garbage-collected (which sends no event), unless an event told of it after the list was requested.
+   * Indexes cannot decide this: the list's index is the highest ModifyIndex among what it holds, which
+   * after a garbage collection can be lower than a collected allocation's last ModifyIndex.
    */
-  reconcile(list: readonly Allocation[], listIndex: number): void {
+  reconcile(list: readonly Allocation[], requested: ListMark): void {
     const listed = new Set<string>();
     for (const allocation of list) {
       if (allocation.NodeID !== this.nodeId) continue;
       listed.add(allocation.ID);
-      this.upsert(allocation);
+      this.store(allocation);
       if (allocation.Job) this.rememberJob(allocation.Job);
     }
-    for (const [id, known] of this.allocations) {
-      if (!listed.has(id) && known.ModifyIndex <= listIndex) this.allocations.delete(id);
+    for (const id of this.allocations.keys()) {
+      if (listed.has(id) || (this.lastToldAt.get(id) ?? 0) > requested.eventCount) continue;
+      this.allocations.delete(id);
+      this.lastToldAt.delete(id);
     }
     this.forgetUnusedJobs();
   }
@@ -59,10 +76,9 @@ export class NodeAllocations {
    */
   upsert(allocation: Allocation): boolean {
     if (allocation.NodeID !== this.nodeId) return false;
-    const known = this.allocations.get(allocation.ID);
-    if (known && known.ModifyIndex >= allocation.ModifyIndex) return false;
-    this.allocations.set(allocation.ID, { ...allocation, Job: null });
-    return true;
+    this.eventCount += 1;
+    this.lastToldAt.set(allocation.ID, this.eventCount);
+    return this.store(allocation);
   }
 
   /** Applies a job from the event stream; only jobs with allocations on this node are kept. */
@@ -89,6 +105,13 @@ export class NodeAllocations {
       });
     }
     return live;
+  }
+
+  private store(allocation: Allocation): boolean {
+    const known = this.allocations.get(allocation.ID);
+    if (known && known.ModifyIndex >= allocation.ModifyIndex) return false;
+    this.allocations.set(allocation.ID, { ...allocation, Job: null });
+    return true;
   }
 
   private rememberJob(job: Job): void {

@@ -69,8 +69,9 @@ export class AllocationWatch {
 
   /** Lists the node's allocations into the view. */
   async resync(signal?: AbortSignal): Promise<number> {
+    const requested = this.deps.view.listRequested();
     const { allocations, index } = await this.deps.nomad.nodeAllocations(this.deps.nodeId, signal);
-    this.deps.view.reconcile(allocations, index);
+    this.deps.view.reconcile(allocations, requested);
     await this.queueJobReads();
     return index;
   }
