@@ -13,9 +13,15 @@ const UNIT_MS: Readonly<Record<string, number>> = {
 
 const PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
 
+// Go's time.Duration is an int64 of nanoseconds, so 2562047h47m16.854775807s (about 292 years) at most.
+const MAX_MS = 9_223_372_036_854.775_807;
+
 export const DURATION_FORM = 'a Go/Nomad duration such as "90s", "15m" or "1h30m"';
 
-/** Milliseconds for a Go-style duration, or undefined when the text is not one. Negative durations are not accepted. */
+/**
+ * Milliseconds for a Go-style duration, or undefined when the text is not one or is longer than Go allows.
+ * Negative durations are not accepted.
+ */
 export function parseDuration(text: string): number | undefined {
   const trimmed = text.trim();
   if (trimmed === "0") return 0;
@@ -28,7 +34,7 @@ export function parseDuration(text: string): number | undefined {
     const [, amount, unit] = match;
     total += Number(amount) * (UNIT_MS[unit as string] as number);
   }
-  return Number.isFinite(total) ? total : undefined;
+  return total <= MAX_MS ? total : undefined;
 }
 
 /** Short human form for logs: "45s", "15m", "1h30m", "1m5s", "250ms". */

@@ -15,6 +15,11 @@ describe("parseDuration", () => {
     ["15", undefined],
     ["soon", undefined],
     ["-5m", undefined],
+    // Go's time.Duration is an int64 of nanoseconds: 2562047h47m16.854775807s at most (about 292 years).
+    ["2562047h", 9_223_369_200_000],
+    ["2562048h", undefined],
+    ["99999999999999999999ns", undefined],
+    [`1${"0".repeat(400)}h`, undefined],
     ["5 m", undefined],
     ["1d", undefined],
     ["m", undefined],
