@@ -63,6 +63,15 @@ describe("valid values", () => {
     ["Go durations", { IDLE_TIMEOUT: "1h30m" }, (c) => c.idleTimeoutMs, 90 * 60_000],
     ["sub-second interval", { CHECK_INTERVAL: "500ms", IDLE_TIMEOUT: "2s" }, (c) => c.checkIntervalMs, 500],
     ["zero cooldown", { ACTION_COOLDOWN: "0s" }, (c) => c.actionCooldownMs, 0],
+    ["seed's seconds: IDLE_TIMEOUT=3600", { IDLE_TIMEOUT: "3600" }, (c) => c.idleTimeoutMs, 3_600_000],
+    [
+      "seed's seconds: CHECK_INTERVAL=60",
+      { CHECK_INTERVAL: "60", IDLE_TIMEOUT: "3600" },
+      (c) => c.checkIntervalMs,
+      60_000,
+    ],
+    ["seconds: ACTION_COOLDOWN=300", { ACTION_COOLDOWN: "300" }, (c) => c.actionCooldownMs, 300_000],
+    ["zero seconds of cooldown", { ACTION_COOLDOWN: "0" }, (c) => c.actionCooldownMs, 0],
     ["threshold zero", { ACTIVITY_THRESHOLD: "0" }, (c) => c.activityThresholdBytes, 0],
     ["dry run", { DRY_RUN: "TRUE" }, (c) => c.dryRun, true],
     ["namespace list", { NAMESPACES: "dev, preview" }, (c) => c.namespaces, ["dev", "preview"]],
@@ -107,12 +116,44 @@ describe("valid values", () => {
   });
 });
 
+describe("warnings about the seed's settings", () => {
+  const warningsOf = (env: Environment) => {
+    const result = parseConfig({ ...outsideNomad, ...env }, onlyRealPaths("/proc"));
+    if (!result.ok) throw new Error(`unexpected errors: ${result.errors.join("; ")}`);
+    return result.warnings;
+  };
+
+  it.each<[string, Environment, unknown[]]>([
+    ["none for a current configuration", { IDLE_TIMEOUT: "3600" }, []],
+    [
+      "CONTAINER_FILTER: opt-in is by meta now, and how to migrate",
+      { CONTAINER_FILTER: "dev-*" },
+      [
+        'CONTAINER_FILTER="dev-*" is ignored: jobs opt in through job or group meta now, not by container name. To migrate, add meta = { "idle-monitor.enabled" = "true" } to each job (or task group) the filter matched, then remove CONTAINER_FILTER from /etc/default/nomad-idle-monitor',
+      ],
+    ],
+  ])("%s", (_name, env, expected) => {
+    expect(warningsOf(env)).toEqual(expected);
+  });
+});
+
 describe("invalid values", () => {
   it.each<[string, Environment, string]>([
     [
-      "duration without unit",
+      "seconds below the interval",
       { IDLE_TIMEOUT: "15" },
-      'IDLE_TIMEOUT="15" is not valid: expected a Go/Nomad duration',
+      'IDLE_TIMEOUT="15" is not valid: expected a duration of at least CHECK_INTERVAL',
+    ],
+    [
+      "negative seconds",
+      { CHECK_INTERVAL: "-60" },
+      'CHECK_INTERVAL="-60" is not valid: expected a Go/Nomad duration such as "90s", "15m" or "1h30m", or a whole number of seconds such as "3600"',
+    ],
+    ["fractional seconds", { ACTION_COOLDOWN: "1.5" }, 'ACTION_COOLDOWN="1.5" is not valid'],
+    [
+      "zero seconds of interval",
+      { CHECK_INTERVAL: "0" },
+      'CHECK_INTERVAL="0" is not valid: expected a duration of at least 100ms',
     ],
     ["words for a duration", { CHECK_INTERVAL: "soon" }, 'CHECK_INTERVAL="soon" is not valid'],
     ["interval too short", { CHECK_INTERVAL: "10ms" }, "at least 100ms"],
