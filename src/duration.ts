@@ -13,8 +13,9 @@ const UNIT_MS: Readonly<Record<string, number>> = {
 
 const PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
 
-// Go's time.Duration is an int64 of nanoseconds, so 2562047h47m16.854775807s (about 292 years) at most.
-const MAX_MS = 9_223_372_036_854.775_807;
+// Go's time.Duration is an int64 of nanoseconds: 2^63 - 1 ns = 2562047h47m16.854775807s (about 292 years) at
+// most, here as near as a float gets.
+const MAX_MS = 2 ** 63 / 1e6;
 
 export const DURATION_FORM = 'a Go/Nomad duration such as "90s", "15m" or "1h30m"';
 
