@@ -21,10 +21,11 @@ export const DURATION_FORM = 'a Go/Nomad duration such as "90s", "15m" or "1h30m
 
 /**
  * Milliseconds for a Go-style duration, or undefined when the text is not one or is longer than Go allows.
- * Negative durations are not accepted.
+ * A leading "+" is accepted as Go accepts it; a leading "-" is not, not even on zero.
  */
 export function parseDuration(text: string): number | undefined {
-  const trimmed = text.trim();
+  // Go accepts a leading sign; a negative duration means nothing here, so only "+" is.
+  const trimmed = text.trim().replace(/^\+/, "");
   if (trimmed === "0") return 0;
   if (trimmed === "") return undefined;
   let total = 0;

@@ -15,6 +15,13 @@ describe("parseDuration", () => {
     ["15", undefined],
     ["soon", undefined],
     ["-5m", undefined],
+    // Go accepts a leading sign; a negative duration means nothing here, so only "+" is accepted.
+    ["+5m", 300_000],
+    ["+0", 0],
+    ["-0", undefined],
+    ["+", undefined],
+    ["+-5m", undefined],
+    ["+ 5m", undefined],
     // Go's time.Duration is an int64 of nanoseconds: 2562047h47m16.854775807s at most (about 292 years).
     ["2562047h", 9_223_369_200_000],
     ["2562048h", undefined],
