@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { GetAllocationData, GetAllocationErrors, GetAllocationResponses, GetJobData, GetJobErrors, GetJobResponses, ListJobAllocationsData, ListJobAllocationsErrors, ListJobAllocationsResponses, ListNodeAllocationsData, ListNodeAllocationsErrors, ListNodeAllocationsResponses, ReadVariableData, ReadVariableErrors, ReadVariableResponses, ScaleTaskGroupData, ScaleTaskGroupErrors, ScaleTaskGroupResponses, StopJobData, StopJobErrors, StopJobResponses, StreamEventsData, StreamEventsErrors, StreamEventsResponses, WriteVariableData, WriteVariableErrors, WriteVariableResponses } from './types.gen.js';
+import type { DeleteVariableData, DeleteVariableErrors, DeleteVariableResponses, GetAllocationData, GetAllocationErrors, GetAllocationResponses, GetJobData, GetJobErrors, GetJobResponses, GetJobScaleStatusData, GetJobScaleStatusErrors, GetJobScaleStatusResponses, ListJobAllocationsData, ListJobAllocationsErrors, ListJobAllocationsResponses, ListNodeAllocationsData, ListNodeAllocationsErrors, ListNodeAllocationsResponses, ListVariablesData, ListVariablesErrors, ListVariablesResponses, ReadVariableData, ReadVariableErrors, ReadVariableResponses, ScaleTaskGroupData, ScaleTaskGroupErrors, ScaleTaskGroupResponses, StopJobData, StopJobErrors, StopJobResponses, StreamEventsData, StreamEventsErrors, StreamEventsResponses, WriteVariableData, WriteVariableErrors, WriteVariableResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -81,6 +81,20 @@ export const listJobAllocations = <ThrowOnError extends boolean = true>(options:
 });
 
 /**
+ * The counts of each task group and its scaling events (newest first).
+ *
+ * Needs `read-job-scaling` or `read-job`. A group's `Events` is null until it was scaled;
+ * a scale request's `Message` shows there (recorded from Nomad 1.6.5).
+ *
+ */
+export const getJobScaleStatus = <ThrowOnError extends boolean = true>(options: Options<GetJobScaleStatusData, ThrowOnError>) => (options.client ?? client).get<GetJobScaleStatusResponses, GetJobScaleStatusErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ name: 'X-Nomad-Token', type: 'apiKey' }],
+    url: '/v1/job/{job_id}/scale',
+    ...options
+});
+
+/**
  * Set the count of one task group and record a scaling event.
  *
  * Needs `scale-job` or `submit-job`. `Message` and `Meta` show in the Nomad UI as a scaling
@@ -98,6 +112,30 @@ export const scaleTaskGroup = <ThrowOnError extends boolean = true>(options: Opt
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * The metadata (no `Items`) of the Variables under a path prefix.
+ *
+ * Needs `list` on the paths; a path the token may not list is left out, not refused.
+ *
+ */
+export const listVariables = <ThrowOnError extends boolean = true>(options?: Options<ListVariablesData, ThrowOnError>) => (options?.client ?? client).get<ListVariablesResponses, ListVariablesErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ name: 'X-Nomad-Token', type: 'apiKey' }],
+    url: '/v1/vars',
+    ...options
+});
+
+/**
+ * Delete a Nomad Variable, optionally with check-and-set.
+ *
+ * See `readVariable` about `/` in `var_path`.
+ */
+export const deleteVariable = <ThrowOnError extends boolean = true>(options: Options<DeleteVariableData, ThrowOnError>) => (options.client ?? client).delete<DeleteVariableResponses, DeleteVariableErrors, ThrowOnError>({
+    security: [{ name: 'X-Nomad-Token', type: 'apiKey' }],
+    url: '/v1/var/{var_path}',
+    ...options
 });
 
 /**
@@ -138,9 +176,12 @@ export const writeVariable = <ThrowOnError extends boolean = true>(options: Opti
  * right after subscribing and then every 30 s. When the token is revoked, expires or its policy
  * changes, the server ends the stream with a plain-text last line (e.g.
  * `subscription closed by server, client should resubscribe`, `ACL token expired`).
- * A permission failure on subscribe has been seen as 500 `Permission denied`.
+ * A permission failure on subscribe answers 500 `Permission denied` (labelled
+ * `application/json`, body not JSON). A stream served by a client agent whose server went
+ * away ends with the plain-text last line `EOF`.
  * Every node receives every allocation event of the cluster (no server-side node filter), and
- * allocation payloads carry `Job: null`. Do not request gzip on this endpoint.
+ * allocation payloads carry no `Job` (Nomad 1.6.5 leaves the field out; `null` is accepted too).
+ * Do not request gzip on this endpoint.
  *
  */
 export const streamEvents = <ThrowOnError extends boolean = true>(options?: Options<StreamEventsData, ThrowOnError>) => (options?.client ?? client).get<StreamEventsResponses, StreamEventsErrors, ThrowOnError>({

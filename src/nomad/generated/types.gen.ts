@@ -24,9 +24,35 @@ export type StringMap = {
 } | null;
 
 /**
- * A full allocation. `Job` is null in event-stream payloads.
+ * A full allocation, as the allocation endpoints answer it (with its `Job`).
  */
-export type Allocation = {
+export type Allocation = AllocationFields & {
+    Job: Job | null;
+    TaskStates: TaskStates;
+};
+
+/**
+ * An allocation in an event-stream payload. Recorded from Nomad 1.6.5: `Job` is left out, and
+ * so are `TaskStates` (and `ClientDescription`, `DeploymentStatus`, `NetworkStatus`) until
+ * the client reported them, e.g. in the `PlanResult` of a new placement.
+ *
+ */
+export type EventAllocation = AllocationFields & {
+    Job?: Job | null;
+    TaskStates?: TaskStates;
+};
+
+/**
+ * Task name → state; `null` before the client reported any.
+ */
+export type TaskStates = {
+    [key: string]: TaskState;
+} | null;
+
+/**
+ * The fields every allocation carries, wherever it comes from.
+ */
+export type AllocationFields = {
     ID: string;
     Namespace: string;
     EvalID?: string;
@@ -37,17 +63,23 @@ export type Allocation = {
     NodeID: string;
     NodeName: string;
     JobID: string;
-    Job: Job | null;
     TaskGroup: string;
     DesiredStatus: AllocDesiredStatus;
+    /**
+     * Left out of full allocations when empty (list stubs send `""`).
+     */
     DesiredDescription?: string;
     ClientStatus: AllocClientStatus;
     ClientDescription?: string;
     /**
-     * Task name → state; `null` before the client reported any.
+     * The group network the client set up; for `bridge` mode `Address` is the allocation's
+     * address (recorded: `{"Address":"172.26.64.7","DNS":{…},"InterfaceName":"eth0"}`), for
+     * host mode `Address` and `InterfaceName` are empty.
+     *
      */
-    TaskStates: {
-        [key: string]: TaskState;
+    NetworkStatus?: {
+        Address?: string;
+        InterfaceName?: string;
     } | null;
     CreateIndex: RaftIndex;
     ModifyIndex: RaftIndex;
@@ -74,9 +106,7 @@ export type AllocationListStub = {
     DesiredDescription?: string;
     ClientStatus: AllocClientStatus;
     ClientDescription?: string;
-    TaskStates?: {
-        [key: string]: TaskState;
-    } | null;
+    TaskStates?: TaskStates;
     CreateIndex: RaftIndex;
     ModifyIndex: RaftIndex;
     CreateTime: UnixNanoTime;
@@ -91,15 +121,21 @@ export type TaskState = {
     State: 'pending' | 'running' | 'dead';
     Failed: boolean;
     Restarts: number;
-    LastRestart?: string;
     /**
-     * RFC 3339; Go's zero time `0001-01-01T00:00:00Z` when not started.
+     * RFC 3339; null when the task never restarted (recorded from Nomad 1.6.5).
+     */
+    LastRestart?: string | null;
+    /**
+     * RFC 3339. Recorded from Nomad 1.6.5: null while the task has not started (an unset time
+     * is null, not Go's zero time). Still typed a string here because src/allocations.ts
+     * passes it to `Date.parse` unchecked; accept null there, then make this nullable.
+     *
      */
     StartedAt: string;
     /**
-     * RFC 3339; Go's zero time `0001-01-01T00:00:00Z` while not finished.
+     * RFC 3339; null while not finished (recorded from Nomad 1.6.5).
      */
-    FinishedAt: string;
+    FinishedAt: string | null;
 };
 
 export type JobType = 'service' | 'batch' | 'system' | 'sysbatch';
@@ -211,6 +247,42 @@ export type JobRegisterResponse = {
     Warnings: string;
 };
 
+export type JobScaleStatus = {
+    JobID: string;
+    Namespace: string;
+    JobCreateIndex: RaftIndex;
+    JobModifyIndex: RaftIndex;
+    JobStopped: boolean;
+    TaskGroups: {
+        [key: string]: TaskGroupScaleStatus;
+    };
+};
+
+export type TaskGroupScaleStatus = {
+    Desired: number;
+    Placed: number;
+    Running: number;
+    Healthy: number;
+    Unhealthy: number;
+    /**
+     * Newest first; null until the group was scaled.
+     */
+    Events: Array<ScalingEvent> | null;
+};
+
+export type ScalingEvent = {
+    Time: UnixNanoTime;
+    Count: number | null;
+    PreviousCount: number;
+    Message: string;
+    Error: boolean;
+    Meta: {
+        [key: string]: unknown;
+    } | null;
+    EvalID: string | null;
+    CreateIndex: RaftIndex;
+};
+
 export type VariableMetadata = {
     Namespace: string;
     Path: string;
@@ -277,7 +349,10 @@ export type Event = {
     Topic: string;
     /**
      * E.g. `PlanResult`, `AllocationUpdated`, `AllocationUpdateDesiredStatus`, `JobRegistered`,
-     * `JobDeregistered`. The monitor treats every allocation event as an upsert, whatever its type.
+     * `JobDeregistered`; `Job` events also come as `PlanResult` and `EvaluationUpdated` (the
+     * job's `Status` changed), and one batch may hold an `Allocation` and a `Job` event
+     * (recorded from Nomad 1.6.5). The monitor treats every allocation event as an upsert,
+     * whatever its type.
      *
      */
     Type: string;
@@ -295,7 +370,7 @@ export type Event = {
 };
 
 export type AllocationEventPayload = {
-    Allocation: Allocation;
+    Allocation: EventAllocation;
 };
 
 export type JobEventPayload = {
@@ -351,7 +426,12 @@ export type ListNodeAllocationsErrors = {
      */
     403: string;
     /**
-     * Server error; on the event stream also `Permission denied` for a refused subscription.
+     * Server error, plain text. Recorded from Nomad 1.6.5: on the event stream `Permission denied`
+     * for a refused subscription (labelled `application/json`, body not JSON); while the agent
+     * cannot reach a server, its dial error (`rpc error: failed to get conn: dial tcp …:4647:
+     * connect: connection refused`, on the stream `dial tcp …` labelled `application/json`) or
+     * `Server error authenticating request` — a server problem, not a bad token.
+     *
      */
     500: string;
 };
@@ -399,7 +479,12 @@ export type GetAllocationErrors = {
      */
     404: string;
     /**
-     * Server error; on the event stream also `Permission denied` for a refused subscription.
+     * Server error, plain text. Recorded from Nomad 1.6.5: on the event stream `Permission denied`
+     * for a refused subscription (labelled `application/json`, body not JSON); while the agent
+     * cannot reach a server, its dial error (`rpc error: failed to get conn: dial tcp …:4647:
+     * connect: connection refused`, on the stream `dial tcp …` labelled `application/json`) or
+     * `Server error authenticating request` — a server problem, not a bad token.
+     *
      */
     500: string;
 };
@@ -451,7 +536,12 @@ export type StopJobErrors = {
      */
     403: string;
     /**
-     * Server error; on the event stream also `Permission denied` for a refused subscription.
+     * Server error, plain text. Recorded from Nomad 1.6.5: on the event stream `Permission denied`
+     * for a refused subscription (labelled `application/json`, body not JSON); while the agent
+     * cannot reach a server, its dial error (`rpc error: failed to get conn: dial tcp …:4647:
+     * connect: connection refused`, on the stream `dial tcp …` labelled `application/json`) or
+     * `Server error authenticating request` — a server problem, not a bad token.
+     *
      */
     500: string;
 };
@@ -503,7 +593,12 @@ export type GetJobErrors = {
      */
     404: string;
     /**
-     * Server error; on the event stream also `Permission denied` for a refused subscription.
+     * Server error, plain text. Recorded from Nomad 1.6.5: on the event stream `Permission denied`
+     * for a refused subscription (labelled `application/json`, body not JSON); while the agent
+     * cannot reach a server, its dial error (`rpc error: failed to get conn: dial tcp …:4647:
+     * connect: connection refused`, on the stream `dial tcp …` labelled `application/json`) or
+     * `Server error authenticating request` — a server problem, not a bad token.
+     *
      */
     500: string;
 };
@@ -551,7 +646,12 @@ export type ListJobAllocationsErrors = {
      */
     403: string;
     /**
-     * Server error; on the event stream also `Permission denied` for a refused subscription.
+     * Server error, plain text. Recorded from Nomad 1.6.5: on the event stream `Permission denied`
+     * for a refused subscription (labelled `application/json`, body not JSON); while the agent
+     * cannot reach a server, its dial error (`rpc error: failed to get conn: dial tcp …:4647:
+     * connect: connection refused`, on the stream `dial tcp …` labelled `application/json`) or
+     * `Server error authenticating request` — a server problem, not a bad token.
+     *
      */
     500: string;
 };
@@ -566,6 +666,63 @@ export type ListJobAllocationsResponses = {
 };
 
 export type ListJobAllocationsResponse = ListJobAllocationsResponses[keyof ListJobAllocationsResponses];
+
+export type GetJobScaleStatusData = {
+    body?: never;
+    path: {
+        job_id: string;
+    };
+    query?: {
+        /**
+         * Namespace; `default` when absent, `*` for all on list endpoints and the stream.
+         */
+        namespace?: string;
+        /**
+         * Region to forward the request to; the agent's own region when absent.
+         */
+        region?: string;
+    };
+    url: '/v1/job/{job_id}/scale';
+};
+
+export type GetJobScaleStatusErrors = {
+    /**
+     * Validation error, as a sentence.
+     */
+    400: string;
+    /**
+     * The task API socket (`${NOMAD_SECRETS_DIR}/api.sock`) was called without a token.
+     */
+    401: string;
+    /**
+     * `Permission denied` or `ACL token not found`.
+     */
+    403: string;
+    /**
+     * Missing object, e.g. `job not found`, `variable not found`.
+     */
+    404: string;
+    /**
+     * Server error, plain text. Recorded from Nomad 1.6.5: on the event stream `Permission denied`
+     * for a refused subscription (labelled `application/json`, body not JSON); while the agent
+     * cannot reach a server, its dial error (`rpc error: failed to get conn: dial tcp …:4647:
+     * connect: connection refused`, on the stream `dial tcp …` labelled `application/json`) or
+     * `Server error authenticating request` — a server problem, not a bad token.
+     *
+     */
+    500: string;
+};
+
+export type GetJobScaleStatusError = GetJobScaleStatusErrors[keyof GetJobScaleStatusErrors];
+
+export type GetJobScaleStatusResponses = {
+    /**
+     * The job's scale status.
+     */
+    200: JobScaleStatus;
+};
+
+export type GetJobScaleStatusResponse = GetJobScaleStatusResponses[keyof GetJobScaleStatusResponses];
 
 export type ScaleTaskGroupData = {
     body: ScalingRequest;
@@ -603,7 +760,12 @@ export type ScaleTaskGroupErrors = {
      */
     404: string;
     /**
-     * Server error; on the event stream also `Permission denied` for a refused subscription.
+     * Server error, plain text. Recorded from Nomad 1.6.5: on the event stream `Permission denied`
+     * for a refused subscription (labelled `application/json`, body not JSON); while the agent
+     * cannot reach a server, its dial error (`rpc error: failed to get conn: dial tcp …:4647:
+     * connect: connection refused`, on the stream `dial tcp …` labelled `application/json`) or
+     * `Server error authenticating request` — a server problem, not a bad token.
+     *
      */
     500: string;
 };
@@ -618,6 +780,130 @@ export type ScaleTaskGroupResponses = {
 };
 
 export type ScaleTaskGroupResponse = ScaleTaskGroupResponses[keyof ScaleTaskGroupResponses];
+
+export type ListVariablesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only the Variables whose path starts with this.
+         */
+        prefix?: string;
+        /**
+         * Namespace; `default` when absent, `*` for all on list endpoints and the stream.
+         */
+        namespace?: string;
+        /**
+         * Region to forward the request to; the agent's own region when absent.
+         */
+        region?: string;
+    };
+    url: '/v1/vars';
+};
+
+export type ListVariablesErrors = {
+    /**
+     * Validation error, as a sentence.
+     */
+    400: string;
+    /**
+     * The task API socket (`${NOMAD_SECRETS_DIR}/api.sock`) was called without a token.
+     */
+    401: string;
+    /**
+     * `Permission denied` or `ACL token not found`.
+     */
+    403: string;
+    /**
+     * Server error, plain text. Recorded from Nomad 1.6.5: on the event stream `Permission denied`
+     * for a refused subscription (labelled `application/json`, body not JSON); while the agent
+     * cannot reach a server, its dial error (`rpc error: failed to get conn: dial tcp …:4647:
+     * connect: connection refused`, on the stream `dial tcp …` labelled `application/json`) or
+     * `Server error authenticating request` — a server problem, not a bad token.
+     *
+     */
+    500: string;
+};
+
+export type ListVariablesError = ListVariablesErrors[keyof ListVariablesErrors];
+
+export type ListVariablesResponses = {
+    /**
+     * The Variables' metadata, with the `ModifyIndex` to pass as `cas`.
+     */
+    200: Array<VariableMetadata>;
+};
+
+export type ListVariablesResponse = ListVariablesResponses[keyof ListVariablesResponses];
+
+export type DeleteVariableData = {
+    body?: never;
+    path: {
+        /**
+         * Variable path; characters `a-z A-Z 0-9 - _ ~ /`, at most 128.
+         */
+        var_path: string;
+    };
+    query?: {
+        /**
+         * Namespace; `default` when absent, `*` for all on list endpoints and the stream.
+         */
+        namespace?: string;
+        /**
+         * Region to forward the request to; the agent's own region when absent.
+         */
+        region?: string;
+        /**
+         * Delete only if the variable's current `ModifyIndex` equals this value.
+         */
+        cas?: RaftIndex;
+    };
+    url: '/v1/var/{var_path}';
+};
+
+export type DeleteVariableErrors = {
+    /**
+     * Validation error, as a sentence.
+     */
+    400: string;
+    /**
+     * The task API socket (`${NOMAD_SECRETS_DIR}/api.sock`) was called without a token.
+     */
+    401: string;
+    /**
+     * `Permission denied` or `ACL token not found`.
+     */
+    403: string;
+    /**
+     * Check-and-set lost: the body is the variable as it is now, JSON although Nomad labels it
+     * `text/plain; charset=utf-8` (it writes the status before the body, so Go sniffs the type);
+     * `Items` null when the token may not read it, or when it does not exist. When Nomad cannot
+     * load the conflicting variable it answers 409 with a plain-text `cas error: …` instead.
+     * (hashicorp/nomad command/agent/variable_endpoint.go, nomad/variables_endpoint.go)
+     *
+     */
+    409: VariableConflict;
+    /**
+     * Server error, plain text. Recorded from Nomad 1.6.5: on the event stream `Permission denied`
+     * for a refused subscription (labelled `application/json`, body not JSON); while the agent
+     * cannot reach a server, its dial error (`rpc error: failed to get conn: dial tcp …:4647:
+     * connect: connection refused`, on the stream `dial tcp …` labelled `application/json`) or
+     * `Server error authenticating request` — a server problem, not a bad token.
+     *
+     */
+    500: string;
+};
+
+export type DeleteVariableError = DeleteVariableErrors[keyof DeleteVariableErrors];
+
+export type DeleteVariableResponses = {
+    /**
+     * Deleted (also when there was nothing to delete).
+     */
+    204: void;
+};
+
+export type DeleteVariableResponse = DeleteVariableResponses[keyof DeleteVariableResponses];
 
 export type ReadVariableData = {
     body?: never;
@@ -658,7 +944,12 @@ export type ReadVariableErrors = {
      */
     404: string;
     /**
-     * Server error; on the event stream also `Permission denied` for a refused subscription.
+     * Server error, plain text. Recorded from Nomad 1.6.5: on the event stream `Permission denied`
+     * for a refused subscription (labelled `application/json`, body not JSON); while the agent
+     * cannot reach a server, its dial error (`rpc error: failed to get conn: dial tcp …:4647:
+     * connect: connection refused`, on the stream `dial tcp …` labelled `application/json`) or
+     * `Server error authenticating request` — a server problem, not a bad token.
+     *
      */
     500: string;
 };
@@ -715,15 +1006,19 @@ export type WriteVariableErrors = {
      */
     403: string;
     /**
-     * Check-and-set lost: the body is the variable as it is now (`Items` null when the token
-     * may not read it, or when it does not exist). When Nomad cannot load the conflicting
-     * variable it answers 409 with a plain-text `cas error: …` instead.
+     * Check-and-set lost: the body is the variable as it is now, JSON although Nomad labels it
+     * `text/plain; charset=utf-8` (it writes the status before the body, so Go sniffs the type);
+     * `Items` null when the token may not read it, or when it does not exist. When Nomad cannot
+     * load the conflicting variable it answers 409 with a plain-text `cas error: …` instead.
      * (hashicorp/nomad command/agent/variable_endpoint.go, nomad/variables_endpoint.go)
      *
      */
     409: VariableConflict;
     /**
-     * Server error; on the event stream also `Permission denied` for a refused subscription.
+     * Besides server errors, Nomad 1.6.5 refuses invalid Variables with 500 (not 400), plain
+     * text, never worth a retry: `variables are limited to 64KiB in total size` (the sum of
+     * the lengths of the keys and values of `Items`), `invalid path "<path>"`.
+     *
      */
     500: string;
 };
@@ -781,7 +1076,12 @@ export type StreamEventsErrors = {
      */
     403: string;
     /**
-     * Server error; on the event stream also `Permission denied` for a refused subscription.
+     * Server error, plain text. Recorded from Nomad 1.6.5: on the event stream `Permission denied`
+     * for a refused subscription (labelled `application/json`, body not JSON); while the agent
+     * cannot reach a server, its dial error (`rpc error: failed to get conn: dial tcp …:4647:
+     * connect: connection refused`, on the stream `dial tcp …` labelled `application/json`) or
+     * `Server error authenticating request` — a server problem, not a bad token.
+     *
      */
     500: string;
 };
