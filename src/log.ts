@@ -9,8 +9,9 @@ export const LOG_REDACTION = {
 };
 
 /**
- * Logs for the Nomad UI's log tab: one readable line per event, warnings and errors on stderr, the rest
- * on stdout (Nomad keeps them as separate streams). `json` is for log shippers.
+ * Logs for the Nomad UI's log tab: one readable line per event, `[time] LEVEL: message`, warnings and
+ * errors on stderr, the rest on stdout (Nomad keeps them as separate streams). `json` is for log
+ * shippers, and keeps every field.
  */
 export function createLogger(config: Pick<Config, "logLevel" | "logFormat">): Logger {
   const options = { level: config.logLevel, base: undefined, redact: LOG_REDACTION };
@@ -21,7 +22,9 @@ export function createLogger(config: Pick<Config, "logLevel" | "logFormat">): Lo
           destination: fd,
           sync: true,
           colorize: false,
-          singleLine: true,
+          // `[time] LEVEL: message` and nothing more: the fields are for `json`. (pino-pretty ends no
+          // line when singleLine and hideObject are both set; with the object hidden a line is single.)
+          hideObject: true,
           translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss'Z'",
         });
   return pino(
