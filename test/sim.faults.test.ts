@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { readHttpRecording, readTextRecording } from "./contract/recordings.js";
 import { jobSpec } from "./sim/fixtures.js";
 import { StreamProbe, send } from "./sim/http-probe.js";
 import { NomadSimulator } from "./sim/index.js";
@@ -125,6 +126,95 @@ describe("streams", () => {
 
     expect(await stream.linesWithin(150)).toEqual([]);
     expect(await fresh.nextLine()).toBe("{}");
+  });
+});
+
+describe("a Nomad server outage, as recorded from Nomad 1.6.5", () => {
+  const nodeAllocations = () =>
+    send(sim.address, "GET", `/v1/node/${sim.allocations()[0]?.NodeID}/allocations`, {
+      token: sim.managementToken,
+    });
+  const subscribeOnce = () =>
+    send(sim.address, "GET", "/v1/event/stream?topic=Job", { token: sim.managementToken });
+  const asRecorded = (answer: { status: number; headers: Record<string, unknown>; body: string }) => ({
+    status: answer.status,
+    contentType: answer.headers["content-type"],
+    cacheControl: answer.headers["cache-control"],
+    body: answer.body,
+  });
+
+  it("answers every request 500 with the recorded dial error, the stream's labelled application/json", async () => {
+    sim.faults.serverOutage();
+
+    const list = await nodeAllocations();
+    const refused = await subscribeOnce();
+
+    expect(asRecorded(list)).toEqual(asRecorded(readHttpRecording("server-outage-node-allocations.http")));
+    expect(asRecorded(refused)).toEqual(asRecorded(readHttpRecording("server-outage-stream-subscribe.http")));
+    expect(list.headers["x-nomad-index"]).toBeUndefined();
+  });
+
+  it("ends the streams open when it starts with the plain-text last line EOF", async () => {
+    const stream = await subscribe();
+    await stream.nextLine();
+
+    sim.faults.serverOutage({ forMs: 60_000 });
+    const ending = await stream.ended();
+
+    expect(ending.error).toBeUndefined();
+    expect(ending.trailing).toBe(readTextRecording("server-outage-stream-end.txt").at(-1));
+  });
+
+  it("can answer `Server error authenticating request` instead, and leave open streams alone", async () => {
+    const stream = await subscribe();
+    await stream.nextLine();
+
+    sim.faults.serverOutage({ answer: "authenticating", endStreams: false });
+    const [read, refused] = [await readJob(), await subscribeOnce()];
+
+    expect([read.status, read.body, read.headers["content-type"]]).toEqual([
+      500,
+      "Server error authenticating request",
+      "text/plain; charset=utf-8",
+    ]);
+    expect([refused.status, refused.body]).toEqual([500, "Server error authenticating request"]);
+    // Still open: heartbeats keep coming (after whatever batches were under way).
+    await expect(stream.linesWithin(100)).resolves.toContain("{}");
+  });
+
+  it("lasts `forMs`; afterwards the same state answers and new subscriptions work", async () => {
+    sim.faults.serverOutage({ forMs: 300 });
+    const during = await readJob();
+    await sleep(400);
+    const after = await readJob();
+    const stream = await subscribe();
+
+    expect([during.status, after.status, stream.status]).toEqual([500, 200, 200]);
+    expect(JSON.parse(after.body)).toMatchObject({ ID: "web", Stop: false });
+    expect(await stream.nextLine()).toBe("{}");
+  });
+
+  it("gives way to failures asked for explicitly, and ends with clear()", async () => {
+    sim.faults.serverOutage();
+    sim.faults.failRequests({ status: 503, path: "/v1/job/", count: 1, body: "No cluster leader" });
+
+    const [first, second] = [await readJob(), await readJob()];
+    sim.faults.clear();
+    const cleared = await readJob();
+
+    expect([first.status, first.body]).toEqual([503, "No cluster leader"]);
+    expect([second.status, second.body.startsWith("rpc error: failed to get conn")]).toEqual([500, true]);
+    expect(cleared.status).toBe(200);
+  });
+
+  it("endStreamsWithEof ends open streams alone; requests keep working", async () => {
+    const stream = await subscribe();
+    await stream.nextLine();
+
+    sim.faults.endStreamsWithEof();
+
+    expect((await stream.ended()).trailing).toBe("EOF");
+    expect((await readJob()).status).toBe(200);
   });
 });
 

@@ -2,6 +2,7 @@ import type { ServerResponse } from "node:http";
 import { createGzip, type Gzip } from "node:zlib";
 import { type Grants, PERMISSION_DENIED, type TokenStore } from "./acl.js";
 import { ALL, type EventBroker } from "./event-broker.js";
+import { EVENT_STREAM_HEADERS } from "./faults.js";
 import { GZIP_MIN_SIZE, HttpError, type RequestContext, type Route } from "./http-server.js";
 import type { EventBatch } from "./model.js";
 
@@ -28,8 +29,8 @@ export class OpenStreams {
     for (const stream of this.#streams) stream.stall();
   }
 
-  endAll(): void {
-    for (const stream of [...this.#streams]) stream.end();
+  endAll(lastLine?: string): void {
+    for (const stream of [...this.#streams]) stream.end(lastLine);
   }
 }
 
@@ -46,11 +47,12 @@ export function eventStreamRoute(deps: {
     handle(context) {
       const index = parseIndex(context.query.get("index"));
       const topics = parseTopics(context.query.getAll("topic"));
-      // Nomad's stream answers refused subscriptions with 500, not 403.
+      // Nomad's stream answers refused subscriptions with 500, not 403, labelled as JSON (its
+      // headers are set before it subscribes) though the body is plain text (err-stream-no-capability.http).
       const resolution = deps.tokens.resolve(context.token);
-      if ("error" in resolution) throw new HttpError(500, resolution.error);
+      if ("error" in resolution) throw new HttpError(500, resolution.error, undefined, EVENT_STREAM_HEADERS);
       if (![...topics.keys()].every((topic) => mayRead(resolution.grants, topic, context.namespace))) {
-        throw new HttpError(500, PERMISSION_DENIED);
+        throw new HttpError(500, PERMISSION_DENIED, undefined, EVENT_STREAM_HEADERS);
       }
 
       const connection = new StreamConnection(context, deps.streams, deps.heartbeatIntervalMs);
@@ -84,8 +86,7 @@ class StreamConnection {
     heartbeatIntervalMs: number,
   ) {
     this.#response = context.response;
-    this.#response.setHeader("Content-Type", "application/json");
-    this.#response.setHeader("Cache-Control", "no-cache");
+    for (const [name, value] of Object.entries(EVENT_STREAM_HEADERS)) this.#response.setHeader(name, value);
     if (context.acceptsGzip) {
       this.#heldBack = [];
     } else {

@@ -29,12 +29,16 @@ export interface RequestContext {
   response: ServerResponse;
 }
 
-/** A Nomad error: a plain-text body with a status code (nomad-api-notes.md "Conventions"). */
+/**
+ * A Nomad error: a plain-text body with a status code (nomad-api-notes.md "Conventions"); `headers`
+ * replace plain text's where Nomad had set others before failing (the event stream's).
+ */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly index?: number,
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
   }
@@ -107,7 +111,8 @@ async function serve(
   const fate = options.faults.fateOf(method, path);
   if (fate.delayMs > 0) await sleep(fate.delayMs);
   if (fate.failure) {
-    sendError(response, new HttpError(fate.failure.status, fate.failure.body));
+    const { status, body, headers } = fate.failure;
+    sendError(response, new HttpError(status, body, undefined, headers));
     record(fate.failure.status);
     return;
   }
@@ -196,6 +201,7 @@ export function setIndexHeaders(response: ServerResponse, index: number): void {
 function sendError(response: ServerResponse, error: HttpError): void {
   if (error.index !== undefined) setIndexHeaders(response, error.index);
   response.setHeader("Content-Type", PLAIN_TEXT);
+  for (const [name, value] of Object.entries(error.headers ?? {})) response.setHeader(name, value);
   response.writeHead(error.status).end(error.message);
 }
 
