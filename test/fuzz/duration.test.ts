@@ -3,6 +3,7 @@ import { formatDuration, parseDuration } from "../../src/duration.js";
 import { fc } from "./fc.js";
 import {
   durationLikeText,
+  expectedMs,
   GO_UNITS,
   goDurationText,
   goParseDuration,
@@ -11,17 +12,6 @@ import {
 } from "./go-duration.js";
 
 const LIMIT_MS = nsToMs(MAX_DURATION_NS);
-
-/**
- * What the project makes of a text, from Go's time.ParseDuration: surrounding whitespace is trimmed, a
- * leading "+" is accepted and a leading "-" is refused, even on zero (test/duration.test.ts).
- */
-function expectedMs(text: string): number | undefined {
-  const trimmed = text.trim();
-  if (trimmed.startsWith("-")) return undefined;
-  const ns = goParseDuration(trimmed);
-  return ns === undefined ? undefined : nsToMs(ns);
-}
 
 /**
  * The parser adds floats of milliseconds, so against Go it may differ by what Go truncates (under 1 ns

@@ -126,3 +126,14 @@ export const durationLikeText = fc
 
 /** Milliseconds for Go's nanoseconds, as a float. */
 export const nsToMs = (ns: bigint): number => Number(ns) / 1e6;
+
+/**
+ * What the project makes of a text, from Go's time.ParseDuration: surrounding whitespace is trimmed, a
+ * leading "+" is accepted and a leading "-" is refused, even on zero (test/duration.test.ts).
+ */
+export function expectedMs(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("-")) return undefined;
+  const ns = goParseDuration(trimmed);
+  return ns === undefined ? undefined : nsToMs(ns);
+}
