@@ -1,23 +1,20 @@
 import type { Logger } from "pino";
-import { type NomadApi, NomadError } from "./nomad/api.js";
-import type { ActionToken } from "./nomad/token.js";
-import { type BackoffPolicy, backoffDelay, sleep } from "./retry.js";
-
-export type ActionOutcome =
-  | { kind: "done"; evalId: string }
-  | { kind: "dry-run" }
-  /** Nomad said no for a reason that may pass (an active deployment): try again next cycle. */
-  | { kind: "refused"; message: string }
-  | { kind: "failed"; message: string };
-
-export interface ActionTarget {
-  namespace: string;
-  jobId: string;
-}
+import type { Clock } from "./clock.js";
+import {
+  type ActionOutcome,
+  type ActionTarget,
+  type JobActions,
+  type NomadApi,
+  NomadError,
+  type TokenSource,
+} from "./ports.js";
+import { type BackoffPolicy, backoffDelay } from "./retry.js";
 
 export interface ActionsOptions {
-  nomad: NomadApi;
-  token: ActionToken;
+  nomad: Pick<NomadApi, "stopJob" | "scaleGroup">;
+  token: Pick<TokenSource, "load">;
+  clock: Clock;
+  log: Logger;
   dryRun: boolean;
   retry?: { attempts: number; backoff: BackoffPolicy };
 }
@@ -29,28 +26,18 @@ const DEFAULT_RETRY = { attempts: 4, backoff: { initialMs: 500, maxMs: 8_000 } }
  * that is already at zero, changes nothing), so a retry after a lost answer is safe. Dry-run lives here,
  * so that everything up to the call itself runs for real.
  */
-export class Actions {
+export class Actions implements JobActions {
   constructor(private readonly options: ActionsOptions) {}
 
-  async stopJob(
-    target: ActionTarget,
-    reason: string,
-    log: Logger,
-    signal?: AbortSignal,
-  ): Promise<ActionOutcome> {
-    if (this.options.dryRun) {
-      log.info(`dry run: would stop job ${target.jobId} in namespace ${target.namespace}: ${reason}`);
+  async stopJob(target: ActionTarget, reason: string, signal?: AbortSignal): Promise<ActionOutcome> {
+    const { log, dryRun, nomad } = this.options;
+    const job = `job ${target.jobId} in namespace ${target.namespace}`;
+    if (dryRun) {
+      log.info(`dry run: would stop ${job}: ${reason}`);
       return { kind: "dry-run" };
     }
-    const outcome = await this.withRetries(
-      () => this.options.nomad.stopJob(target.namespace, target.jobId),
-      signal,
-    );
-    if (outcome.kind === "done") {
-      log.info(
-        `stopped job ${target.jobId} in namespace ${target.namespace} (evaluation ${outcome.evalId}): ${reason}`,
-      );
-    }
+    const outcome = await this.withRetries(() => nomad.stopJob(target.namespace, target.jobId), signal);
+    if (outcome.kind === "done") log.info(`stopped ${job} (evaluation ${outcome.evalId}): ${reason}`);
     return outcome;
   }
 
@@ -58,18 +45,17 @@ export class Actions {
     target: ActionTarget,
     group: string,
     reason: string,
-    log: Logger,
     signal?: AbortSignal,
   ): Promise<ActionOutcome> {
-    if (this.options.dryRun) {
-      log.info(
-        `dry run: would scale group ${group} of job ${target.jobId} in namespace ${target.namespace} to 0: ${reason}`,
-      );
+    const { log, dryRun, nomad } = this.options;
+    const what = `group ${group} of job ${target.jobId} in namespace ${target.namespace}`;
+    if (dryRun) {
+      log.info(`dry run: would scale ${what} to 0: ${reason}`);
       return { kind: "dry-run" };
     }
     const outcome = await this.withRetries(
       () =>
-        this.options.nomad.scaleGroup({
+        nomad.scaleGroup({
           namespace: target.namespace,
           jobId: target.jobId,
           group,
@@ -80,11 +66,7 @@ export class Actions {
         }),
       signal,
     );
-    if (outcome.kind === "done") {
-      log.info(
-        `scaled group ${group} of job ${target.jobId} in namespace ${target.namespace} to 0 (evaluation ${outcome.evalId}): ${reason}`,
-      );
-    }
+    if (outcome.kind === "done") log.info(`scaled ${what} to 0 (evaluation ${outcome.evalId}): ${reason}`);
     return outcome;
   }
 
@@ -107,7 +89,7 @@ export class Actions {
         if (error.kind !== "unavailable" || attempt + 1 >= attempts) {
           return { kind: "failed", message: error.message };
         }
-        await sleep(backoffDelay(attempt, backoff), signal);
+        await this.options.clock.sleep(backoffDelay(attempt, backoff), signal);
       }
     }
   }

@@ -1,4 +1,4 @@
-import type { Allocation, Job } from "./nomad/generated/types.gen.js";
+import type { Allocation, Job } from "./ports.js";
 
 /** An allocation of this node that is (about to be) running, with the job version the view knows for it. */
 export interface LiveAllocation {
@@ -6,6 +6,8 @@ export interface LiveAllocation {
   readonly namespace: string;
   readonly jobId: string;
   readonly group: string;
+  /** Its client status is `running` (not `pending`: its containers may still be starting). */
+  readonly running: boolean;
   /** When its tasks last started (ms since epoch); the idle timer never starts before this. */
   readonly startedAt: number;
   readonly job: Job | undefined;
@@ -100,6 +102,7 @@ export class NodeAllocations {
         namespace: allocation.Namespace,
         jobId: allocation.JobID,
         group: allocation.TaskGroup,
+        running: allocation.ClientStatus === "running",
         startedAt: startedAt(allocation),
         job: this.jobs.get(jobKey(allocation.Namespace, allocation.JobID)),
       });

@@ -1,14 +1,17 @@
 import Dockerode from "dockerode";
 import type { Logger } from "pino";
+import { Actions } from "./actions.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { DockerNetworkSampler } from "./docker/network-sampler.js";
 import { formatDuration } from "./duration.js";
 import { Monitor } from "./monitor.js";
-import { type NomadApi, NomadHttpApi } from "./nomad/api.js";
+import { NomadHttpApi } from "./nomad/api.js";
 import { ActionToken } from "./nomad/token.js";
 import type { WatchTiming } from "./nomad/watch.js";
-import { backoffDelay, RateLimitedNotice, sleep } from "./retry.js";
+import { RateLimitedNotice } from "./notices.js";
+import type { NomadApi } from "./ports.js";
+import { backoffDelay } from "./retry.js";
 
 const TOKEN_REFRESH_MS = 5 * 60_000;
 const STARTUP_RETRY = { initialMs: 1_000, maxMs: 30_000 };
@@ -37,14 +40,9 @@ export async function runDaemon(
   const actionToken = new ActionToken(nomad, config, log);
   const notices = new RateLimitedNotice(60_000, () => clock.now());
 
-  await untilDone("load the action token", () => actionToken.load(), log, notices, signal);
-  const nodeId = await untilDone(
-    "learn this node's ID",
-    () => ownNodeId(config, nomad),
-    log,
-    notices,
-    signal,
-  );
+  const startup = { log, notices, clock, signal };
+  await untilDone("load the action token", () => actionToken.load(), startup);
+  const nodeId = await untilDone("learn this node's ID", () => ownNodeId(config, nomad), startup);
   if (signal.aborted || nodeId === undefined) return;
 
   const sampler = new DockerNetworkSampler({
@@ -60,20 +58,21 @@ export async function runDaemon(
     nomad,
     token: actionToken,
     sampler,
+    actions: new Actions({ nomad, token: actionToken, clock, log, dryRun: config.dryRun }),
     clock,
     log,
     watchTiming,
   });
-  const refresh = setInterval(() => {
+  const stopRefreshing = clock.every(TOKEN_REFRESH_MS, () => {
     actionToken.load().catch((error: unknown) => {
       if (notices.shouldSay("token-refresh"))
         log.warn(`could not refresh the action token: ${(error as Error).message}`);
     });
-  }, TOKEN_REFRESH_MS);
+  });
   try {
     await monitor.run(signal);
   } finally {
-    clearInterval(refresh);
+    stopRefreshing();
   }
 }
 
@@ -87,9 +86,12 @@ async function ownNodeId(config: Config, nomad: NomadApi): Promise<string> {
 async function untilDone<T>(
   what: string,
   step: () => Promise<T>,
-  log: Logger,
-  notices: RateLimitedNotice,
-  signal: AbortSignal,
+  {
+    log,
+    notices,
+    clock,
+    signal,
+  }: { log: Logger; notices: RateLimitedNotice; clock: Clock; signal: AbortSignal },
 ): Promise<T | undefined> {
   for (let attempt = 0; !signal.aborted; attempt++) {
     try {
@@ -98,7 +100,7 @@ async function untilDone<T>(
       return result;
     } catch (error) {
       if (notices.shouldSay(what)) log.warn(`cannot ${what} yet: ${(error as Error).message}; retrying`);
-      await sleep(backoffDelay(attempt, STARTUP_RETRY), signal);
+      await clock.sleep(backoffDelay(attempt, STARTUP_RETRY), signal);
     }
   }
   return undefined;

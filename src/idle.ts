@@ -126,6 +126,13 @@ export class ActivityTracker {
     );
   }
 
+  /** The allocation's quiet stretch starts over at `at` (its job changed under it). */
+  restart(allocId: string, at: number): void {
+    const state = this.#states.get(allocId);
+    if (state?.quietSince === undefined) return;
+    this.#states.set(allocId, { ...state, quietSince: Math.max(at, state.quietSince), bytesSinceActive: 0 });
+  }
+
   forget(allocId: string): void {
     this.#states.delete(allocId);
   }

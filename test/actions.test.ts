@@ -1,23 +1,24 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { Actions } from "../src/actions.js";
-import { type NomadApi, NomadError } from "../src/nomad/api.js";
-import type { ActionToken } from "../src/nomad/token.js";
+import { systemClock } from "../src/clock.js";
+import { type NomadApi, NomadError } from "../src/ports.js";
 
 const silent = pino({ level: "silent" });
 const target = { namespace: "default", jobId: "dev" };
-const token = { load: async () => undefined } as unknown as ActionToken;
+const token = { load: async () => undefined };
 
 /** A Nomad whose stop calls all fail as unavailable, counting them. */
 function unavailableNomad(onCall: (count: number) => void = () => undefined) {
   let calls = 0;
   const nomad = {
-    async stopJob() {
+    async stopJob(): Promise<string> {
       calls += 1;
       onCall(calls);
       throw new NomadError("unavailable", 500, "stop job dev: HTTP 500 No cluster leader");
     },
-  } as unknown as NomadApi;
+    scaleGroup: async () => "unused",
+  } satisfies Pick<NomadApi, "stopJob" | "scaleGroup">;
   return { nomad, calls: () => calls };
 }
 
@@ -29,11 +30,13 @@ describe("Actions after shutdown began", () => {
     const actions = new Actions({
       nomad,
       token,
+      clock: systemClock,
+      log: silent,
       dryRun: false,
       retry: { attempts: 4, backoff: { initialMs: 200, maxMs: 200 } },
     });
 
-    const outcome = await actions.stopJob(target, "idle", silent, stopping.signal);
+    const outcome = await actions.stopJob(target, "idle", stopping.signal);
 
     expect(outcome.kind).toBe("failed");
     expect(calls()).toBe(1);
@@ -43,9 +46,9 @@ describe("Actions after shutdown began", () => {
     const stopping = new AbortController();
     stopping.abort();
     const { nomad, calls } = unavailableNomad();
-    const actions = new Actions({ nomad, token, dryRun: false });
+    const actions = new Actions({ nomad, token, clock: systemClock, log: silent, dryRun: false });
 
-    const outcome = await actions.stopJob(target, "idle", silent, stopping.signal);
+    const outcome = await actions.stopJob(target, "idle", stopping.signal);
 
     expect(outcome.kind).toBe("failed");
     expect(calls()).toBe(0);

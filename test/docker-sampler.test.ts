@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { externalTrafficBytes } from "../src/docker/net-dev.js";
 import { allocationNetworks } from "../src/docker/network-namespaces.js";
 import { DockerNetworkSampler } from "../src/docker/network-sampler.js";
-import type { Reading } from "../src/docker/reading.js";
+import type { Reading } from "../src/idle.js";
 import {
   type AllocationSpec,
   openWorldForTests,

@@ -106,7 +106,7 @@ describe.skipIf(!world)("stop, scale to zero, dry run", () => {
     expect(
       messages(
         logs,
-        /^group web of job pinned is idle, but its scaling block has min = 1, so it cannot be scaled to 0/,
+        /^job pinned group web is idle, but its scaling block has min = 1, so it cannot be scaled to 0/,
       ),
     ).toHaveLength(1);
     expect(sim.calls.filter((call) => call.path === "/v1/job/pinned/scale")).toEqual([]);

@@ -4,9 +4,10 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeAllocations } from "../src/allocations.js";
 import { systemClock } from "../src/clock.js";
-import { type NomadApi, NomadHttpApi } from "../src/nomad/api.js";
+import { NomadHttpApi } from "../src/nomad/api.js";
 import { ActionToken } from "../src/nomad/token.js";
 import { AllocationWatch } from "../src/nomad/watch.js";
+import type { NomadApi } from "../src/ports.js";
 import { waitFor } from "./monitor/harness.js";
 
 // Stream endings the simulator does not produce on its own, served by a loopback server scripted per
@@ -44,8 +45,17 @@ const batch = JSON.stringify({
 });
 
 const tokenReads = (nomad: FakeNomad) => nomad.requests.filter((path) => path.startsWith("/v1/var/")).length;
+const subscriptions = (nomad: FakeNomad) =>
+  nomad.requests.filter((path) => path === "/v1/event/stream").length;
 
 type StreamScript = (response: ServerResponse) => void;
+
+const announcing = new WeakSet<StreamScript>();
+/** A stream that tells of allocation a1: from then on the node's list holds it too, as Nomad's would. */
+function announces(script: StreamScript): StreamScript {
+  announcing.add(script);
+  return script;
+}
 
 interface FakeNomad {
   address: string;
@@ -57,9 +67,14 @@ interface FakeNomad {
 type Outage = (path: string) => { status: number; body: string; contentType: string } | undefined;
 
 /** Serves the node list, the job, the token Variable, and the stream connections in the given order. */
-async function fakeNomad(streams: StreamScript[], outage: Outage = () => undefined): Promise<FakeNomad> {
+async function fakeNomad(
+  streams: StreamScript[],
+  outage: Outage = () => undefined,
+  variableDelayMs = 0,
+): Promise<FakeNomad> {
   const requests: string[] = [];
   const open = new Set<ServerResponse>();
+  let announced = false;
   const server: Server = createServer((request, response) => {
     const path = decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname);
     requests.push(path);
@@ -72,12 +87,20 @@ async function fakeNomad(streams: StreamScript[], outage: Outage = () => undefin
       response.writeHead(200, { "Content-Type": "application/json", "X-Nomad-Index": "5" });
       response.end(JSON.stringify(body));
     };
-    if (path === `/v1/node/${NODE}/allocations`) return json([]);
+    // Like Nomad, the list holds what an earlier stream announced (only the scripted batch does).
+    if (path === `/v1/node/${NODE}/allocations`) return json(announced ? [allocation] : []);
     if (path === "/v1/job/dev") return json(job);
-    if (path === "/v1/var/nomad/jobs/idle-monitor") return json({ Path: path, Items: { token: "secret" } });
+    if (path === "/v1/var/nomad/jobs/idle-monitor") {
+      setTimeout(() => {
+        requests.push("(token answered)");
+        json({ Path: path, Items: { token: "secret" } });
+      }, variableDelayMs);
+      return;
+    }
     if (path === "/v1/event/stream") {
       open.add(response);
       const script = streams.shift() ?? ((held: ServerResponse) => held.writeHead(200).write("{}\n"));
+      announced ||= announcing.has(script);
       return script(response);
     }
     response.writeHead(404).end("not found");
@@ -146,7 +169,7 @@ describe("the allocation watch at the end of a stream", () => {
   });
 
   it("applies a last batch that ends the body without a newline, and reads its job once", async () => {
-    const nomad = await fakeNomad([(response) => response.writeHead(200).end(`{}\n${batch}`)]);
+    const nomad = await fakeNomad([announces((response) => response.writeHead(200).end(`{}\n${batch}`))]);
     const watch = await startWatch(nomad);
     cleanup.push(nomad.close, watch.stop);
 
@@ -186,8 +209,28 @@ describe("the allocation watch at the end of a stream", () => {
     await waitFor("the token to be read again", () => tokenReads(nomad) === 2);
   });
 
+  it("waits for the token reload that a rejected subscribe triggered before subscribing again", async () => {
+    const nomad = await fakeNomad(
+      [(response) => response.writeHead(500).end("Permission denied")],
+      undefined,
+      400,
+    );
+    const watch = await startWatch(nomad);
+    cleanup.push(nomad.close, watch.stop);
+
+    await waitFor("a second subscription", () => subscriptions(nomad) >= 2, 5_000);
+    const secondSubscription = nomad.requests.lastIndexOf("/v1/event/stream");
+    const reloaded = nomad.requests.lastIndexOf("(token answered)");
+    expect(tokenReads(nomad)).toBe(2);
+    expect(reloaded, "the reloaded token was in hand before the second subscription").toBeLessThan(
+      secondSubscription,
+    );
+  });
+
   it("defect 12: ends the stream at a plain-text EOF (the server went away), says so once as info, and relists without reloading the token", async () => {
-    const nomad = await fakeNomad([(response) => response.writeHead(200).end(`{}\n${batch}\nEOF`)]);
+    const nomad = await fakeNomad([
+      announces((response) => response.writeHead(200).end(`{}\n${batch}\nEOF`)),
+    ]);
     const watch = await startWatch(nomad);
     cleanup.push(nomad.close, watch.stop);
 

@@ -1,10 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type Dockerode from "dockerode";
+import type { Reading } from "../idle.js";
+import type { NetworkSampler } from "../ports.js";
 import { mapBounded } from "./bounded.js";
 import { externalTrafficBytes } from "./net-dev.js";
 import { type AllocationNetwork, allocationNetworks, type NomadContainer } from "./network-namespaces.js";
-import type { NetworkSampler, Reading } from "./reading.js";
 
 /** The one label Nomad's docker driver always sets (nomad-api-notes.md, "Docker task driver"). */
 const ALLOC_ID_LABEL = "com.hashicorp.nomad.alloc_id";

@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from "node:https";
 import type { Readable } from "node:stream";
 import { AxiosError, type AxiosResponse } from "axios";
 import type { Config } from "../config.js";
+import { type NomadApi, NomadError, type ScaleRequest } from "../ports.js";
 import { createClient } from "./generated/client/index.js";
 import {
   getAllocation,
@@ -14,59 +15,6 @@ import {
   stopJob,
   streamEvents,
 } from "./generated/sdk.gen.js";
-import type { Allocation, AllocationListStub, Job } from "./generated/types.gen.js";
-
-export type { Allocation, AllocationListStub, Job };
-
-/** What the monitor needs from Nomad; `NomadHttpApi` is the real thing, the simulator serves it in tests. */
-export interface NomadApi {
-  nodeAllocations(
-    nodeId: string,
-    signal?: AbortSignal,
-  ): Promise<{ allocations: Allocation[]; index: number }>;
-  allocation(allocId: string): Promise<Allocation>;
-  /** `undefined` when the job does not exist (any more). */
-  job(namespace: string, jobId: string, signal?: AbortSignal): Promise<Job | undefined>;
-  jobAllocations(namespace: string, jobId: string, signal?: AbortSignal): Promise<AllocationListStub[]>;
-  /** Stops (never purges) a job; returns the evaluation ID. */
-  stopJob(namespace: string, jobId: string): Promise<string>;
-  scaleGroup(request: ScaleRequest): Promise<string>;
-  /** Reads a Variable's items with the given token (the task's workload identity); `undefined` on 404. */
-  readVariable(
-    namespace: string,
-    path: string,
-    token: string | undefined,
-  ): Promise<Record<string, string> | undefined>;
-  /** Opens `/v1/event/stream` at `index` for the given topics in every namespace; the body is NDJSON. */
-  openEventStream(topics: readonly string[], index: number, signal: AbortSignal): Promise<Readable>;
-}
-
-export interface ScaleRequest {
-  namespace: string;
-  jobId: string;
-  group: string;
-  count: number;
-  message: string;
-  meta: Record<string, string>;
-}
-
-export type NomadErrorKind = "auth" | "not-found" | "rejected" | "unavailable";
-
-/**
- * A failed Nomad call, classified for the caller's next move: `auth` → reload the token, `unavailable` →
- * retry with backoff, `rejected`/`not-found` → permanent. Built from the response only: axios errors carry
- * the request headers (the token), so they never travel further than this module.
- */
-export class NomadError extends Error {
-  constructor(
-    readonly kind: NomadErrorKind,
-    readonly status: number | undefined,
-    message: string,
-  ) {
-    super(message);
-    this.name = "NomadError";
-  }
-}
 
 // nomad-api-notes.md: permission failures come as 403, and as 500 on the event stream.
 const AUTH_BODY = /permission denied|acl token|token not found/i;

@@ -4,6 +4,8 @@ export type StreamItem =
   | { kind: "heartbeat" }
   | { kind: "batch"; index: number; events: unknown[] }
   | { kind: "closed-by-server"; message: string; authProblem: boolean }
+  /** A client agent's stream ends with the plain-text line `EOF` when its server went away. */
+  | { kind: "server-gone" }
   | { kind: "garbage"; line: string };
 
 const LOGGED_LINE_CHARS = 200;
@@ -50,6 +52,7 @@ export class NdjsonDecoder {
 function parseLine(raw: string): StreamItem | undefined {
   const line = raw.trim();
   if (line === "") return undefined;
+  if (line === "EOF") return { kind: "server-gone" };
   if (!line.startsWith("{")) {
     if (!CLOSE_LINE.test(line)) return { kind: "garbage", line: forLog(line) };
     return { kind: "closed-by-server", message: forLog(line), authProblem: AUTH_PROBLEM.test(line) };

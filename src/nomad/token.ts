@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
-import { type NomadApi, NomadError } from "./api.js";
+import { type NomadApi, NomadError, type TokenSource } from "../ports.js";
 
 export type TokenConfig = Pick<Config, "nomadToken" | "namespace" | "tokenVariable" | "self">;
 
@@ -9,7 +9,7 @@ export type TokenConfig = Pick<Config, "nomadToken" | "namespace" | "tokenVariab
  * from a file. Outside Nomad, when no Variable is readable, `NOMAD_TOKEN` itself acts (design.md).
  * The token's value is never logged; only where it came from.
  */
-export class ActionToken {
+export class ActionToken implements TokenSource {
   private value: string | undefined;
   private source: "variable" | "environment" | undefined;
   private loading: Promise<void> | undefined;

@@ -1,16 +1,18 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { NodeAllocations } from "../allocations.js";
-import type { Clock } from "../clock.js";
+import type { Cancel, Clock } from "../clock.js";
 import { formatDuration } from "../duration.js";
-import { type BackoffPolicy, backoffDelay, RateLimitedNotice, sleep } from "../retry.js";
-import { type Allocation, type Job, type NomadApi, NomadError } from "./api.js";
+import { RateLimitedNotice } from "../notices.js";
+import { type Allocation, type Job, type NomadApi, NomadError, type TokenSource } from "../ports.js";
+import { type BackoffPolicy, backoffDelay } from "../retry.js";
 import { NdjsonDecoder, type StreamItem } from "./ndjson.js";
-import type { ActionToken } from "./token.js";
 
 export interface WatchTiming {
   /** nomad-api-notes.md: heartbeats every 30 s; this much silence means the connection is dead. */
   silenceMs: number;
+  /** Nomad writes `{}` as soon as a subscription starts: headers and a first line within this, or give up. */
+  openMs: number;
   /** The stream has gaps that nothing announces: list the node's allocations again this often. */
   resyncMs: number;
   reconnect: BackoffPolicy;
@@ -18,6 +20,7 @@ export interface WatchTiming {
 
 export const DEFAULT_WATCH_TIMING: WatchTiming = {
   silenceMs: 75_000,
+  openMs: 30_000,
   resyncMs: 3 * 60_000,
   reconnect: { initialMs: 1_000, maxMs: 60_000 },
 };
@@ -29,6 +32,12 @@ interface StreamEvent {
   Payload?: { Allocation?: Allocation; Job?: Job };
 }
 
+/** How one subscription ended: whether it had worked (resets the backoff), and whether the token is suspect. */
+interface ConnectionOutcome {
+  healthy: boolean;
+  reloadToken: boolean;
+}
+
 /**
  * Keeps a node's allocation view current: list the node's allocations, open the event stream at the
  * list's index, apply events as upserts, and on any reconnect list again (seed → observe → reconcile).
@@ -36,11 +45,12 @@ interface StreamEvent {
 export class AllocationWatch {
   private readonly notices: RateLimitedNotice;
   private readingJobs: Promise<void> = Promise.resolve();
+  private seeded = false;
 
   constructor(
     private readonly deps: {
       nomad: NomadApi;
-      token: ActionToken;
+      token: TokenSource;
       view: NodeAllocations;
       nodeId: string;
       clock: Clock;
@@ -55,15 +65,21 @@ export class AllocationWatch {
     return this.deps.timing ?? DEFAULT_WATCH_TIMING;
   }
 
+  /** Whether the view has been listed from Nomad at least once. */
+  get isSeeded(): boolean {
+    return this.seeded;
+  }
+
   /** Runs until the signal aborts; every failure is logged (at most once a minute) and retried. */
   async run(signal: AbortSignal): Promise<void> {
     let attempt = 0;
     while (!signal.aborted) {
       const outcome = await this.connectOnce(signal).catch((error: unknown) => this.failure(error));
       if (signal.aborted) return;
-      if (outcome === "healthy") attempt = 0;
-      const delay = backoffDelay(attempt++, this.timing.reconnect);
-      await sleep(delay, signal);
+      // The next subscription must carry the new token, or it fails the same way again.
+      if (outcome.reloadToken) await this.reloadToken();
+      if (outcome.healthy) attempt = 0;
+      await this.deps.clock.sleep(backoffDelay(attempt++, this.timing.reconnect), signal);
     }
   }
 
@@ -72,93 +88,117 @@ export class AllocationWatch {
     const requested = this.deps.view.listRequested();
     const { allocations, index } = await this.deps.nomad.nodeAllocations(this.deps.nodeId, signal);
     this.deps.view.reconcile(allocations, requested);
+    this.seeded = true;
     await this.queueJobReads();
     return index;
   }
 
-  private async connectOnce(signal: AbortSignal): Promise<"healthy" | "failed"> {
+  private async connectOnce(signal: AbortSignal): Promise<ConnectionOutcome> {
+    const { clock, log } = this.deps;
     const index = await this.resync(signal);
     const connection = new AbortController();
     const abort = () => connection.abort();
     signal.addEventListener("abort", abort, { once: true });
+    const timers: Cancel[] = [];
+    let givenUp: string | undefined;
+    const giveUp = (why: string) => {
+      givenUp ??= why;
+      log.warn(`${why}; reconnecting`);
+      connection.abort();
+    };
+    // Both deadlines run from the moment the request is sent: a subscription that never answers is as
+    // dead as one that went silent.
+    const progress = { lastHeard: clock.now(), firstLine: false };
+    timers.push(
+      clock.after(this.timing.openMs, () => {
+        if (!progress.firstLine)
+          giveUp(`Nomad did not start the event stream within ${formatDuration(this.timing.openMs)}`);
+      }),
+      clock.every(Math.min(5_000, this.timing.silenceMs / 3), () => {
+        const silentMs = clock.now() - progress.lastHeard;
+        if (silentMs >= this.timing.silenceMs)
+          giveUp(`no event or heartbeat from Nomad for ${formatDuration(silentMs)}`);
+      }),
+      clock.every(this.timing.resyncMs, () => {
+        this.resync().catch((error: unknown) => this.sideFailure(error));
+      }),
+    );
     try {
       const body = await this.deps.nomad.openEventStream(TOPICS, index, connection.signal);
-      if (this.notices.clear("nomad")) this.deps.log.info("connected to Nomad again; watching allocations");
-      this.deps.log.debug({ index }, "event stream open");
-      return await this.consume(body, connection, index);
+      if (this.notices.clear("nomad")) log.info("connected to Nomad again; watching allocations");
+      log.debug(`event stream open from index ${index}`);
+      return await this.consume(body, connection.signal, index, progress);
+    } catch (error) {
+      if (givenUp !== undefined || signal.aborted) return { healthy: false, reloadToken: false };
+      throw error;
     } finally {
+      for (const cancel of timers) cancel();
       signal.removeEventListener("abort", abort);
       connection.abort();
     }
   }
 
-  private consume(body: Readable, connection: AbortController, index: number): Promise<"healthy" | "failed"> {
+  private consume(
+    body: Readable,
+    connection: AbortSignal,
+    index: number,
+    progress: { lastHeard: number; firstLine: boolean },
+  ): Promise<ConnectionOutcome> {
     const { clock, log } = this.deps;
     const decoder = new NdjsonDecoder();
-    let lastHeard = clock.now();
-    let received = false;
     let garbageSaid = false;
-    let closedBy: string | undefined;
+    let ending: StreamItem | undefined;
 
     const handle = (items: readonly StreamItem[]) => {
       for (const item of items) {
         if (item.kind === "heartbeat") {
-          received = true;
+          progress.firstLine = true;
         } else if (item.kind === "batch") {
-          received = true;
+          progress.firstLine = true;
           this.apply(item.events);
-        } else if (item.kind === "closed-by-server") {
-          closedBy = item.message;
+        } else if (item.kind === "closed-by-server" || item.kind === "server-gone") {
+          ending = item;
         } else if (!garbageSaid) {
           garbageSaid = true;
-          log.warn({ line: item.line }, "the event stream sent a line that is not JSON; ignoring it");
+          log.warn(`the event stream sent a line that is not JSON; ignoring it: ${item.line}`);
         }
       }
     };
 
     return new Promise((resolve) => {
-      const finish = (outcome: "healthy" | "failed") => {
-        clearInterval(watchdog);
-        clearInterval(resync);
+      const finish = (outcome: ConnectionOutcome) => {
+        connection.removeEventListener("abort", onAbort);
         body.destroy();
         resolve(outcome);
       };
-      const watchdog = setInterval(
-        () => {
-          if (clock.now() - lastHeard < this.timing.silenceMs) return;
-          log.warn(
-            `no event or heartbeat from Nomad for ${formatDuration(clock.now() - lastHeard)}; reconnecting`,
-          );
-          finish(received ? "healthy" : "failed");
-        },
-        Math.min(5_000, this.timing.silenceMs / 3),
-      );
-      const resync = setInterval(() => {
-        this.resync().catch((error: unknown) => this.failure(error));
-      }, this.timing.resyncMs);
+      const onAbort = () => finish({ healthy: progress.firstLine, reloadToken: false });
+      connection.addEventListener("abort", onAbort, { once: true });
 
       body.on("data", (chunk: Buffer) => {
-        lastHeard = clock.now();
+        progress.lastHeard = clock.now();
         handle(decoder.push(chunk));
       });
       body.on("error", (error) => {
-        if (connection.signal.aborted) return finish("healthy");
-        this.failure(new NomadError("unavailable", undefined, `the event stream broke (${error.message})`));
-        finish(received ? "healthy" : "failed");
+        if (connection.aborted) return;
+        this.sideFailure(
+          new NomadError("unavailable", undefined, `the event stream broke (${error.message})`),
+        );
+        finish({ healthy: progress.firstLine, reloadToken: false });
       });
       body.on("end", () => {
         handle(decoder.end());
-        if (closedBy === undefined) {
-          log.info(`the event stream ended (from index ${index}); resubscribing`);
-        } else {
-          // nomad-api-notes.md: the server ends a stream this way when the token was revoked, expired or
-          // its policy changed, so the token is read again before resubscribing.
+        if (ending?.kind === "closed-by-server") {
+          // nomad-api-notes.md: the server ends a subscription this way when the token was revoked, expired
+          // or its policy changed, so the token is read again before resubscribing.
           log.warn(
-            `Nomad closed the event stream ("${closedBy}"); reloading the action token and resubscribing`,
+            `Nomad closed the event stream ("${ending.message}"); reloading the action token and resubscribing`,
           );
-          this.deps.token.load().catch((error: unknown) => this.failure(error));
+          return finish({ healthy: progress.firstLine, reloadToken: true });
         }
-        finish(received ? "healthy" : "failed");
+        const why =
+          ending?.kind === "server-gone" ? "EOF: the Nomad server went away" : `from index ${index}`;
+        log.info(`the event stream ended (${why}); listing the node's allocations again and resubscribing`);
+        finish({ healthy: progress.firstLine, reloadToken: false });
       });
     });
   }
@@ -195,23 +235,31 @@ export class AllocationWatch {
         const job = await this.deps.nomad.job(namespace, jobId);
         if (job) this.deps.view.updateJob(job);
       } catch (error) {
-        this.failure(error);
+        this.sideFailure(error);
       }
     }
   }
 
-  private failure(error: unknown): "failed" {
+  /** A failure outside the subscription itself (a timed relist, a job read): reported, token reloaded if needed. */
+  private sideFailure(error: unknown): void {
+    if (this.failure(error).reloadToken) void this.reloadToken();
+  }
+
+  private failure(error: unknown): ConnectionOutcome {
     const { log } = this.deps;
     if (error instanceof NomadError && error.kind === "auth") {
       log.warn(`Nomad refused the action token (${error.message}); reloading it`);
-      this.deps.token.load().catch((reloadError: unknown) => {
-        if (this.notices.shouldSay("token")) log.error(String((reloadError as Error).message));
-      });
-      return "failed";
+      return { healthy: false, reloadToken: true };
     }
     if (this.notices.shouldSay("nomad")) {
       log.warn(`cannot reach Nomad to watch allocations: ${(error as Error).message}; retrying with backoff`);
     }
-    return "failed";
+    return { healthy: false, reloadToken: false };
+  }
+
+  private async reloadToken(): Promise<void> {
+    await this.deps.token.load().catch((error: unknown) => {
+      if (this.notices.shouldSay("token")) this.deps.log.error((error as Error).message);
+    });
   }
 }

@@ -20,6 +20,7 @@ export const allLogLines: string[] = [];
 
 export const FAST_WATCH: WatchTiming = {
   silenceMs: 3_000,
+  openMs: 3_000,
   resyncMs: 4_000,
   reconnect: { initialMs: 100, maxMs: 1_000 },
 };

@@ -1,0 +1,55 @@
+/**
+ * Says something at most once per `intervalMs` per key, so a dependency that stays down for an hour
+ * yields a handful of lines instead of thousands.
+ */
+export class RateLimitedNotice {
+  private readonly lastSaid = new Map<string, number>();
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  shouldSay(key: string): boolean {
+    const last = this.lastSaid.get(key);
+    const now = this.now();
+    if (last !== undefined && now - last < this.intervalMs) return false;
+    this.lastSaid.set(key, now);
+    return true;
+  }
+
+  /** Forgets the key; true when something had been said about it (so "it works again" is worth saying). */
+  clear(key: string): boolean {
+    return this.lastSaid.delete(key);
+  }
+}
+
+/**
+ * Remembers what was said, per scope (a job), so each thing is said once — until the scope is forgotten
+ * (the job left the node), after which it may be said again.
+ */
+export class SayOnce {
+  private readonly said = new Map<string, Set<string>>();
+
+  /** Runs `say` unless `key` was already said in `scope`; returns whether it ran. */
+  say(scope: string, key: string, say: () => void): boolean {
+    const said = this.said.get(scope) ?? new Set<string>();
+    this.said.set(scope, said);
+    if (said.has(key)) return false;
+    said.add(key);
+    say();
+    return true;
+  }
+
+  /** Forgets one key, so that the next `say` of it speaks again. */
+  unsay(scope: string, key: string): void {
+    this.said.get(scope)?.delete(key);
+  }
+
+  /** Forgets every scope that `keep` rejects. */
+  forgetScopesExcept(keep: (scope: string) => boolean): void {
+    for (const scope of this.said.keys()) {
+      if (!keep(scope)) this.said.delete(scope);
+    }
+  }
+}

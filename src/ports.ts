@@ -1,0 +1,96 @@
+import type { Readable } from "node:stream";
+import type { Reading } from "./idle.js";
+import type { Allocation, AllocationListStub, Job } from "./nomad/generated/types.gen.js";
+
+// The interfaces the core consumes, declared here by the core; the adapters (nomad/api.ts,
+// docker/network-sampler.ts, actions.ts) implement them, and tests pass fakes.
+
+export type { Allocation, AllocationListStub, Job };
+
+/** What the monitor needs from Nomad. */
+export interface NomadApi {
+  nodeAllocations(
+    nodeId: string,
+    signal?: AbortSignal,
+  ): Promise<{ allocations: Allocation[]; index: number }>;
+  allocation(allocId: string): Promise<Allocation>;
+  /** `undefined` when the job does not exist (any more). */
+  job(namespace: string, jobId: string, signal?: AbortSignal): Promise<Job | undefined>;
+  jobAllocations(namespace: string, jobId: string, signal?: AbortSignal): Promise<AllocationListStub[]>;
+  /** Stops (never purges) a job; returns the evaluation ID. */
+  stopJob(namespace: string, jobId: string): Promise<string>;
+  scaleGroup(request: ScaleRequest): Promise<string>;
+  /** Reads a Variable's items with the given token (the task's workload identity); `undefined` on 404. */
+  readVariable(
+    namespace: string,
+    path: string,
+    token: string | undefined,
+  ): Promise<Record<string, string> | undefined>;
+  /** Opens `/v1/event/stream` at `index` for the given topics in every namespace; the body is NDJSON. */
+  openEventStream(topics: readonly string[], index: number, signal: AbortSignal): Promise<Readable>;
+}
+
+export interface ScaleRequest {
+  namespace: string;
+  jobId: string;
+  group: string;
+  count: number;
+  message: string;
+  meta: Record<string, string>;
+}
+
+export type NomadErrorKind = "auth" | "not-found" | "rejected" | "unavailable";
+
+/**
+ * A failed Nomad call, classified for the caller's next move: `auth` → reload the token, `unavailable` →
+ * retry with backoff, `rejected`/`not-found` → permanent. Adapters build it from the response only:
+ * an HTTP client's error carries the request headers (the token), so it never travels into the core.
+ */
+export class NomadError extends Error {
+  constructor(
+    readonly kind: NomadErrorKind,
+    readonly status: number | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = "NomadError";
+  }
+}
+
+/** What the monitor needs from a source of network counters. */
+export interface NetworkSampler {
+  /** One reading per requested allocation. Throws only when the Docker Engine cannot be reached at all. */
+  sample(allocIds: readonly string[], at: number): Promise<Map<string, Reading>>;
+  /** false when no container's process could be found under PROC_ROOT in the last cycle that looked. */
+  procRootVisible?(): boolean | undefined;
+}
+
+export interface ActionTarget {
+  namespace: string;
+  jobId: string;
+}
+
+export type ActionOutcome =
+  | { kind: "done"; evalId: string }
+  | { kind: "dry-run" }
+  /** Nomad said no for a reason that may pass (an active deployment): try again next cycle. */
+  | { kind: "refused"; message: string }
+  | { kind: "failed"; message: string };
+
+/** Stop and scale-to-zero, each logged with its reason by the implementation. */
+export interface JobActions {
+  stopJob(target: ActionTarget, reason: string, signal?: AbortSignal): Promise<ActionOutcome>;
+  scaleToZero(
+    target: ActionTarget,
+    group: string,
+    reason: string,
+    signal?: AbortSignal,
+  ): Promise<ActionOutcome>;
+}
+
+/** The action token: the token to send, and a way to read it again when Nomad rejects it. */
+export interface TokenSource {
+  current(): string | undefined;
+  load(): Promise<void>;
+  readonly loaded: boolean;
+}

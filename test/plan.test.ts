@@ -1,0 +1,458 @@
+import { describe, expect, it } from "vitest";
+import type { EligibilityRules } from "../src/eligibility.js";
+import type { GroupDecision } from "../src/idle.js";
+import {
+  cooldownAfter,
+  describeWait,
+  type GroupOutcome,
+  type GroupVerdict,
+  type PeerEvidence,
+  planJob,
+} from "../src/plan.js";
+import type { GroupPolicy } from "../src/policy.js";
+import type { ActionOutcome, AllocationListStub, Job } from "../src/ports.js";
+
+const NOW = Date.UTC(2026, 11, 1, 9, 0, 0);
+const MINUTE = 60_000;
+const HERE = "node-here";
+const THERE = "node-there";
+const rules: EligibilityRules = {
+  defaults: { timeoutMs: 15 * MINUTE, thresholdBytes: 500, checkIntervalMs: MINUTE },
+  namespaces: "*",
+  self: { namespace: "default", jobId: "idle-monitor" },
+};
+
+type GroupSpec = {
+  name: string;
+  meta?: Record<string, string>;
+  count?: number;
+  min?: number;
+  image?: string;
+  driver?: string;
+};
+
+/** A job as Nomad returns it; every group opted in through the job's meta unless its own says otherwise. */
+function job(groups: GroupSpec[], overrides: Partial<Job> = {}): Job {
+  return {
+    ID: "dev",
+    Name: "dev",
+    Namespace: "default",
+    Type: "service",
+    Stop: false,
+    Status: "running",
+    Version: 3,
+    Meta: { "idle-monitor.enabled": "true", "idle-monitor.timeout": "15m" },
+    TaskGroups: groups.map((group) => ({
+      Name: group.name,
+      Count: group.count ?? 1,
+      Meta: group.meta ?? null,
+      Networks: null,
+      Scaling: group.min === undefined ? null : { Min: group.min, Max: 5, Enabled: true },
+      Tasks: [
+        {
+          Name: "server",
+          Driver: group.driver ?? "docker",
+          Meta: null,
+          Config: { image: group.image ?? "app:1" },
+        },
+      ],
+    })),
+    CreateIndex: 10,
+    ModifyIndex: 40,
+    JobModifyIndex: 40,
+    SubmitTime: 0,
+    ...overrides,
+  } as Job;
+}
+
+function alloc(
+  id: string,
+  group: string,
+  nodeId = HERE,
+  status: Partial<AllocationListStub> = {},
+): AllocationListStub {
+  return {
+    ID: id,
+    Name: `dev.${group}[0]`,
+    Namespace: "default",
+    NodeID: nodeId,
+    NodeName: nodeId,
+    JobID: "dev",
+    TaskGroup: group,
+    DesiredStatus: "run",
+    ClientStatus: "running",
+    CreateIndex: 20,
+    ModifyIndex: 20,
+    CreateTime: 0,
+    ModifyTime: 0,
+    ...status,
+  };
+}
+
+const stopPolicy: GroupPolicy = { timeoutMs: 15 * MINUTE, thresholdBytes: 500, action: "stop" };
+const scalePolicy: GroupPolicy = { ...stopPolicy, action: "scale-to-zero" };
+const idle: GroupDecision = { kind: "idle", idleForMs: 16 * MINUTE, bytesSeen: 40, reason: "idle for 16m" };
+const active: GroupDecision = { kind: "active", idleForMs: 2 * MINUTE, reason: "quiet for 2m of 15m" };
+const unknown: GroupDecision = { kind: "unknown", reason: "allocation a2 unknown: container missing" };
+
+function verdict(
+  group: string,
+  decision: GroupDecision,
+  measured: string[],
+  policy = stopPolicy,
+): GroupVerdict {
+  return { group, policy, decision, measured: new Set(measured) };
+}
+
+interface PlanCase {
+  name: string;
+  rule: string;
+  decidedOn?: Job;
+  fresh: Job | undefined;
+  verdicts: GroupVerdict[];
+  allocations: AllocationListStub[];
+  peers?: PeerEvidence[];
+  cooldownUntil?: number;
+  expected: Array<{ group: string; kind: GroupOutcome["kind"]; cause?: string }>;
+}
+
+const oneGroup = job([{ name: "web" }]);
+const scaleJob = job([{ name: "web", meta: { "idle-monitor.action": "scale-to-zero" } }]);
+const twoGroups = job([{ name: "web" }, { name: "db" }]);
+
+const cases: PlanCase[] = [
+  {
+    name: "one idle group, every live allocation measured here: stop the job",
+    rule: "stop vs scale",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "stop" }],
+  },
+  {
+    name: "an idle group set to scale-to-zero is scaled, not the job stopped",
+    rule: "stop vs scale",
+    fresh: scaleJob,
+    decidedOn: scaleJob,
+    verdicts: [verdict("web", idle, ["a1"], scalePolicy)],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "scale" }],
+  },
+  {
+    name: "scale one group while another waits: both outcomes in one job",
+    rule: "stop vs scale",
+    fresh: job([{ name: "web", meta: { "idle-monitor.action": "scale-to-zero" } }, { name: "db" }]),
+    decidedOn: job([{ name: "web", meta: { "idle-monitor.action": "scale-to-zero" } }, { name: "db" }]),
+    verdicts: [verdict("web", idle, ["a1"], scalePolicy), verdict("db", active, ["a2"])],
+    allocations: [alloc("a1", "web"), alloc("a2", "db")],
+    expected: [
+      { group: "web", kind: "scale" },
+      { group: "db", kind: "wait", cause: "not-idle" },
+    ],
+  },
+  {
+    name: "two idle stop groups: the job is stopped",
+    rule: "stop vs scale",
+    fresh: twoGroups,
+    verdicts: [verdict("web", idle, ["a1"]), verdict("db", idle, ["a2"])],
+    allocations: [alloc("a1", "web"), alloc("a2", "db")],
+    expected: [
+      { group: "web", kind: "stop" },
+      { group: "db", kind: "stop" },
+    ],
+  },
+  {
+    name: "stop waits while another live group is active",
+    rule: "partly-opted jobs",
+    fresh: twoGroups,
+    verdicts: [verdict("web", idle, ["a1"]), verdict("db", active, ["a2"])],
+    allocations: [alloc("a1", "web"), alloc("a2", "db")],
+    expected: [
+      { group: "web", kind: "wait", cause: "other-groups" },
+      { group: "db", kind: "wait", cause: "not-idle" },
+    ],
+  },
+  {
+    name: "stop waits while another live group did not opt in",
+    rule: "partly-opted jobs",
+    fresh: job([{ name: "web" }, { name: "db", meta: { "idle-monitor.enabled": "false" } }]),
+    decidedOn: job([{ name: "web" }, { name: "db", meta: { "idle-monitor.enabled": "false" } }]),
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("a2", "db")],
+    expected: [{ group: "web", kind: "wait", cause: "other-groups" }],
+  },
+  {
+    name: "stop waits while another group is unknown",
+    rule: "partly-opted jobs",
+    fresh: twoGroups,
+    verdicts: [verdict("web", idle, ["a1"]), verdict("db", unknown, [])],
+    allocations: [alloc("a1", "web"), alloc("a2", "db")],
+    expected: [
+      { group: "web", kind: "wait", cause: "other-groups" },
+      { group: "db", kind: "wait", cause: "not-idle" },
+    ],
+  },
+  {
+    name: "a group with no live allocation anywhere does not hold a stop back",
+    rule: "partly-opted jobs",
+    fresh: twoGroups,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("a2", "db", HERE, { ClientStatus: "complete" })],
+    expected: [{ group: "web", kind: "stop" }],
+  },
+  {
+    name: "an idle group that also runs on another node waits (no evidence from there)",
+    rule: "allocations elsewhere",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
+    expected: [{ group: "web", kind: "wait", cause: "elsewhere" }],
+  },
+  {
+    name: "another node's evidence of idleness for the timeout lets the group go",
+    rule: "allocations elsewhere",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
+    peers: [{ nodeId: THERE, allocId: "b1", idleForMs: 15 * MINUTE }],
+    expected: [{ group: "web", kind: "stop" }],
+  },
+  {
+    name: "another node's unknown evidence never counts as idle",
+    rule: "allocations elsewhere",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
+    peers: [{ nodeId: THERE, allocId: "b1", idleForMs: undefined }],
+    expected: [{ group: "web", kind: "wait", cause: "elsewhere" }],
+  },
+  {
+    name: "a group that runs only on another node holds the stop back",
+    rule: "allocations elsewhere",
+    fresh: twoGroups,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("b1", "db", THERE)],
+    expected: [{ group: "web", kind: "wait", cause: "other-groups" }],
+  },
+  {
+    name: "a scaling block with min above zero blocks the scale",
+    rule: "scaling min",
+    fresh: job([{ name: "web", min: 1, meta: { "idle-monitor.action": "scale-to-zero" } }]),
+    decidedOn: job([{ name: "web", min: 1, meta: { "idle-monitor.action": "scale-to-zero" } }]),
+    verdicts: [verdict("web", idle, ["a1"], scalePolicy)],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "wait", cause: "scaling-min" }],
+  },
+  {
+    name: "min zero scales",
+    rule: "scaling min",
+    fresh: job([{ name: "web", min: 0, meta: { "idle-monitor.action": "scale-to-zero" } }]),
+    decidedOn: job([{ name: "web", min: 0, meta: { "idle-monitor.action": "scale-to-zero" } }]),
+    verdicts: [verdict("web", idle, ["a1"], scalePolicy)],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "scale" }],
+  },
+  {
+    name: "in its cooldown the job is left alone",
+    rule: "cooldown",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web")],
+    cooldownUntil: NOW + MINUTE,
+    expected: [{ group: "web", kind: "wait", cause: "cooldown" }],
+  },
+  {
+    name: "once the cooldown is over it is acted on again",
+    rule: "cooldown",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web")],
+    cooldownUntil: NOW,
+    expected: [{ group: "web", kind: "stop" }],
+  },
+  {
+    name: "re-read: the job is gone",
+    rule: "re-read outcomes",
+    fresh: undefined,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [],
+    expected: [{ group: "web", kind: "wait", cause: "job-gone" }],
+  },
+  {
+    name: "re-read: the job was stopped meanwhile",
+    rule: "re-read outcomes",
+    fresh: job([{ name: "web" }], { Stop: true, JobModifyIndex: 41 }),
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "wait", cause: "job-stopped" }],
+  },
+  {
+    name: "defect 1: re-read: the job was re-run with other tasks at the deadline — wait and measure again",
+    rule: "re-read outcomes",
+    fresh: job([{ name: "web", image: "app:2" }], { JobModifyIndex: 55, Version: 4 }),
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "wait", cause: "job-changed" }],
+  },
+  {
+    name: "defect 1: re-read: the group's policy changed (a longer timeout)",
+    rule: "re-read outcomes",
+    fresh: job([{ name: "web", meta: { "idle-monitor.timeout": "2h" } }], { JobModifyIndex: 55 }),
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "wait", cause: "job-changed" }],
+  },
+  {
+    name: "defect 1: re-read: the job's type changed",
+    rule: "re-read outcomes",
+    fresh: job([{ name: "web" }], { JobModifyIndex: 55, Type: "batch" }),
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "wait", cause: "job-changed" }],
+  },
+  {
+    name: "re-read: the group opted out meanwhile",
+    rule: "re-read outcomes",
+    fresh: job([{ name: "web", meta: { "idle-monitor.enabled": "false" } }], { JobModifyIndex: 55 }),
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "wait", cause: "not-eligible" }],
+  },
+  {
+    name: "re-read: a change of count alone (a scale) does not reset the wait",
+    rule: "re-read outcomes",
+    fresh: job([{ name: "web", count: 2 }], { JobModifyIndex: 55, Version: 4 }),
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "stop" }],
+  },
+  {
+    name: "re-read: a new allocation of the group on this node that was not measured",
+    rule: "re-read outcomes",
+    fresh: job([{ name: "web", count: 2 }], { JobModifyIndex: 55 }),
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("a3", "web", HERE, { ClientStatus: "pending" })],
+    expected: [{ group: "web", kind: "wait", cause: "unmeasured-allocations" }],
+  },
+  {
+    name: "re-read: the same index, nothing changed: act",
+    rule: "re-read outcomes",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("old", "web", HERE, { DesiredStatus: "stop" })],
+    expected: [{ group: "web", kind: "stop" }],
+  },
+];
+
+describe("planJob: one outcome per group", () => {
+  it.each(cases)("$rule: $name", (spec) => {
+    const outcomes = planJob({
+      nodeId: HERE,
+      decidedOn: spec.decidedOn ?? (spec.fresh?.TaskGroups.length === 2 ? twoGroups : oneGroup),
+      verdicts: spec.verdicts,
+      fresh: spec.fresh,
+      allocations: spec.allocations,
+      peers: spec.peers ?? [],
+      now: NOW,
+      cooldownUntil: spec.cooldownUntil,
+      rules,
+    });
+    expect(
+      outcomes.map((outcome) =>
+        outcome.kind === "wait"
+          ? { group: outcome.group, kind: outcome.kind, cause: outcome.cause.kind }
+          : { group: outcome.group, kind: outcome.kind },
+      ),
+    ).toEqual(spec.expected);
+  });
+
+  it("names every rule at least once", () => {
+    const named = new Set(cases.map((spec) => spec.rule));
+    for (const rule of [
+      "stop vs scale",
+      "partly-opted jobs",
+      "allocations elsewhere",
+      "scaling min",
+      "cooldown",
+      "re-read outcomes",
+    ]) {
+      expect(named).toContain(rule);
+    }
+  });
+});
+
+describe("after an action", () => {
+  const cooldownMs = 5 * MINUTE;
+  const outcomes: Array<{
+    name: string;
+    rule: string;
+    outcome: ActionOutcome;
+    cooldownUntil: number | undefined;
+  }> = [
+    {
+      name: "done: the job is left alone while it drains",
+      rule: "cooldown",
+      outcome: { kind: "done", evalId: "e1" },
+      cooldownUntil: NOW + cooldownMs,
+    },
+    {
+      name: "a dry run is not repeated every cycle",
+      rule: "dry run",
+      outcome: { kind: "dry-run" },
+      cooldownUntil: NOW + cooldownMs,
+    },
+    {
+      name: "refused for an active deployment: tried again next cycle",
+      rule: "active deployment",
+      outcome: { kind: "refused", message: "HTTP 400 job scaling blocked due to active deployment" },
+      cooldownUntil: undefined,
+    },
+    {
+      name: "failed: tried again",
+      rule: "failure",
+      outcome: { kind: "failed", message: "HTTP 500" },
+      cooldownUntil: undefined,
+    },
+  ];
+  it.each(outcomes)("$rule: $name", ({ outcome, cooldownUntil }) => {
+    expect(cooldownAfter(outcome, NOW, cooldownMs)).toBe(cooldownUntil);
+  });
+});
+
+describe("the log line of a wait is rendered from its cause", () => {
+  it.each<[string, Parameters<typeof describeWait>[2], string]>([
+    [
+      "job-changed",
+      { kind: "job-changed", changes: ["tasks"] },
+      "job dev group web changed (tasks) since it was measured; measuring it again from now before acting",
+    ],
+    [
+      "elsewhere",
+      { kind: "elsewhere", nodes: ["b", "c"] },
+      "job dev group web is idle here but also runs on nodes b, c, whose activity this node cannot see; not acting",
+    ],
+    [
+      "scaling-min",
+      { kind: "scaling-min", min: 1 },
+      "job dev group web is idle, but its scaling block has min = 1, so it cannot be scaled to 0; leaving it",
+    ],
+    [
+      "other-groups",
+      {
+        kind: "other-groups",
+        groups: [
+          { group: "db", why: { kind: "not-eligible", eligibility: { kind: "not-opted-in" } } },
+          { group: "api", why: { kind: "waiting", cause: { kind: "not-idle", decision: active } } },
+        ],
+      },
+      "job dev group web is idle, but not stopping the job while group db is not opted in, group api is active (quiet for 2m of 15m)",
+    ],
+    [
+      "cooldown",
+      { kind: "cooldown", untilMs: NOW + 90_000 },
+      "job dev group web: acted on recently; leaving it alone for 1m30s more",
+    ],
+  ])("%s", (_name, cause, line) => {
+    expect(describeWait("dev", "web", cause, NOW)).toBe(line);
+  });
+});
