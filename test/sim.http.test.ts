@@ -52,7 +52,8 @@ describe("reads", () => {
     expect(alloc?.Name).toBe("web.web[0]");
     expect(alloc?.ClientStatus).toBe("running");
     expect(alloc?.TaskStates?.server?.StartedAt).toMatch(RFC3339);
-    expect(alloc?.TaskStates?.server?.FinishedAt).toBe("0001-01-01T00:00:00Z");
+    // Unset times are null, not Go's zero time (recorded from Nomad 1.6.5).
+    expect(alloc?.TaskStates?.server?.FinishedAt).toBeNull();
     expect(alloc?.CreateTime).toBeGreaterThan(1e18);
     expect(Number(response.headers["x-nomad-index"])).toBe(alloc?.ModifyIndex);
   });
@@ -238,6 +239,35 @@ describe("scale (POST /v1/job/:id/scale)", () => {
     expect(sim.scalingEvents("default", "web", "web")).toMatchObject([
       { Count: 0, PreviousCount: 2, Message: "idle for 15m", Meta: { by: "idle-monitor" }, Error: false },
     ]);
+  });
+
+  it("reports each group's counts and scaling events, newest first, at GET /v1/job/:id/scale", async () => {
+    await sim.registerJob(scalable());
+    const status = async () => {
+      const response = await call("GET", "/v1/job/web/scale");
+      expect(contract.problems("getJobScaleStatus", response)).toEqual([]);
+      return json<{ JobStopped: boolean; TaskGroups: Record<string, Record<string, unknown>> }>(response);
+    };
+
+    const before = await status();
+    await call("POST", "/v1/job/web/scale", { Count: 0, Target: { Group: "web" }, Message: "idle" });
+    await sim.whenSettled();
+    const after = await status();
+
+    expect(before.TaskGroups).toEqual({
+      web: { Desired: 2, Placed: 2, Running: 2, Healthy: 2, Unhealthy: 0, Events: null },
+      db: { Desired: 1, Placed: 1, Running: 1, Healthy: 1, Unhealthy: 0, Events: null },
+    });
+    expect(after.TaskGroups.web).toMatchObject({
+      Desired: 0,
+      Placed: 0,
+      Running: 0,
+      Events: [
+        { Count: 0, PreviousCount: 2, Message: "idle", Error: false, CreateIndex: expect.any(Number) },
+      ],
+    });
+    expect(after.JobStopped).toBe(false);
+    expect((await call("GET", "/v1/job/nope/scale")).status).toBe(404);
   });
 
   it("places new allocations when the count goes up", async () => {

@@ -126,12 +126,6 @@ describe("check-and-set writes", () => {
   it.each([
     { name: "no items", path: PATH, body: { Items: {} }, text: "variable missing required Items object" },
     {
-      name: "a path with a space",
-      path: "/v1/var/nomad/jobs/a%20b",
-      body: { Items: { a: "b" } },
-      text: 'invalid path "nomad/jobs/a b"',
-    },
-    {
       name: "a cas that is no number",
       path: `${PATH}?cas=latest`,
       body: { Items: { a: "b" } },
@@ -141,6 +135,58 @@ describe("check-and-set writes", () => {
     const response = await call("PUT", path, { body });
 
     expect([response.status, response.body]).toEqual([400, text]);
+  });
+
+  // Nomad 1.6.5 refuses an invalid Variable with 500, plain text (var-put-invalid-path.http,
+  // var-put-too-large.http); the 64 KiB count the lengths of the items' keys and values.
+  it.each([
+    {
+      name: "a path with a space",
+      path: "/v1/var/nomad/jobs/a%20b",
+      items: { a: "b" },
+      text: 'invalid path "nomad/jobs/a b"',
+    },
+    {
+      name: "items of more than 64 KiB",
+      path: PATH,
+      items: { k: "x".repeat(64 * 1024) },
+      text: "variables are limited to 64KiB in total size",
+    },
+  ])("refuses $name with 500", async ({ path, items, text }) => {
+    const response = await call("PUT", path, { body: { Items: items } });
+
+    expect([response.status, response.body, response.headers["x-nomad-index"]]).toEqual([500, text, "0"]);
+    expect(contract.problems("writeVariable", response)).toEqual([]);
+  });
+
+  it("takes items of exactly 64 KiB, keys and values counted", async () => {
+    const response = await call("PUT", PATH, { body: { Items: { k: "x".repeat(64 * 1024 - 1) } } });
+
+    expect(response.status).toBe(200);
+  });
+});
+
+describe("listing", () => {
+  it("lists the metadata (no Items) of the variables under a prefix that the token may list", async () => {
+    sim.putVariable("default", "nomad/jobs/idle-monitor/activity/node-a", { report: "1" });
+    sim.putVariable("default", "nomad/jobs/idle-monitor/activity/node-b", { report: "2" });
+    sim.putVariable("default", "nomad/jobs/other", { x: "y" });
+    const lister = sim.createToken({
+      variables: { default: { "nomad/jobs/idle-monitor/activity/node-a": ["list"] } },
+    });
+
+    const all = await call("GET", "/v1/vars?prefix=nomad/jobs/idle-monitor/activity");
+    const allowed = await call("GET", "/v1/vars?prefix=nomad/jobs/idle-monitor", { token: lister });
+
+    expect(contract.problems("listVariables", all)).toEqual([]);
+    const paths = (response: { body: string }) =>
+      (JSON.parse(response.body) as Array<{ Path: string }>).map((variable) => variable.Path);
+    expect(paths(all)).toEqual([
+      "nomad/jobs/idle-monitor/activity/node-a",
+      "nomad/jobs/idle-monitor/activity/node-b",
+    ]);
+    expect(JSON.parse(all.body)[0]).not.toHaveProperty("Items");
+    expect(paths(allowed)).toEqual(["nomad/jobs/idle-monitor/activity/node-a"]);
   });
 });
 
@@ -153,6 +199,7 @@ describe("deleting", () => {
 
     expect(stale.status).toBe(409);
     expect(deleted.status).toBe(204);
+    expect([stale, deleted].flatMap((response) => contract.problems("deleteVariable", response))).toEqual([]);
     expect((await call("GET", PATH)).status).toBe(404);
   });
 });

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 
-export type NamespaceCapability = "read-job" | "submit-job" | "scale-job" | "list-jobs";
+export type NamespaceCapability = "read-job" | "submit-job" | "scale-job" | "read-job-scaling" | "list-jobs";
 export type VariableCapability = "read" | "list" | "write" | "destroy";
 
 /** An ACL policy in the simulator's terms; keys of `namespaces` and variable paths may be globs (`*`). */
@@ -12,7 +12,6 @@ export interface AclPolicy {
   management?: boolean;
 }
 
-export const TOKEN_NOT_FOUND = "ACL token not found";
 export const TOKEN_EXPIRED = "ACL token expired";
 export const PERMISSION_DENIED = "Permission denied";
 
@@ -57,7 +56,7 @@ export class Grants {
   }
 }
 
-type Resolution = { grants: Grants } | { error: typeof TOKEN_NOT_FOUND | typeof TOKEN_EXPIRED };
+type Resolution = { grants: Grants } | { error: typeof PERMISSION_DENIED | typeof TOKEN_EXPIRED };
 
 /** The cluster's ACL tokens: ordinary tokens by secret ID, and workload identities (JWTs). */
 export class TokenStore {
@@ -96,7 +95,9 @@ export class TokenStore {
     // No token is Nomad's anonymous token, whose default policy allows nothing.
     if (secret === undefined) return { grants: new Grants({ policy: {} }) };
     const holder = this.#holders.get(secret);
-    if (!holder) return { error: TOKEN_NOT_FOUND };
+    // Nomad 1.6.5 answers an unknown (or deleted) token as it answers a token without the
+    // capability: 403 `Permission denied`, not `ACL token not found` (err-403-unknown-token.http).
+    if (!holder) return { error: PERMISSION_DENIED };
     if (this.#expired.has(secret)) return { error: TOKEN_EXPIRED };
     return { grants: new Grants(holder) };
   }

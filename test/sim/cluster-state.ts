@@ -7,6 +7,7 @@ import type {
   NomadAllocation,
   NomadEvent,
   NomadJob,
+  NomadTaskEvent,
   NomadTaskState,
   NomadVariable,
   ScalingEvent,
@@ -43,8 +44,9 @@ export type VariableConflict = Omit<NomadVariable, "Items"> & { Items: StringMap
 
 type Table = "jobs" | "allocs" | "variables";
 
-const ZERO_TIME = "0001-01-01T00:00:00Z"; // Go's zero time.Time, as Nomad sends unset task times
 const NS_PER_MS = 1_000_000;
+// Where bridge-mode allocations get their address (Nomad's default CNI bridge subnet 172.26.64.0/20).
+const BRIDGE_SUBNET = "172.26";
 
 /**
  * The simulated cluster's raft state: one index counter, nodes, job versions, allocations and
@@ -57,6 +59,7 @@ export class ClusterState {
   readonly #jobs = new Map<string, JobRecord>();
   readonly #allocations = new Map<string, NomadAllocation>();
   readonly #variables = new Map<string, NomadVariable>();
+  #bridgeAddresses = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -147,10 +150,16 @@ export class ClusterState {
     return this.#writeJobVersion(spec, "JobRegistered");
   }
 
-  recordScalingEvent(namespace: string, jobId: string, group: string, event: ScalingEvent): number {
+  recordScalingEvent(
+    namespace: string,
+    jobId: string,
+    group: string,
+    event: Omit<ScalingEvent, "CreateIndex">,
+  ): number {
     const events = this.#record(namespace, jobId).scalingEvents;
-    events.set(group, [event, ...(events.get(group) ?? [])]);
-    return this.#nextIndex(undefined);
+    const index = this.#nextIndex(undefined);
+    events.set(group, [{ ...event, CreateIndex: index }, ...(events.get(group) ?? [])]);
+    return index;
   }
 
   /** Applies a scheduler plan as one raft apply; returns the allocations placed and stopped. */
@@ -199,12 +208,24 @@ export class ClusterState {
     update: { status: ClientStatus; description: string; taskStates: Record<string, NomadTaskState> | null },
   ): NomadAllocation {
     const index = this.#nextIndex("allocs");
+    const existing = this.#existing(allocId);
     const alloc = bumped(
       {
-        ...this.#existing(allocId),
+        ...existing,
         ClientStatus: update.status,
         ClientDescription: update.description,
         TaskStates: update.taskStates,
+        NetworkStatus: existing.NetworkStatus ?? this.#networkStatusOf(existing),
+        DeploymentStatus:
+          existing.DeploymentStatus ??
+          (update.status === "running" && existing.DeploymentID !== ""
+            ? {
+                Canary: false,
+                Healthy: true,
+                ModifyIndex: index,
+                Timestamp: new Date(this.clock.now()).toISOString(),
+              }
+            : null),
       },
       index,
       this.clock.now(),
@@ -225,6 +246,25 @@ export class ClusterState {
 
   variable(namespace: string, path: string): NomadVariable | undefined {
     return this.#variables.get(variableKey(namespace, path));
+  }
+
+  /** The Variables of a namespace whose path starts with `prefix`, by path. */
+  variablesUnder(namespace: string, prefix: string): NomadVariable[] {
+    return [...this.#variables.values()]
+      .filter((variable) => variable.Namespace === namespace && variable.Path.startsWith(prefix))
+      .sort((a, b) => a.Path.localeCompare(b.Path));
+  }
+
+  // What the client reports once it set the group's network up (allocation-*-mode.http).
+  #networkStatusOf(alloc: NomadAllocation): NomadAllocation["NetworkStatus"] {
+    const group = alloc.Job?.TaskGroups.find((taskGroup) => taskGroup.Name === alloc.TaskGroup);
+    if (group?.Networks?.[0]?.Mode !== "bridge") return { Address: "", DNS: null, InterfaceName: "" };
+    const host = (this.#bridgeAddresses++ % 4000) + 2;
+    return {
+      Address: `${BRIDGE_SUBNET}.${64 + Math.floor(host / 256)}.${host % 256}`,
+      DNS: { Options: null, Searches: null, Servers: null },
+      InterfaceName: "eth0",
+    };
   }
 
   /** Writes a variable; with `cas`, only over the version whose ModifyIndex is `cas` (0: none yet). */
@@ -368,25 +408,53 @@ export function taskStatesOf(
         State: state,
         Failed: options.failed,
         Restarts: 0,
-        LastRestart: ZERO_TIME,
-        StartedAt: state === "running" ? at : (previous?.StartedAt ?? ZERO_TIME),
-        FinishedAt: state === "dead" ? at : ZERO_TIME,
+        LastRestart: null,
+        StartedAt: state === "running" ? at : (previous?.StartedAt ?? null),
+        FinishedAt: state === "dead" ? at : null,
         Events: [
           ...(previous?.Events ?? []),
-          {
-            Type: state === "running" ? "Started" : options.failed ? "Driver Failure" : "Killed",
-            Time: options.at * NS_PER_MS,
-            Message: "",
-            DisplayMessage: options.message,
-            Details: {},
-            FailsTask: options.failed,
-          },
+          taskEvent(
+            state === "running" ? "Started" : options.failed ? "Driver Failure" : "Killed",
+            options.at * NS_PER_MS,
+            options.message,
+            options.failed,
+          ),
         ],
         TaskHandle: null,
       };
       return [task.Name, taskState];
     }),
   );
+}
+
+// A task event as Nomad sends it: every field, the unused ones empty (allocation-host-mode.http).
+function taskEvent(type: string, timeNs: number, displayMessage: string, failsTask: boolean): NomadTaskEvent {
+  return {
+    Type: type,
+    Time: timeNs,
+    Message: "",
+    DisplayMessage: displayMessage,
+    Details: {},
+    FailsTask: failsTask,
+    DiskLimit: 0,
+    DownloadError: "",
+    DriverError: "",
+    DriverMessage: "",
+    ExitCode: 0,
+    FailedSibling: "",
+    GenericSource: "",
+    KillError: "",
+    KillReason: "",
+    KillTimeout: 0,
+    RestartReason: "",
+    SetupError: "",
+    Signal: 0,
+    StartDelay: 0,
+    TaskSignal: "",
+    TaskSignalReason: "",
+    ValidationError: "",
+    VaultError: "",
+  };
 }
 
 function newAllocation(
@@ -429,7 +497,16 @@ function newAllocation(
       NodesEvaluated: 1,
       NodesFiltered: 0,
       NodesInPool: 1,
+      NodesAvailable: { dc1: 1 },
+      ClassFiltered: null,
+      ConstraintFiltered: null,
       NodesExhausted: 0,
+      ClassExhausted: null,
+      DimensionExhausted: null,
+      QuotaExhausted: null,
+      ResourcesExhausted: null,
+      ScoreMetaData: [{ NodeID: node.id, NormScore: 0.5, Scores: { binpack: 0.5 } }],
+      Scores: null,
       AllocationTime: 100_000,
       CoalescedFailures: 0,
     },
@@ -466,8 +543,10 @@ function bumped(alloc: NomadAllocation, index: number, nowMs: number, byServer: 
   };
 }
 
-// Allocation events carry the allocation without its job (nomad-api-notes.md "Event stream").
+// Allocation events carry the allocation without its job: Nomad 1.6.5 leaves `Job` out altogether,
+// and the other fields it leaves out while empty (event-stream.ndjson).
 function allocationEvent(type: string, index: number, alloc: NomadAllocation): NomadEvent {
+  const { Job: _job, ...withoutJob } = alloc;
   return {
     Topic: "Allocation",
     Type: type,
@@ -475,8 +554,39 @@ function allocationEvent(type: string, index: number, alloc: NomadAllocation): N
     Namespace: alloc.Namespace,
     FilterKeys: [alloc.JobID, alloc.DeploymentID],
     Index: index,
-    Payload: { Allocation: { ...alloc, Job: null } },
+    Payload: { Allocation: asSent(withoutJob) as NomadAllocation },
   };
+}
+
+// The fields of a full allocation Nomad's JSON encoder leaves out while they are empty (omitempty):
+// missing, not `""` or null, in node-allocations.http, allocation-*.http and event-stream.ndjson.
+const OMITTED_WHEN_EMPTY = [
+  "ClientDescription",
+  "DeploymentStatus",
+  "DesiredDescription",
+  "DesiredTransition",
+  "FollowupEvalID",
+  "Job",
+  "NetworkStatus",
+  "NextAllocation",
+  "PreemptedAllocations",
+  "PreemptedByAllocation",
+  "PreviousAllocation",
+  "RescheduleTracker",
+  "TaskStates",
+] as const;
+
+function isEmpty(value: unknown): boolean {
+  return value === null || value === undefined || value === "";
+}
+
+/** A full allocation as Nomad sends it (allocation endpoints, event payloads): empty fields left out. */
+export function asSent(alloc: Partial<NomadAllocation>): Partial<NomadAllocation> {
+  const sent: Record<string, unknown> = { ...alloc };
+  for (const field of OMITTED_WHEN_EMPTY) if (isEmpty(sent[field])) delete sent[field];
+  // A struct of nil pointers is empty too; NetworkStatus of host mode (empty strings) is not.
+  if (Object.values(alloc.DesiredTransition ?? {}).every(isEmpty)) delete sent.DesiredTransition;
+  return sent;
 }
 
 function jobEvent(type: string, index: number, job: NomadJob): NomadEvent {

@@ -45,7 +45,17 @@ export function canonicalizeJob(input: SimJob): JobSpec {
     Affinities: null,
     Spreads: null,
     TaskGroups: input.TaskGroups.map((group) => canonicalizeGroup(group, type, namespace, input.ID)),
-    Update: { Stagger: 30 * SECOND_NS, MaxParallel: type === "service" ? 1 : 0 },
+    Update: {
+      AutoPromote: false,
+      AutoRevert: false,
+      Canary: 0,
+      HealthCheck: "",
+      HealthyDeadline: 0,
+      MaxParallel: type === "service" ? 1 : 0,
+      MinHealthyTime: 0,
+      ProgressDeadline: 0,
+      Stagger: 30 * SECOND_NS,
+    },
     Multiregion: null,
     Periodic: null,
     ParameterizedJob: null,
@@ -82,6 +92,12 @@ function canonicalizeGroup(
       : null,
     RestartPolicy: restartPolicy,
     ReschedulePolicy: reschedulePolicy(type),
+    Migrate: type === "service" ? migrateStrategy() : null,
+    Affinities: null,
+    Spreads: null,
+    Consul: { Namespace: "" },
+    MaxClientDisconnect: null,
+    StopAfterClientDisconnect: null,
     EphemeralDisk: { Sticky: false, SizeMB: 300, Migrate: false },
     Networks: group.Networks ? group.Networks.map((network) => networkResource(network.Mode)) : null,
     Services: null,
@@ -102,7 +118,16 @@ function canonicalizeTask(task: SimTask, restartPolicy: NomadTask["RestartPolicy
     Services: null,
     Constraints: null,
     Affinities: null,
-    Resources: { CPU: 100, Cores: 0, MemoryMB: 300, MemoryMaxMB: 0, DiskMB: 0 },
+    Resources: {
+      CPU: 100,
+      Cores: 0,
+      MemoryMB: 300,
+      MemoryMaxMB: 0,
+      DiskMB: 0,
+      IOPS: 0,
+      Devices: null,
+      Networks: null,
+    },
     RestartPolicy: { ...restartPolicy },
     Meta: copyMap(task.Meta),
     KillTimeout: 5 * SECOND_NS,
@@ -113,6 +138,13 @@ function canonicalizeTask(task: SimTask, restartPolicy: NomadTask["RestartPolicy
     ShutdownDelay: 0,
     KillSignal: "",
     Kind: "",
+    CSIPluginConfig: null,
+    DispatchPayload: null,
+    Identity: null,
+    Lifecycle: null,
+    ScalingPolicies: null,
+    Vault: null,
+    VolumeMounts: null,
   };
 }
 
@@ -141,7 +173,6 @@ function networkResource(mode: string): NomadNetwork {
     Device: "",
     CIDR: "",
     IP: "",
-    Hostname: "",
     MBits: 0,
     DNS: null,
     ReservedPorts: null,
@@ -164,11 +195,32 @@ function serviceUpdate(): Record<string, unknown> {
 }
 
 function serviceRestart(): NomadTask["RestartPolicy"] {
-  return { Attempts: 2, Interval: 1800 * SECOND_NS, Delay: 15 * SECOND_NS, Mode: "fail" };
+  return {
+    Attempts: 2,
+    Interval: 1800 * SECOND_NS,
+    Delay: 15 * SECOND_NS,
+    Mode: "fail",
+    RenderTemplates: false,
+  };
 }
 
 function batchRestart(): NomadTask["RestartPolicy"] {
-  return { Attempts: 3, Interval: 86_400 * SECOND_NS, Delay: 15 * SECOND_NS, Mode: "fail" };
+  return {
+    Attempts: 3,
+    Interval: 86_400 * SECOND_NS,
+    Delay: 15 * SECOND_NS,
+    Mode: "fail",
+    RenderTemplates: false,
+  };
+}
+
+function migrateStrategy(): Record<string, unknown> {
+  return {
+    HealthCheck: "checks",
+    HealthyDeadline: 300 * SECOND_NS,
+    MaxParallel: 1,
+    MinHealthyTime: 10 * SECOND_NS,
+  };
 }
 
 function reschedulePolicy(type: JobType): Record<string, unknown> | null {

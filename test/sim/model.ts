@@ -34,6 +34,14 @@ export interface SimJob {
   TaskGroups: SimTaskGroup[];
 }
 
+export interface NomadRestartPolicy {
+  Attempts: number;
+  Interval: number;
+  Delay: number;
+  Mode: string;
+  RenderTemplates: boolean;
+}
+
 export interface NomadTask {
   Name: string;
   Driver: string;
@@ -43,8 +51,17 @@ export interface NomadTask {
   Services: null;
   Constraints: null;
   Affinities: null;
-  Resources: { CPU: number; Cores: number; MemoryMB: number; MemoryMaxMB: number; DiskMB: number };
-  RestartPolicy: { Attempts: number; Interval: number; Delay: number; Mode: string };
+  Resources: {
+    CPU: number;
+    Cores: number;
+    MemoryMB: number;
+    MemoryMaxMB: number;
+    DiskMB: number;
+    IOPS: number;
+    Devices: null;
+    Networks: null;
+  };
+  RestartPolicy: NomadRestartPolicy;
   Meta: StringMap | null;
   KillTimeout: number;
   LogConfig: { MaxFiles: number; MaxFileSizeMB: number; Disabled: boolean };
@@ -54,6 +71,13 @@ export interface NomadTask {
   ShutdownDelay: number;
   KillSignal: string;
   Kind: string;
+  CSIPluginConfig: null;
+  DispatchPayload: null;
+  Identity: null;
+  Lifecycle: null;
+  ScalingPolicies: null;
+  Vault: null;
+  VolumeMounts: null;
 }
 
 export interface NomadScalingPolicy {
@@ -73,7 +97,6 @@ export interface NomadNetwork {
   Device: string;
   CIDR: string;
   IP: string;
-  Hostname: string;
   MBits: number;
   DNS: null;
   ReservedPorts: null;
@@ -86,8 +109,14 @@ export interface NomadTaskGroup {
   Update: Record<string, unknown> | null;
   Constraints: null;
   Scaling: NomadScalingPolicy | null;
-  RestartPolicy: { Attempts: number; Interval: number; Delay: number; Mode: string };
+  RestartPolicy: NomadRestartPolicy;
   ReschedulePolicy: Record<string, unknown> | null;
+  Migrate: Record<string, unknown> | null;
+  Affinities: null;
+  Spreads: null;
+  Consul: { Namespace: string };
+  MaxClientDisconnect: null;
+  StopAfterClientDisconnect: null;
   EphemeralDisk: { Sticky: boolean; SizeMB: number; Migrate: boolean };
   Networks: NomadNetwork[] | null;
   Services: null;
@@ -139,6 +168,7 @@ export interface NomadJob {
 export type DesiredStatus = "run" | "stop" | "evict";
 export type ClientStatus = "pending" | "running" | "complete" | "failed" | "lost" | "unknown";
 
+/** A task event; Nomad sends every field, most of them empty (`""`, 0, false). */
 export interface NomadTaskEvent {
   Type: string;
   Time: number;
@@ -146,15 +176,17 @@ export interface NomadTaskEvent {
   DisplayMessage: string;
   Details: StringMap;
   FailsTask: boolean;
+  [detail: string]: unknown;
 }
 
+/** Unset times are null, not Go's zero time (recorded from Nomad 1.6.5). */
 export interface NomadTaskState {
   State: "pending" | "running" | "dead";
   Failed: boolean;
   Restarts: number;
-  LastRestart: string;
-  StartedAt: string;
-  FinishedAt: string;
+  LastRestart: string | null;
+  StartedAt: string | null;
+  FinishedAt: string | null;
   Events: NomadTaskEvent[];
   TaskHandle: null;
 }
@@ -178,10 +210,16 @@ export interface NomadAllocation {
   ClientDescription: string;
   TaskStates: Record<string, NomadTaskState> | null;
   DeploymentID: string;
-  DeploymentStatus: null;
+  /** Set once the deployment saw the allocation healthy (service jobs). */
+  DeploymentStatus: { Canary: boolean; Healthy: boolean; ModifyIndex: number; Timestamp: string } | null;
   FollowupEvalID: string;
   RescheduleTracker: null;
-  NetworkStatus: null;
+  /** Set by the client once it set the group's network up; bridge mode gives the allocation an address. */
+  NetworkStatus: {
+    Address: string;
+    DNS: { Options: null; Searches: null; Servers: null } | null;
+    InterfaceName: string;
+  } | null;
   PreviousAllocation: string;
   NextAllocation: string;
   PreemptedAllocations: null;
@@ -230,4 +268,6 @@ export interface ScalingEvent {
   Error: boolean;
   Meta: Record<string, unknown> | null;
   EvalID: string | null;
+  /** The raft index the event was recorded at. */
+  CreateIndex: number;
 }

@@ -1,7 +1,8 @@
 import { type Grants, PERMISSION_DENIED, type TokenStore } from "./acl.js";
-import type { ClusterState } from "./cluster-state.js";
+import { asSent, type ClusterState } from "./cluster-state.js";
 import { HttpError, type Reply, type RequestContext, type Route } from "./http-server.js";
-import type { NomadAllocation, StringMap } from "./model.js";
+import type { NomadAllocation, NomadJob, StringMap } from "./model.js";
+import { isLive } from "./scheduler.js";
 
 /** What the HTTP handlers need from the simulator besides its state. */
 export interface RouteDependencies {
@@ -40,7 +41,7 @@ export function apiRoutes(deps: RouteDependencies): Route[] {
         if (!grants.allowsNodeRead) throw new HttpError(403, PERMISSION_DENIED);
         const allocs = state.allocations.filter((alloc) => alloc.NodeID === nodeId);
         const readable = allocs.filter((alloc) => grants.allowsNamespace(alloc.Namespace, "read-job"));
-        return { json: readable, index: latestIndex(allocs, state.allocsIndex) };
+        return { json: readable.map(asSent), index: latestIndex(allocs, state.allocsIndex) };
       },
     },
     {
@@ -51,7 +52,7 @@ export function apiRoutes(deps: RouteDependencies): Route[] {
         const alloc = state.allocation(allocId ?? "");
         if (!alloc) throw new HttpError(404, "alloc not found", state.allocsIndex);
         if (!grants.allowsNamespace(alloc.Namespace, "read-job")) throw new HttpError(403, PERMISSION_DENIED);
-        return { json: alloc, index: alloc.ModifyIndex };
+        return { json: asSent(alloc), index: alloc.ModifyIndex };
       },
     },
     {
@@ -67,6 +68,21 @@ export function apiRoutes(deps: RouteDependencies): Route[] {
       methods: ["POST", "PUT"],
       pattern: /^\/v1\/job\/([^/]+)\/scale$/,
       handle: (context, [jobId]) => scaleJob(deps, authorize, context, jobId ?? ""),
+    },
+    {
+      methods: ["GET"],
+      pattern: /^\/v1\/job\/([^/]+)\/scale$/,
+      handle(context, [jobId]) {
+        const grants = authorize(context);
+        if (
+          !grants.allowsNamespace(context.namespace, "read-job") &&
+          !grants.allowsNamespace(context.namespace, "read-job-scaling")
+        )
+          throw new HttpError(403, PERMISSION_DENIED);
+        const job = state.job(context.namespace, jobId ?? "");
+        if (!job) throw new HttpError(404, "job not found", state.jobsIndex);
+        return { json: scaleStatus(state, job), index: job.ModifyIndex };
+      },
     },
     {
       methods: ["GET"],
@@ -91,6 +107,19 @@ export function apiRoutes(deps: RouteDependencies): Route[] {
         if (!write) return { json: deregisterResponse("", 0, state.jobsIndex), index: state.jobsIndex };
         if (!purge) deps.evaluateLater(context.namespace, jobId ?? "");
         return { json: deregisterResponse(write.evalId, write.index, write.index), index: write.index };
+      },
+    },
+    {
+      methods: ["GET"],
+      pattern: /^\/v1\/vars$/,
+      handle(context) {
+        // Only what the token may list; the rest is left out, not refused (var-list-prefix.http: metadata only).
+        const grants = authorize(context);
+        const listed = state
+          .variablesUnder(context.namespace, context.query.get("prefix") ?? "")
+          .filter((variable) => grants.allowsVariable(variable.Namespace, variable.Path, "list"))
+          .map(({ Items: _items, ...metadata }) => metadata);
+        return { json: listed, index: state.variablesIndex };
       },
     },
     {
@@ -217,10 +246,12 @@ async function writeVariable(
   const namespace = typeof Namespace === "string" && Namespace !== "" ? Namespace : context.namespace;
   const grants = authorize(context);
   if (!grants.allowsVariable(namespace, path, "write")) throw new HttpError(403, PERMISSION_DENIED);
-  if (!VARIABLE_PATH.test(path)) throw new HttpError(400, `invalid path "${path}"`);
+  // Nomad 1.6.5 refuses invalid Variables with 500 and X-Nomad-Index 0 (var-put-invalid-path.http,
+  // var-put-too-large.http): plain text, never worth a retry.
+  if (!VARIABLE_PATH.test(path)) throw new HttpError(500, `invalid path "${path}"`, 0);
   const items = Items as StringMap;
   const size = Object.entries(items).reduce((sum, [key, value]) => sum + key.length + value.length, 0);
-  if (size > VARIABLE_MAX_BYTES) throw new HttpError(400, "variables are limited to 64KiB in total size");
+  if (size > VARIABLE_MAX_BYTES) throw new HttpError(500, "variables are limited to 64KiB in total size", 0);
 
   const result = deps.state.writeVariable(namespace, path, items, cas);
   if ("conflict" in result) return conflictReply(grants, result.conflict);
@@ -300,7 +331,6 @@ function allocationStub(alloc: NomadAllocation) {
     JobType: alloc.Job?.Type ?? "service",
     JobVersion: alloc.Job?.Version ?? 0,
     TaskGroup: alloc.TaskGroup,
-    AllocatedResources: null,
     DesiredStatus: alloc.DesiredStatus,
     DesiredDescription: alloc.DesiredDescription,
     ClientStatus: alloc.ClientStatus,
@@ -317,6 +347,36 @@ function allocationStub(alloc: NomadAllocation) {
     ModifyIndex: alloc.ModifyIndex,
     CreateTime: alloc.CreateTime,
     ModifyTime: alloc.ModifyTime,
+  };
+}
+
+// `GET /v1/job/:id/scale` (job-scale-status*.http): the counts of each group and its scaling events.
+function scaleStatus(state: ClusterState, job: NomadJob) {
+  const allocs = state.allocationsOfJob(job.Namespace, job.ID);
+  return {
+    JobID: job.ID,
+    Namespace: job.Namespace,
+    JobCreateIndex: job.CreateIndex,
+    JobModifyIndex: job.ModifyIndex,
+    JobStopped: job.Stop,
+    TaskGroups: Object.fromEntries(
+      job.TaskGroups.map((group) => {
+        const live = allocs.filter((alloc) => alloc.TaskGroup === group.Name && isLive(alloc));
+        const running = live.filter((alloc) => alloc.ClientStatus === "running").length;
+        const events = state.scalingEvents(job.Namespace, job.ID, group.Name);
+        return [
+          group.Name,
+          {
+            Desired: group.Count,
+            Placed: live.length,
+            Running: running,
+            Healthy: running,
+            Unhealthy: 0,
+            Events: events.length === 0 ? null : events,
+          },
+        ];
+      }),
+    ),
   };
 }
 

@@ -249,7 +249,7 @@ export class NomadSimulator {
     return this.tokens.createWorkloadIdentity({ namespace, jobId, group, task });
   }
 
-  /** Deletes the token: requests get 403 `ACL token not found`, its open streams end with Nomad's last line. */
+  /** Deletes the token: requests get 403 `Permission denied`, its open streams end with Nomad's last line. */
   revokeToken(secret: string): void {
     if (!this.tokens.revoke(secret)) throw new Error("no such token");
     this.broker.endSubscriptionsOf(secret, SUBSCRIPTION_CLOSED);
