@@ -174,7 +174,8 @@ function advance(
 export type GroupDecision =
   | { kind: "idle"; idleForMs: number; bytesSeen: number; reason: string }
   | { kind: "active"; idleForMs: number; reason: string }
-  | { kind: "unknown"; reason: string };
+  /** `unmeasured`: the allocations that could not be measured; `why`: the first one's reason. */
+  | { kind: "unknown"; reason: string; unmeasured: string[]; why: string };
 
 /**
  * A group is idle when every live allocation (the caller passes them) has been quiet for at least the
@@ -194,6 +195,8 @@ export function decideGroup(
     return {
       kind: "unknown",
       reason: `allocation ${shortId(firstUnmeasured.allocId)} unknown: ${why}${more}`,
+      unmeasured: unmeasured.map((alloc) => alloc.allocId),
+      why,
     };
   }
 

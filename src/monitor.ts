@@ -221,7 +221,7 @@ export class Monitor {
         `watching ${what}: ${action === "stop" ? "stop the job" : "scale the group to 0"} after ${formatDuration(timeoutMs)} without more than ${thresholdBytes} B per ${formatDuration(config.checkIntervalMs)}`,
       );
     }
-    if (decision.kind === "unknown") this.reportUnknown(group, decision.reason);
+    if (decision.kind === "unknown") this.reportUnknown(group, decision);
     if (decision.kind === "active" && previous === "idle") log.info(`${what} is active again`);
     log.debug(`${what}: ${decision.kind}: ${decision.reason}`);
     const measured = group.allocations
@@ -231,16 +231,14 @@ export class Monitor {
   }
 
   /** Containers of a new placement take a few readings to appear: only a lasting unknown is a warning. */
-  private reportUnknown(group: WatchedGroup, reason: string): void {
-    const lasting = group.allocations.some(
-      (alloc) => (this.unknownStreak.get(alloc.id) ?? 0) >= UNKNOWN_READINGS_BEFORE_WARNING,
+  private reportUnknown(group: WatchedGroup, decision: Extract<GroupDecision, { kind: "unknown" }>): void {
+    const lasting = decision.unmeasured.some(
+      (allocId) => (this.unknownStreak.get(allocId) ?? 0) >= UNKNOWN_READINGS_BEFORE_WARNING,
     );
     if (!lasting) return;
     const what = `job ${group.jobId} group ${group.group}`;
-    this.said.say(
-      jobKey(group.namespace, group.jobId),
-      `unknown:${group.group}:${reason.replace(/allocation \S+ /, "")}`,
-      () => this.groupLog(group).warn(`cannot measure ${what}: ${reason}; it is not treated as idle`),
+    this.said.say(jobKey(group.namespace, group.jobId), `unknown:${group.group}:${decision.why}`, () =>
+      this.groupLog(group).warn(`cannot measure ${what}: ${decision.reason}; it is not treated as idle`),
     );
   }
 

@@ -295,14 +295,24 @@ describe("decideGroup", () => {
       ],
       group: [A],
       now: T0 + 11 * MINUTE,
-      expected: { kind: "unknown", reason: "allocation aaaaaaaa unknown: container missing" },
+      expected: {
+        kind: "unknown",
+        reason: "allocation aaaaaaaa unknown: container missing",
+        unmeasured: [A],
+        why: "container missing",
+      },
     },
     {
       name: "never measured: unknown",
       readings: [],
       group: [A],
       now: T0,
-      expected: { kind: "unknown", reason: "allocation aaaaaaaa unknown: not measured yet" },
+      expected: {
+        kind: "unknown",
+        reason: "allocation aaaaaaaa unknown: not measured yet",
+        unmeasured: [A],
+        why: "not measured yet",
+      },
     },
     {
       name: "unknown gap then quiet: the timer runs through the gap",
@@ -409,14 +419,24 @@ describe("decideGroup", () => {
       ],
       group: [A, B],
       now: T0 + 5 * MINUTE,
-      expected: { kind: "unknown", reason: "allocation bbbbbbbb unknown: host networking" },
+      expected: {
+        kind: "unknown",
+        reason: "allocation bbbbbbbb unknown: host networking",
+        unmeasured: [B],
+        why: "host networking",
+      },
     },
     {
       name: "several unknown allocations are counted",
       readings: [cannotRead(A, T0), cannotRead(B, T0)],
       group: [A, B],
       now: T0,
-      expected: { kind: "unknown", reason: "allocation aaaaaaaa unknown: container missing (and 1 more)" },
+      expected: {
+        kind: "unknown",
+        reason: "allocation aaaaaaaa unknown: container missing (and 1 more)",
+        unmeasured: [A, B],
+        why: "container missing",
+      },
     },
   ];
   it.each(cases)("$name", (groupCase) => {

@@ -93,7 +93,12 @@ const stopPolicy: GroupPolicy = { timeoutMs: 15 * MINUTE, thresholdBytes: 500, a
 const scalePolicy: GroupPolicy = { ...stopPolicy, action: "scale-to-zero" };
 const idle: GroupDecision = { kind: "idle", idleForMs: 16 * MINUTE, bytesSeen: 40, reason: "idle for 16m" };
 const active: GroupDecision = { kind: "active", idleForMs: 2 * MINUTE, reason: "quiet for 2m of 15m" };
-const unknown: GroupDecision = { kind: "unknown", reason: "allocation a2 unknown: container missing" };
+const unknown: GroupDecision = {
+  kind: "unknown",
+  reason: "allocation a2 unknown: container missing",
+  unmeasured: ["a2"],
+  why: "container missing",
+};
 
 function verdict(
   group: string,

@@ -3,12 +3,13 @@ import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeAllocations } from "../src/allocations.js";
-import { systemClock } from "../src/clock.js";
+import { type Clock, systemClock } from "../src/clock.js";
 import { NomadHttpApi } from "../src/nomad/api.js";
 import { ActionToken } from "../src/nomad/token.js";
-import { AllocationWatch } from "../src/nomad/watch.js";
+import { AllocationWatch, DEFAULT_WATCH_TIMING, type WatchTiming } from "../src/nomad/watch.js";
 import type { NomadApi } from "../src/ports.js";
-import { waitFor } from "./monitor/harness.js";
+import { sleep, waitFor } from "./monitor/harness.js";
+import { FakeClock } from "./support/fake-clock.js";
 
 // Stream endings the simulator does not produce on its own, served by a loopback server scripted per
 // connection: what the watch must do with the last bytes Nomad sends.
@@ -123,7 +124,7 @@ const TIMING = {
   reconnect: { initialMs: 50, maxMs: 200 },
 };
 
-async function startWatch(nomad: FakeNomad, timing: Partial<typeof TIMING> = {}) {
+async function startWatch(nomad: FakeNomad, timing: Partial<WatchTiming> = {}, clock: Clock = systemClock) {
   const messages: string[] = [];
   const log = pino({ level: "info" }, { write: (line: string) => messages.push(JSON.parse(line).msg) });
   const config = { nomadAddr: nomad.address, nomadRegion: undefined, tls: {} as never };
@@ -145,7 +146,7 @@ async function startWatch(nomad: FakeNomad, timing: Partial<typeof TIMING> = {})
     token,
     view,
     nodeId: NODE,
-    clock: systemClock,
+    clock,
     log,
     timing: { ...TIMING, ...timing },
   });
@@ -303,5 +304,26 @@ describe("the allocation watch while a subscription hangs", () => {
       () => nomad.requests.filter((p) => p === "/v1/event/stream").length >= 2,
       5_000,
     );
+  });
+
+  it("defect 2, on fake time: with the default deadline, a hanging subscription is abandoned at 30 s, not before", async () => {
+    const nomad = await fakeNomad([() => undefined]);
+    const clock = new FakeClock();
+    const watch = await startWatch(nomad, DEFAULT_WATCH_TIMING, clock);
+    cleanup.push(nomad.close, watch.stop);
+    await waitFor("the first subscription", () => subscriptions(nomad) === 1);
+
+    await clock.advance(29_000);
+    await sleep(200);
+    expect(subscriptions(nomad)).toBe(1);
+    expect(watch.messages.filter((msg) => /did not start/.test(msg))).toEqual([]);
+
+    await clock.advance(1_000);
+    await waitFor("the watch to give up", () => watch.messages.some((msg) => /did not start/.test(msg)));
+    expect(watch.messages).toContain("Nomad did not start the event stream within 30s; reconnecting");
+    // The reconnect backoff (up to 1 s at first) runs on the same clock.
+    await clock.advance(1_000);
+    await waitFor("a relist and a second subscription", () => subscriptions(nomad) === 2);
+    expect(nomad.requests.filter((p) => p === `/v1/node/${NODE}/allocations`)).toHaveLength(2);
   });
 });
