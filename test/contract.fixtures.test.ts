@@ -1,7 +1,13 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { isAxiosError } from "axios";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "../src/nomad/generated/client/index.js";
+import * as sdk from "../src/nomad/generated/sdk.gen.js";
 import { NdjsonDecoder, type StreamItem } from "../src/nomad/ndjson.js";
 import { RECORDED_OPERATIONS } from "./contract/recorded-operations.js";
 import {
+  type RecordedResponse,
   readHttpRecording,
   readStreamRecording,
   readTextRecording,
@@ -121,5 +127,66 @@ describe("every recorded stream line fits the document and the project's NDJSON 
     const [item] = decoder.push(`${last}\n`);
     // Not a batch and not garbage to warn about: the end of a stream whose server went away.
     expect(item?.kind).not.toMatch(/^(batch|garbage|heartbeat)$/);
+  });
+});
+
+describe("the generated client takes every recorded answer", () => {
+  // A server that answers each request with the recording the test names, byte for byte (but chunking).
+  let next: RecordedResponse | undefined;
+  const server = http.createServer((request, response) => {
+    request.resume();
+    const recorded = next;
+    if (!recorded) return void response.writeHead(599).end();
+    const headers = Object.entries(recorded.headers).filter(
+      ([name]) => !["content-length", "transfer-encoding", "date"].includes(name),
+    );
+    response.writeHead(recorded.status, recorded.statusText, Object.fromEntries(headers));
+    response.end(recorded.body);
+  });
+  let client: ReturnType<typeof createClient>;
+
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    client = createClient({ baseURL: `http://127.0.0.1:${port}`, throwOnError: true, auth: () => "token" });
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const path = { node_id: "node", alloc_id: "alloc", job_id: "fx-host", var_path: "nomad/jobs/x" };
+  const scale = { Count: 0, Target: { Group: "web" }, Message: "idle" };
+  const calls: Record<string, () => Promise<{ data: unknown; status: number }>> = {
+    listNodeAllocations: () => sdk.listNodeAllocations({ client, path }),
+    getAllocation: () => sdk.getAllocation({ client, path }),
+    getJob: () => sdk.getJob({ client, path }),
+    stopJob: () => sdk.stopJob({ client, path }),
+    listJobAllocations: () => sdk.listJobAllocations({ client, path }),
+    getJobScaleStatus: () => sdk.getJobScaleStatus({ client, path }),
+    scaleTaskGroup: () => sdk.scaleTaskGroup({ client, path, body: scale }),
+    readVariable: () => sdk.readVariable({ client, path }),
+    writeVariable: () => sdk.writeVariable({ client, path, query: { cas: 0 }, body: { Items: { a: "b" } } }),
+    deleteVariable: () => sdk.deleteVariable({ client, path, query: { cas: 1 } }),
+    listVariables: () => sdk.listVariables({ client, query: { prefix: "nomad/jobs" } }),
+    streamEvents: () => sdk.streamEvents({ client, query: { topic: ["Job"] } }),
+  };
+
+  it.each(Object.entries(RECORDED_OPERATIONS))("%s through %s", async (file, operationId) => {
+    next = readHttpRecording(file);
+    const call = calls[operationId];
+    if (!call) throw new Error(`no client call for ${operationId}`);
+    const outcome = await call().catch((error: unknown) => error);
+    const json = (() => {
+      try {
+        return JSON.parse(next.body) as unknown;
+      } catch {
+        return undefined;
+      }
+    })();
+    if (next.status < 300) {
+      expect(outcome).toMatchObject({ status: next.status, data: json });
+      return;
+    }
+    // Errors reject with the status and the body: plain text as it came, a 409's Variable parsed.
+    if (!isAxiosError(outcome)) throw new Error(`${file}: expected a rejection, got ${String(outcome)}`);
+    expect([outcome.response?.status, outcome.response?.data]).toEqual([next.status, json ?? next.body]);
   });
 });

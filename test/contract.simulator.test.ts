@@ -255,6 +255,40 @@ describe("the simulator answers as the recorded Nomad 1.6.5 did", () => {
     expect(unintended(file, shapeDifferences(shapeOf(recorded), shapeOf(simulated))).join("\n")).toBe("");
   });
 
+  it("agrees with the recording on the values the monitor relies on", () => {
+    const body = (file: string) => JSON.parse(answers.get(file)?.body ?? "null");
+    const recorded = (file: string) => JSON.parse(readHttpRecording(file).body);
+    // Stopping a stopped job is no error: 200 with a new evaluation (job-stop-again.http).
+    expect(body("job-stop-again.http").EvalID).toMatch(/^[0-9a-f-]{36}$/);
+    expect(body("job-stop-again.http").EvalID).not.toBe(body("job-stop-delete.http").EvalID);
+    expect(body("job-after-stop.http")).toMatchObject({
+      Stop: true,
+      Status: recorded("job-after-stop.http").Status,
+    });
+    // The scale's message shows among the group's events; a never scaled group has Events null.
+    const group = (file: string, json: (f: string) => { TaskGroups: { web: unknown } }) =>
+      json(file).TaskGroups.web;
+    expect(group("job-scale-status.http", body)).toMatchObject({ Desired: 1, Events: null });
+    expect(group("job-scale-status-after.http", body)).toMatchObject({
+      Desired: 0,
+      Events: [{ Count: 0, PreviousCount: 1, Message: "idle-monitor: group web idle for 40s", Error: false }],
+    });
+    // A lost check-and-set answers the Variable as it is now.
+    expect(body("var-put-cas-conflict.http")).toMatchObject({ Items: { report: '{"v":1}' } });
+    expect(body("var-delete-cas-conflict.http")).toMatchObject({
+      Items: { report: '{"v":3}' },
+      ModifyIndex: body("var-put-cas-update.http").ModifyIndex,
+    });
+    // Bridge mode has an address on eth0, host mode none.
+    expect(body("allocation-bridge-mode.http").NetworkStatus).toMatchObject({
+      Address: expect.stringMatching(/^172\.26\./),
+      InterfaceName: "eth0",
+    });
+    expect(body("allocation-host-mode.http").NetworkStatus).toEqual(
+      recorded("allocation-host-mode.http").NetworkStatus,
+    );
+  });
+
   it("streams heartbeats and batches as the recording does", () => {
     const kinds = (lines: string[]) => new Set(lines.map((line) => (line === "{}" ? "heartbeat" : "batch")));
     expect(kinds(streamLines)).toEqual(kinds(readStreamRecording("event-stream.ndjson")));
