@@ -1,6 +1,6 @@
 import { parseConfig } from "./config.js";
 import { runDaemon } from "./daemon.js";
-import { createLogger } from "./log.js";
+import { createLogger, describeError } from "./log.js";
 
 // Nomad's kill_timeout for the job is above this: an action in flight gets to finish, then we exit.
 const SHUTDOWN_LIMIT_MS = 5_000;
@@ -25,6 +25,19 @@ function shutdown(signalName: string) {
     process.exit(0);
   }, SHUTDOWN_LIMIT_MS).unref();
 }
+
+/** The last line before exiting on an error nothing handled: what failed, never the request it came from. */
+function crash(what: string) {
+  return (error: unknown) => {
+    try {
+      log.fatal({ err: describeError(error) }, `stopping on ${what}`);
+    } finally {
+      process.exit(1);
+    }
+  };
+}
+process.on("unhandledRejection", crash("an unhandled promise rejection"));
+process.on("uncaughtException", crash("an uncaught exception"));
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 process.on("SIGINT", () => shutdown("SIGINT"));
 
@@ -34,7 +47,7 @@ runDaemon({ config: parsed.config, log }, stopping.signal).then(
     process.exit(0);
   },
   (error: unknown) => {
-    log.fatal(`stopped by an unexpected error: ${(error as Error).message}`);
+    log.fatal({ err: describeError(error) }, "stopped by an unexpected error");
     process.exit(1);
   },
 );
