@@ -36,7 +36,8 @@ export interface Config {
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
-export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+/** `warnings` are for settings that still start the monitor but no longer do what they did (the seed's). */
+export type ConfigResult = { ok: true; config: Config; warnings: string[] } | { ok: false; errors: string[] };
 
 const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
@@ -44,16 +45,22 @@ const MIN_CHECK_INTERVAL_MS = 100;
 // Nomad Variable paths: nomad-api-notes.md "Variables".
 const VARIABLE_PATH = /^[a-zA-Z0-9\-_~/]{1,128}$/;
 const NAMESPACE_NAME = /^[a-zA-Z0-9-]{1,128}$/;
+// The seed's /etc/default/nomad-idle-monitor gave IDLE_TIMEOUT, CHECK_INTERVAL and ACTION_COOLDOWN in
+// seconds: in these variables (never in meta) a bare whole number still means seconds.
+const SECONDS = /^\d+$/;
+const SETTING_DURATION_FORM = `${DURATION_FORM}, or a whole number of seconds such as "3600"`;
 
 /**
  * Reads the whole configuration from the environment once. Every bad value is reported, each naming the
- * variable, the value and what would be valid, so an operator fixes them all in one go.
+ * variable, the value and what would be valid, so an operator fixes them all in one go. Settings the seed
+ * used that no longer apply are warnings, not errors.
  */
 export function parseConfig(
   env: Environment,
   pathExists: (path: string) => boolean = existsSync,
 ): ConfigResult {
   const errors: string[] = [];
+  const warnings: string[] = [];
   const text = (name: string): string | undefined => {
     const value = env[name]?.trim();
     return value === "" ? undefined : value;
@@ -64,8 +71,8 @@ export function parseConfig(
   };
   const duration = (name: string, fallback: string, minMs: number, minText: string): number => {
     const raw = text(name) ?? fallback;
-    const ms = parseDuration(raw);
-    if (ms === undefined) return invalid(name, raw, DURATION_FORM) ?? Number.NaN;
+    const ms = SECONDS.test(raw) ? Number(raw) * 1_000 : parseDuration(raw);
+    if (ms === undefined) return invalid(name, raw, SETTING_DURATION_FORM) ?? Number.NaN;
     if (ms < minMs) return invalid(name, raw, `a duration of at least ${minText}`) ?? Number.NaN;
     return ms;
   };
@@ -177,8 +184,14 @@ export function parseConfig(
   if ((config.tls.clientCert === undefined) !== (config.tls.clientKey === undefined)) {
     errors.push("NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY must be set together");
   }
+  const containerFilter = text("CONTAINER_FILTER");
+  if (containerFilter !== undefined) {
+    warnings.push(
+      `CONTAINER_FILTER=${JSON.stringify(containerFilter)} is ignored: jobs opt in through job or group meta now, not by container name. To migrate, add meta = { "idle-monitor.enabled" = "true" } to each job (or task group) the filter matched, then remove CONTAINER_FILTER from /etc/default/nomad-idle-monitor`,
+    );
+  }
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, config: deepFreeze(config) };
+  return { ok: true, config: deepFreeze(config), warnings };
 }
 
 function deepFreeze<T extends object>(value: T): T {

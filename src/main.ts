@@ -11,6 +11,7 @@ if (!parsed.ok) {
   process.exit(2);
 }
 const log = createLogger(parsed.config);
+for (const warning of parsed.warnings) log.warn(warning);
 const stopping = new AbortController();
 
 function shutdown(signalName: string) {
