@@ -86,6 +86,34 @@ describe("framing", () => {
     ]);
   });
 
+  it("with pendingTaskReports, reports the tasks received (pending, StartedAt null) before they run", async () => {
+    const { sim } = await startSim({ pendingTaskReports: true });
+    const stream = await subscribe(sim, "topic=Allocation");
+
+    await sim.registerJob(jobSpec("web"));
+    // Not batchesUntil: the OpenAPI document still types StartedAt a string (test/contract.fixtures.test.ts).
+    const batches: Batch[] = [];
+    while (!batches.some(hasRunning)) {
+      const line = await stream.nextLine();
+      if (line !== "{}") batches.push(JSON.parse(line) as Batch);
+    }
+
+    const allocations = eventsOf(batches).flatMap((event) => allocationOf(event) ?? []);
+    expect(allocations.map((alloc) => alloc.ClientStatus)).toEqual(["pending", "pending", "running"]);
+    const [placed, received, running] = allocations;
+    expect(placed).not.toHaveProperty("TaskStates");
+    expect(received?.TaskStates?.server).toMatchObject({
+      State: "pending",
+      StartedAt: null,
+      FinishedAt: null,
+    });
+    expect(received?.TaskStates?.server?.Events.map((event) => event.Type)).toEqual([
+      "Received",
+      "Task Setup",
+    ]);
+    expect(running?.TaskStates?.server?.StartedAt).toEqual(expect.any(String));
+  });
+
   it("sends one line per raft index: the job registration, the placement, then the client's update", async () => {
     const { sim, nodeId } = await startSim();
     const stream = await subscribe(sim, "topic=Allocation&topic=Job");

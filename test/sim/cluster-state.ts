@@ -411,15 +411,7 @@ export function taskStatesOf(
         LastRestart: null,
         StartedAt: state === "running" ? at : (previous?.StartedAt ?? null),
         FinishedAt: state === "dead" ? at : null,
-        Events: [
-          ...(previous?.Events ?? []),
-          taskEvent(
-            state === "running" ? "Started" : options.failed ? "Driver Failure" : "Killed",
-            options.at * NS_PER_MS,
-            options.message,
-            options.failed,
-          ),
-        ],
+        Events: [...(previous?.Events ?? []), ...eventsOf(state, options)],
         TaskHandle: null,
       };
       return [task.Name, taskState];
@@ -427,14 +419,38 @@ export function taskStatesOf(
   );
 }
 
+// What a task went through to reach this state: a pending task was received and set up
+// (event-stream.ndjson), a running one started, a dead one was killed or failed.
+function eventsOf(
+  state: NomadTaskState["State"],
+  options: { failed: boolean; at: number; message: string },
+): NomadTaskEvent[] {
+  const time = options.at * NS_PER_MS;
+  if (state === "pending") {
+    const setup = "Building Task Directory";
+    return [
+      taskEvent("Received", time, options.message, false),
+      taskEvent("Task Setup", time, setup, false, { message: setup }),
+    ];
+  }
+  const type = state === "running" ? "Started" : options.failed ? "Driver Failure" : "Killed";
+  return [taskEvent(type, time, options.message, options.failed)];
+}
+
 // A task event as Nomad sends it: every field, the unused ones empty (allocation-host-mode.http).
-function taskEvent(type: string, timeNs: number, displayMessage: string, failsTask: boolean): NomadTaskEvent {
+function taskEvent(
+  type: string,
+  timeNs: number,
+  displayMessage: string,
+  failsTask: boolean,
+  details: StringMap = {},
+): NomadTaskEvent {
   return {
     Type: type,
     Time: timeNs,
-    Message: "",
+    Message: details.message ?? "",
     DisplayMessage: displayMessage,
-    Details: {},
+    Details: details,
     FailsTask: failsTask,
     DiskLimit: 0,
     DownloadError: "",

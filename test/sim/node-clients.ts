@@ -57,6 +57,7 @@ export class NodeClients {
     private readonly state: ClusterState,
     private readonly clock: Clock,
     private readonly work: PendingWork,
+    private readonly reportsPendingTasks = false,
   ) {}
 
   get failures(): readonly RuntimeFailure[] {
@@ -67,9 +68,14 @@ export class NodeClients {
     this.#runtimes.set(nodeId, runtime);
   }
 
-  /** A placed allocation: start its containers (nodes without a runtime have none), then report running. */
+  /**
+   * A placed allocation: optionally report its tasks received (pending, not started: StartedAt null),
+   * start its containers (nodes without a runtime have none), then report running.
+   */
   run(alloc: NomadAllocation): void {
     this.#enqueue(alloc.ID, "start", async () => {
+      if (this.reportsPendingTasks)
+        this.#report(alloc.ID, "pending", "No tasks have started", "Task received by client");
       const runtime = this.#runtimes.get(alloc.NodeID);
       const containers = containersOf(alloc);
       if (runtime && containers.tasks.length > 0) {
@@ -126,7 +132,7 @@ export class NodeClients {
   #report(allocId: string, status: ClientStatus, description: string, message: string): void {
     const alloc = this.state.allocation(allocId);
     if (!alloc) return; // garbage-collected meanwhile
-    const taskState = status === "running" ? "running" : "dead";
+    const taskState = status === "running" || status === "pending" ? status : "dead";
     const taskStates = taskStatesOf(alloc, taskState, {
       failed: status === "failed",
       at: this.clock.now(),

@@ -18,6 +18,12 @@ export interface SimulatorOptions {
   eventBufferSize?: number;
   /** ACLs enforced (the default); without them every request may do everything. */
   acl?: boolean;
+  /**
+   * The clients report each new allocation's tasks received and set up (`pending`, `StartedAt`
+   * null, events `Received` and `Task Setup`) before they start, as a real client may
+   * (event-stream.ndjson). Off by default: one event less per placement keeps tests' sequences short.
+   */
+  pendingTaskReports?: boolean;
 }
 
 export interface JobPlacement {
@@ -88,7 +94,7 @@ export class NomadSimulator {
     const state = new ClusterState(clock, broker);
     const tokens = new TokenStore(options.acl ?? true);
     const work = new PendingWork();
-    const clients = new NodeClients(state, clock, work);
+    const clients = new NodeClients(state, clock, work, options.pendingTaskReports ?? false);
     const streams = new OpenStreams();
     const faults = new Faults(clock, streams);
     const calls: CallRecord[] = [];
