@@ -152,6 +152,12 @@ describe("check-and-set writes", () => {
       items: { k: "x".repeat(64 * 1024) },
       text: "variables are limited to 64KiB in total size",
     },
+    {
+      name: "items of more than 64 KiB in UTF-8 bytes (fewer characters)",
+      path: PATH,
+      items: { k: "é".repeat(32 * 1024) },
+      text: "variables are limited to 64KiB in total size",
+    },
   ])("refuses $name with 500", async ({ path, items, text }) => {
     const response = await call("PUT", path, { body: { Items: items } });
 

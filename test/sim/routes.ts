@@ -250,7 +250,11 @@ async function writeVariable(
   // var-put-too-large.http): plain text, never worth a retry.
   if (!VARIABLE_PATH.test(path)) throw new HttpError(500, `invalid path "${path}"`, 0);
   const items = Items as StringMap;
-  const size = Object.entries(items).reduce((sum, [key, value]) => sum + key.length + value.length, 0);
+  // Go's len(): bytes of the keys and values, not characters (nomad/structs/variables.go Items.Size).
+  const size = Object.entries(items).reduce(
+    (sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value),
+    0,
+  );
   if (size > VARIABLE_MAX_BYTES) throw new HttpError(500, "variables are limited to 64KiB in total size", 0);
 
   const result = deps.state.writeVariable(namespace, path, items, cas);
