@@ -2,6 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { isAxiosError } from "axios";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { externalTrafficBytes } from "../src/docker/net-dev.js";
 import { createClient } from "../src/nomad/generated/client/index.js";
 import * as sdk from "../src/nomad/generated/sdk.gen.js";
 import { NdjsonDecoder, type StreamItem } from "../src/nomad/ndjson.js";
@@ -9,6 +10,7 @@ import { RECORDED_OPERATIONS } from "./contract/recorded-operations.js";
 import {
   type RecordedResponse,
   readHttpRecording,
+  readRecording,
   readStreamRecording,
   readTextRecording,
   recordingNames,
@@ -187,5 +189,27 @@ describe("the generated client takes every recorded answer", () => {
     // Errors reject with the status and the body: plain text as it came, a 409's Variable parsed.
     if (!isAxiosError(outcome)) throw new Error(`${file}: expected a rejection, got ${String(outcome)}`);
     expect([outcome.response?.status, outcome.response?.data]).toEqual([next.status, json ?? next.body]);
+  });
+});
+
+describe("the recorded /proc files", () => {
+  /** `proc-of-a-task.txt`: sections, each a `# <what>` line and the file's content. */
+  const sections = readRecording("proc-of-a-task.txt")
+    .split(/^# /m)
+    .filter((section) => section !== "")
+    .map((section) => {
+      const [title = "", ...lines] = section.split("\n");
+      return { title, content: lines.join("\n") };
+    });
+
+  it("net/dev of a host-mode task and of a bridge-mode pause container: eth0's Rx+Tx, never lo", () => {
+    const netDevs = sections.filter((section) => section.title.includes("net/dev"));
+    expect(netDevs.map((section) => externalTrafficBytes(section.content))).toEqual([946 + 0, 666 + 42]);
+  });
+
+  it("cgroup (v1) of each names its container by full ID, as the monitor's PID check expects", () => {
+    const cgroups = sections.filter((section) => section.title.includes("/cgroup"));
+    expect(cgroups).toHaveLength(2);
+    for (const { content } of cgroups) expect(content).toMatch(/^\d+:[^:]*:\/docker\/[0-9a-f]{64}$/m);
   });
 });
