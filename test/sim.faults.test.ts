@@ -177,7 +177,11 @@ describe("a Nomad server outage, as recorded from Nomad 1.6.5", () => {
       "Server error authenticating request",
       "text/plain; charset=utf-8",
     ]);
-    expect([refused.status, refused.body]).toEqual([500, "Server error authenticating request"]);
+    expect([refused.status, refused.body, refused.headers["content-type"]]).toEqual([
+      500,
+      "Server error authenticating request",
+      "application/json",
+    ]);
     // Still open: heartbeats keep coming (after whatever batches were under way).
     await expect(stream.linesWithin(100)).resolves.toContain("{}");
   });

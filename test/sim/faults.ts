@@ -38,7 +38,8 @@ export const OUTAGE_ANSWERS = {
 export interface ServerOutage extends FaultDuration {
   /**
    * Which 500 the requests get: `dial` (the default) the recorded dial errors, `authenticating`
-   * `Server error authenticating request` (plain text everywhere, the stream included).
+   * `Server error authenticating request` (on the stream labelled `application/json`, as every
+   * refused subscription is).
    */
   answer?: "dial" | "authenticating";
   /** End the streams open when the outage starts with the last line `EOF` (the default), or leave them. */
@@ -60,7 +61,8 @@ export interface SimulatorFaults {
    *   (`rpc error: failed to get conn: dial tcp 127.0.0.1:4647: connect: connection refused`),
    *   and on `GET /v1/event/stream` `dial tcp 127.0.0.1:4647: connect: connection refused`
    *   labelled `application/json` (not JSON); with `answer: "authenticating"` every request
-   *   answers `Server error authenticating request` instead (a server problem, not a bad token);
+   *   answers `Server error authenticating request` instead (a server problem, not a bad token;
+   *   only the plain-text dial errors were recorded, this one was seen in the monitor's log);
    * - every stream open when it starts ends with the plain-text last line `EOF` (no newline),
    *   unless `endStreams: false`.
    *
@@ -178,9 +180,14 @@ export class Faults implements SimulatorFaults {
 }
 
 function outageAnswer(answer: NonNullable<ServerOutage["answer"]>, path: string): Failure {
-  if (answer === "authenticating") return { status: 500, body: OUTAGE_ANSWERS.authenticating };
-  if (path !== EVENT_STREAM) return { status: 500, body: OUTAGE_ANSWERS.dial };
-  return { status: 500, body: OUTAGE_ANSWERS.streamDial, headers: EVENT_STREAM_HEADERS };
+  const stream = path === EVENT_STREAM;
+  const body =
+    answer === "authenticating"
+      ? OUTAGE_ANSWERS.authenticating
+      : stream
+        ? OUTAGE_ANSWERS.streamDial
+        : OUTAGE_ANSWERS.dial;
+  return stream ? { status: 500, body, headers: EVENT_STREAM_HEADERS } : { status: 500, body };
 }
 
 function matches(match: RequestMatch, method: string, path: string): boolean {
