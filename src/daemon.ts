@@ -1,6 +1,8 @@
 import Dockerode from "dockerode";
 import type { Logger } from "pino";
 import { Actions } from "./actions.js";
+import { ClusterExchange, exchangeTiming } from "./cluster/exchange.js";
+import { StatePaths } from "./cluster/paths.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { DockerNetworkSampler } from "./docker/network-sampler.js";
@@ -33,7 +35,7 @@ export async function runDaemon(
   signal: AbortSignal,
 ) {
   // The client sends whatever token the ActionToken holds at the time of each call.
-  const nomad: NomadApi = new NomadHttpApi({
+  const nomad = new NomadHttpApi({
     config,
     token: (): string | undefined => actionToken.current(),
   });
@@ -52,8 +54,18 @@ export async function runDaemon(
   log.info(
     `watching node ${nodeId}: sampling every ${formatDuration(config.checkIntervalMs)}, default idle timeout ${formatDuration(config.idleTimeoutMs)}, threshold ${config.activityThresholdBytes} B${config.dryRun ? " (DRY_RUN: decisions are logged, never carried out)" : ""}`,
   );
+  const cluster = new ClusterExchange({
+    // The workload identity, whose job-attached policy allows the monitor's own Variables subtree.
+    store: nomad.variables(config.namespace, config.nomadToken),
+    paths: new StatePaths(`nomad/jobs/${config.self.jobId ?? "idle-monitor"}`),
+    nodeId,
+    clock,
+    log,
+    timing: exchangeTiming(config.checkIntervalMs),
+  });
   const monitor = new Monitor({
     config,
+    cluster,
     nodeId,
     nomad,
     token: actionToken,

@@ -68,6 +68,16 @@ export class TrafficMeter {
     return { allocId, at, bytes, state, reason };
   }
 
+  /** The last good reading of an allocation, for this node's report. */
+  lastGood(allocId: string): { at: number; counters: NamespaceCounters } | undefined {
+    return this.#lastGood.get(allocId);
+  }
+
+  /** Continues from counters read before a restart: the next reading is measured against them. */
+  resume(allocId: string, at: number, counters: NamespaceCounters): void {
+    this.#lastGood.set(allocId, { at, counters: new Map(counters) });
+  }
+
   forget(allocId: string): void {
     this.#lastGood.delete(allocId);
   }
@@ -124,6 +134,11 @@ export class ActivityTracker {
         unknownReason: "not measured yet",
       }
     );
+  }
+
+  /** Continues a quiet stretch saved before a restart. */
+  resume(allocId: string, quietSince: number, bytesSinceActive: number): void {
+    this.#states.set(allocId, { allocId, quietSince, bytesSinceActive, unknownReason: undefined });
   }
 
   /** The allocation's quiet stretch starts over at `at` (its job changed under it). */

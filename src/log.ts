@@ -4,7 +4,7 @@ import pretty from "pino-pretty";
 import type { Config } from "./config.js";
 
 /** Defence in depth: messages never carry tokens, and neither may a field that someone adds later. */
-export const LOG_REDACTION = {
+const LOG_REDACTION = {
   paths: ["token", "*.token", "headers", "*.headers", "config.headers", "err.config"],
   censor: "[redacted]",
 };

@@ -1,15 +1,24 @@
 import type { Logger } from "pino";
 import { jobKey, NodeAllocations } from "./allocations.js";
 import type { Clock } from "./clock.js";
+import type { AllocRecord, NodeReport } from "./cluster/report.js";
 import type { Config } from "./config.js";
 import { formatDuration } from "./duration.js";
 import { type EligibilityRules, type JobNotes, type WatchedGroup, watchedGroups } from "./eligibility.js";
-import { ActivityTracker, decideGroup, type GroupDecision, type Reading, TrafficMeter } from "./idle.js";
+import {
+  type Activity,
+  ActivityTracker,
+  decideGroup,
+  type GroupDecision,
+  type Reading,
+  TrafficMeter,
+} from "./idle.js";
 import { AllocationWatch, type WatchTiming } from "./nomad/watch.js";
 import { RateLimitedNotice, SayOnce } from "./notices.js";
 import {
   cooldownAfter,
   describeWait,
+  describeWhere,
   type GroupVerdict,
   groupTasks,
   planJob,
@@ -19,6 +28,7 @@ import {
 import {
   type ActionOutcome,
   type AllocationListStub,
+  type ClusterPort,
   type Job,
   type JobActions,
   type NetworkSampler,
@@ -29,6 +39,7 @@ import {
 
 export interface MonitorDeps {
   config: Config;
+  cluster: ClusterPort;
   nodeId: string;
   nomad: NomadApi;
   token: TokenSource;
@@ -41,6 +52,8 @@ export interface MonitorDeps {
 
 /** A running allocation unknown for this many readings in a row is worth a warning; before, it is starting. */
 const UNKNOWN_READINGS_BEFORE_WARNING = 3;
+/** How many intervals the next node in line waits for the acting node before it acts itself. */
+const TAKEOVER_INTERVALS = 2;
 const NODE_SCOPE = "";
 
 interface GroupCycle {
@@ -65,6 +78,10 @@ export class Monitor {
   private readonly fingerprints = new Map<string, string>();
   private readonly cooldownUntil = new Map<string, number>();
   private readonly unknownStreak = new Map<string, number>();
+  /** Each allocation's latest activity, for this node's report. */
+  private readonly latest = new Map<string, Activity["state"]>();
+  /** What this node reported before a restart, for the allocations not measured since. */
+  private restored: NodeReport | undefined;
   private readonly rules: EligibilityRules;
 
   constructor(private readonly deps: MonitorDeps) {
@@ -95,6 +112,7 @@ export class Monitor {
   async run(signal: AbortSignal): Promise<void> {
     const { clock, config, log } = this.deps;
     const watching = this.watch.run(signal);
+    await this.restore();
     let nextTick = clock.now();
     while (!signal.aborted) {
       const started = clock.now();
@@ -124,6 +142,9 @@ export class Monitor {
     if (watched.length === 0) return;
 
     await this.measure(watched, clock.now());
+    const { cluster } = this.deps;
+    await cluster.publish(this.report(watched));
+    await cluster.refresh();
     const now = clock.now();
     const byJob = new Map<string, GroupCycle[]>();
     for (const group of watched) {
@@ -141,6 +162,67 @@ export class Monitor {
           this.deps.log.error(`acting on job ${group.jobId} failed: ${(error as Error).message}`);
       });
     }
+  }
+
+  /**
+   * Picks up where this node left off before a restart: cooldowns at once, and each allocation's timer
+   * and counters when it is first measured again (if it is still live).
+   */
+  private async restore(): Promise<void> {
+    const { cluster, clock, log } = this.deps;
+    this.restored = await cluster.restore();
+    if (!this.restored) return;
+    const now = clock.now();
+    for (const [key, until] of Object.entries(this.restored.cooldowns)) {
+      if (until > now) this.cooldownUntil.set(key, until);
+    }
+    const allocs = Object.keys(this.restored.allocs).length;
+    log.info(
+      `resuming from this node's last report: ${allocs} allocation${allocs === 1 ? "" : "s"}, ${this.cooldownUntil.size} job${this.cooldownUntil.size === 1 ? "" : "s"} in cooldown`,
+    );
+  }
+
+  private resume(allocId: string): void {
+    const record = this.restored?.allocs[allocId];
+    if (!record || this.latest.has(allocId)) return;
+    delete this.restored?.allocs[allocId];
+    if (record.counters && record.countersAt !== undefined)
+      this.meter.resume(allocId, record.countersAt, new Map(Object.entries(record.counters)));
+    if (record.quietSince !== undefined)
+      this.tracker.resume(allocId, record.quietSince, record.bytesSinceActive ?? 0);
+  }
+
+  /** This node's report: what other nodes need to decide, and what this node needs after a restart. */
+  private report(watched: readonly WatchedGroup[]): Omit<NodeReport, "heartbeatMs"> {
+    const { clock, nodeId } = this.deps;
+    const now = clock.now();
+    const allocs: Record<string, AllocRecord> = {};
+    for (const alloc of watched.flatMap((group) => group.allocations)) {
+      const state = this.tracker.stateOf(alloc.id);
+      const lastGood = this.meter.lastGood(alloc.id);
+      const record: AllocRecord = {
+        state:
+          state.unknownReason !== undefined
+            ? "unknown"
+            : this.latest.get(alloc.id) === "quiet"
+              ? "quiet"
+              : "active",
+        quietSince: state.quietSince,
+        bytesSinceActive: state.bytesSinceActive,
+        counters: lastGood && Object.fromEntries(lastGood.counters),
+        countersAt: lastGood?.at,
+      };
+      if (record.state === "quiet" && state.quietSince !== undefined)
+        record.quietForMs = now - state.quietSince;
+      allocs[alloc.id] = record;
+    }
+    return {
+      v: 1,
+      nodeId,
+      writtenAt: now,
+      allocs,
+      cooldowns: Object.fromEntries(this.cooldownUntil),
+    };
   }
 
   private async measure(watched: readonly WatchedGroup[], at: number): Promise<void> {
@@ -172,6 +254,7 @@ export class Monitor {
       );
     }
     for (const { alloc, group } of allocations) {
+      this.resume(alloc.id);
       const reading = readings.get(alloc.id) ?? {
         allocId: alloc.id,
         at,
@@ -183,6 +266,7 @@ export class Monitor {
         checkIntervalMs: config.checkIntervalMs,
       });
       this.tracker.record(activity, alloc.startedAt);
+      this.latest.set(alloc.id, activity.state);
       const streak =
         activity.state === "unknown" && alloc.running ? (this.unknownStreak.get(alloc.id) ?? 0) + 1 : 0;
       this.unknownStreak.set(alloc.id, streak);
@@ -243,7 +327,7 @@ export class Monitor {
   }
 
   private async actOnJob(key: string, groups: readonly GroupCycle[], signal?: AbortSignal): Promise<void> {
-    const { clock, nodeId } = this.deps;
+    const { clock, nodeId, cluster, config } = this.deps;
     const [{ group: first }] = groups as [GroupCycle];
     if (!groups.some(({ verdict }) => verdict.decision.kind === "idle")) return;
     const cooldownUntil = this.cooldownUntil.get(key);
@@ -259,28 +343,52 @@ export class Monitor {
       verdicts: groups.map(({ verdict }) => verdict),
       fresh: job,
       allocations,
-      peers: [],
+      peers: cluster.sharing ? cluster.evidence() : [],
+      takeoverMs: TAKEOVER_INTERVALS * config.checkIntervalMs,
       now: clock.now(),
       cooldownUntil,
       rules: this.rules,
     });
     const byGroup = new Map(groups.map((entry) => [entry.group.group, entry]));
-    const target = { namespace: first.namespace, jobId: first.jobId };
-    const stopping = outcomes.filter((outcome) => outcome.kind === "stop");
+    const actions = outcomes.filter((outcome) => outcome.kind !== "wait");
     for (const outcome of outcomes) {
-      const entry = byGroup.get(outcome.group) as GroupCycle;
-      if (outcome.kind === "wait") this.onWait(entry.group, outcome.cause);
+      if (outcome.kind === "wait")
+        this.onWait((byGroup.get(outcome.group) as GroupCycle).group, outcome.cause);
+    }
+    const [firstAction] = actions;
+    if (!firstAction || signal?.aborted) return;
+    const spansNodes = actions.some((outcome) => outcome.otherNodes.length > 0);
+    if (!(await this.claim(first, firstAction.kind, spansNodes))) return;
+
+    const target = { namespace: first.namespace, jobId: first.jobId };
+    const reasonOf = (outcome: (typeof actions)[number]) => {
+      const { verdict } = byGroup.get(outcome.group) as GroupCycle;
+      return `group ${outcome.group} ${describeIdleness(verdict, outcome.otherNodes, config.checkIntervalMs)}`;
+    };
+    for (const outcome of actions) {
       if (outcome.kind !== "scale" || signal?.aborted) continue;
-      const reason = `group ${outcome.group} ${entry.verdict.decision.reason}`;
-      const result = await this.deps.actions.scaleToZero(target, outcome.group, reason, signal);
+      const result = await this.deps.actions.scaleToZero(target, outcome.group, reasonOf(outcome), signal);
       this.afterAction(key, result, `scale group ${outcome.group} of job ${first.jobId}`, signal);
     }
+    const stopping = actions.filter((outcome) => outcome.kind === "stop");
     if (stopping.length === 0 || signal?.aborted) return;
-    const reason = stopping
-      .map(({ group }) => `group ${group} ${(byGroup.get(group) as GroupCycle).verdict.decision.reason}`)
-      .join("; ");
-    const result = await this.deps.actions.stopJob(target, reason, signal);
+    const result = await this.deps.actions.stopJob(target, stopping.map(reasonOf).join("; "), signal);
     this.afterAction(key, result, `stop job ${first.jobId}`, signal);
+  }
+
+  /**
+   * Only one node acts on a job: the action is claimed in the cluster first. When claims cannot be
+   * written, a job that runs only here is acted on all the same; one that spans nodes is not.
+   */
+  private async claim(group: WatchedGroup, action: "stop" | "scale", spansNodes: boolean): Promise<boolean> {
+    const { cluster, config } = this.deps;
+    if (!cluster.sharing && !spansNodes) return true;
+    const claim = await cluster.claim(group.namespace, group.jobId, action, config.actionCooldownMs);
+    if (claim === "claimed" || (claim === "unavailable" && !spansNodes)) return true;
+    this.groupLog(group).debug(
+      `job ${group.jobId}: ${claim === "held" ? "another node claimed the action" : "cannot claim the action"}; not acting`,
+    );
+    return false;
   }
 
   /** The job and its allocations everywhere, read now; a rejected token is reloaded and the read tried once more. */
@@ -315,7 +423,7 @@ export class Monitor {
       case "scaling-min":
         this.said.say(scope, `scaling-min:${group.group}:${cause.min}`, () => log.warn(line));
         return;
-      case "elsewhere":
+      case "awaiting-nodes":
       case "other-groups":
       case "unmeasured-allocations":
         this.said.say(scope, `${cause.kind}:${group.group}:${waitKey(cause)}`, () => log.info(line));
@@ -401,11 +509,23 @@ export class Monitor {
   }
 }
 
+/** "idle for 30m here and on node b, 140 B seen here, threshold 500 B per 1m" */
+function describeIdleness(
+  verdict: GroupVerdict,
+  otherNodes: readonly string[],
+  checkIntervalMs: number,
+): string {
+  const { decision, policy } = verdict;
+  if (decision.kind !== "idle") return decision.reason;
+  const here = otherNodes.length > 0 ? " here" : "";
+  return `idle for ${formatDuration(decision.idleForMs)}${describeWhere(otherNodes)}, ${decision.bytesSeen} B seen${here}, threshold ${policy.thresholdBytes} B per ${formatDuration(checkIntervalMs)}`;
+}
+
 /** What makes two waits of the same kind the same, for saying them once. */
 function waitKey(cause: WaitCause): string {
   switch (cause.kind) {
-    case "elsewhere":
-      return cause.nodes.join(",");
+    case "awaiting-nodes":
+      return cause.nodes.map(({ node }) => node).join(",");
     case "other-groups":
       return cause.groups.map(({ group, why }) => `${group}=${why.kind}`).join(",");
     case "unmeasured-allocations":

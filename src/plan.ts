@@ -14,11 +14,13 @@ export interface GroupVerdict {
   measured: ReadonlySet<string>;
 }
 
-/** What another node's monitor reports about one allocation there (none yet: activity is not shared). */
+/** What another node's monitor reports about one allocation there (see cluster/exchange.ts). */
 export interface PeerEvidence {
   nodeId: string;
   allocId: string;
-  /** How long the allocation has been quiet; undefined when that node cannot tell (unknown). */
+  /** `stale`: the report is older than its writer's heartbeat allows, so nothing in it counts. */
+  state: "quiet" | "active" | "unknown" | "stale";
+  /** How long the allocation has been quiet at least; undefined unless quiet. */
   idleForMs: number | undefined;
 }
 
@@ -32,12 +34,23 @@ export interface PlanInput {
   /** The job's allocations on every node, re-read with it. */
   allocations: readonly AllocationListStub[];
   peers: readonly PeerEvidence[];
+  /**
+   * One node acts per job: the node of the job's lowest live allocation ID. The node ranked k after it
+   * acts only once the job has been idle k × takeoverMs longer (the ones before it did not act).
+   */
+  takeoverMs: number;
   now: number;
   cooldownUntil: number | undefined;
   rules: EligibilityRules;
 }
 
 export type JobChange = "policy" | "tasks" | "type";
+
+/** A node whose word is needed before acting, and what it says (or that it says nothing). */
+export interface AwaitedNode {
+  node: string;
+  why: "no report" | "stale report" | "active" | "unknown" | "not quiet long enough";
+}
 
 /** Why a group is not acted on now. Data, not text: the log line is rendered from it. */
 export type WaitCause =
@@ -48,7 +61,8 @@ export type WaitCause =
   | { kind: "not-eligible"; eligibility: Exclude<GroupEligibility, { kind: "watched" }> }
   | { kind: "job-changed"; changes: JobChange[] }
   | { kind: "unmeasured-allocations"; allocIds: string[] }
-  | { kind: "elsewhere"; nodes: string[] }
+  | { kind: "awaiting-nodes"; nodes: AwaitedNode[] }
+  | { kind: "other-node-acts"; node: string }
   | { kind: "scaling-min"; min: number }
   | { kind: "other-groups"; groups: Array<{ group: string; why: OtherGroupState }> };
 
@@ -57,18 +71,20 @@ export type OtherGroupState =
   | { kind: "waiting"; cause: WaitCause }
   | { kind: "scale-to-zero" }
   | { kind: "not-eligible"; eligibility: Exclude<GroupEligibility, { kind: "watched" }> }
-  | { kind: "not-seen-here"; nodes: string[] };
+  | { kind: "not-seen-here"; nodes: AwaitedNode[] };
 
 export type GroupOutcome =
-  | { group: string; kind: "stop" }
-  | { group: string; kind: "scale" }
+  /** `otherNodes`: the other nodes whose reports showed the allocations there idle too. */
+  | { group: string; kind: "stop"; otherNodes: string[] }
+  | { group: string; kind: "scale"; otherNodes: string[] }
   | { group: string; kind: "wait"; cause: WaitCause };
 
 /**
  * Decides, for each watched group of one job, what to do now: stop the job (every group with live
  * allocations anywhere must be idle and set to `stop`), scale the group to zero, or wait — never on a
  * guess. A decision made on another version of the job than the fresh one stands only when the change
- * leaves the group's policy, tasks and type as they were (a scale changes only counts).
+ * leaves the group's policy, tasks and type as they were (a scale changes only counts). Allocations on
+ * other nodes count only with their node's fresh report of idleness.
  */
 export function planJob(input: PlanInput): GroupOutcome[] {
   const { fresh, verdicts, now, cooldownUntil } = input;
@@ -87,9 +103,8 @@ export function planJob(input: PlanInput): GroupOutcome[] {
     if (cause) return { group, kind: "wait", cause };
     if (verdict.policy.action === "scale-to-zero") {
       const min = fresh.TaskGroups.find((candidate) => candidate.Name === group)?.Scaling?.Min ?? 0;
-      return min > 0
-        ? { group, kind: "wait", cause: { kind: "scaling-min", min } }
-        : { group, kind: "scale" };
+      if (min > 0) return { group, kind: "wait", cause: { kind: "scaling-min", min } };
+      return { group, kind: "scale", otherNodes: otherNodes(input, live, group) };
     }
     const others = [...new Set(live.map((alloc) => alloc.TaskGroup))]
       .filter((other) => other !== group)
@@ -97,9 +112,8 @@ export function planJob(input: PlanInput): GroupOutcome[] {
         const why = otherGroupState(input, fresh, live, blocked, other);
         return why ? [{ group: other, why }] : [];
       });
-    return others.length > 0
-      ? { group, kind: "wait", cause: { kind: "other-groups", groups: others } }
-      : { group, kind: "stop" };
+    if (others.length > 0) return { group, kind: "wait", cause: { kind: "other-groups", groups: others } };
+    return { group, kind: "stop", otherNodes: otherNodes(input, live) };
   });
 }
 
@@ -124,17 +138,8 @@ function readiness(
   if (unmeasured.length > 0)
     return { kind: "unmeasured-allocations", allocIds: unmeasured.map((alloc) => alloc.ID) };
   const awaited = awaitedNodes(input, ofGroup, verdict.policy.timeoutMs);
-  return awaited.length > 0 ? { kind: "elsewhere", nodes: awaited } : undefined;
-}
-
-/** Nodes running live allocations of the group whose evidence does not show them idle for the timeout. */
-function awaitedNodes(input: PlanInput, ofGroup: readonly AllocationListStub[], timeoutMs: number): string[] {
-  const idleThere = (alloc: AllocationListStub) => {
-    const evidence = input.peers.find((peer) => peer.allocId === alloc.ID && peer.nodeId === alloc.NodeID);
-    return evidence?.idleForMs !== undefined && evidence.idleForMs >= timeoutMs;
-  };
-  const awaited = ofGroup.filter((alloc) => alloc.NodeID !== input.nodeId && !idleThere(alloc));
-  return [...new Set(awaited.map((alloc) => alloc.NodeName || alloc.NodeID.slice(0, 8)))];
+  if (awaited.length > 0) return { kind: "awaiting-nodes", nodes: awaited };
+  return actingNodeCause(input, live, decision.idleForMs, verdict.policy.timeoutMs);
 }
 
 function otherGroupState(
@@ -152,10 +157,71 @@ function otherGroupState(
   }
   const eligibility = groupEligibility(fresh, group, input.rules);
   if (eligibility.kind !== "watched") return { kind: "not-eligible", eligibility };
-  const nodes = live
-    .filter((alloc) => alloc.TaskGroup === group)
-    .map((alloc) => alloc.NodeName || alloc.NodeID.slice(0, 8));
-  return { kind: "not-seen-here", nodes: [...new Set(nodes)] };
+  if (eligibility.policy.action !== "stop") return { kind: "scale-to-zero" };
+  const ofGroup = live.filter((alloc) => alloc.TaskGroup === group);
+  const nodes = awaitedNodes(input, ofGroup, eligibility.policy.timeoutMs);
+  return nodes.length > 0 ? { kind: "not-seen-here", nodes } : undefined;
+}
+
+/** Other nodes running live allocations of the group whose reports do not show them idle for the timeout. */
+function awaitedNodes(
+  input: PlanInput,
+  ofGroup: readonly AllocationListStub[],
+  timeoutMs: number,
+): AwaitedNode[] {
+  const awaited = new Map<string, AwaitedNode>();
+  for (const alloc of ofGroup) {
+    if (alloc.NodeID === input.nodeId) continue;
+    const why = remoteWhy(input, alloc, timeoutMs);
+    if (why) awaited.set(alloc.NodeID, { node: nodeName(alloc), why });
+  }
+  return [...awaited.values()];
+}
+
+function remoteWhy(
+  input: PlanInput,
+  alloc: AllocationListStub,
+  timeoutMs: number,
+): AwaitedNode["why"] | undefined {
+  const evidence = input.peers.find((peer) => peer.allocId === alloc.ID && peer.nodeId === alloc.NodeID);
+  if (!evidence) return "no report";
+  if (evidence.state === "stale") return "stale report";
+  if (evidence.state !== "quiet") return evidence.state;
+  return (evidence.idleForMs ?? 0) >= timeoutMs ? undefined : "not quiet long enough";
+}
+
+/** Waits unless this node is the one to act now (see `PlanInput.takeoverMs`). */
+function actingNodeCause(
+  input: PlanInput,
+  live: readonly AllocationListStub[],
+  idleForMs: number,
+  timeoutMs: number,
+): WaitCause | undefined {
+  const firstAllocOfNode = new Map<string, AllocationListStub>();
+  for (const alloc of [...live].sort((a, b) => a.ID.localeCompare(b.ID))) {
+    if (!firstAllocOfNode.has(alloc.NodeID)) firstAllocOfNode.set(alloc.NodeID, alloc);
+  }
+  const order = [...firstAllocOfNode.values()];
+  const rank = order.findIndex((alloc) => alloc.NodeID === input.nodeId);
+  const [leader] = order;
+  if (rank <= 0 || !leader) return undefined;
+  const remoteIdle = input.peers
+    .filter((peer) => live.some((alloc) => alloc.ID === peer.allocId))
+    .map((peer) => peer.idleForMs ?? 0);
+  if (Math.min(idleForMs, ...remoteIdle) >= timeoutMs + rank * input.takeoverMs) return undefined;
+  return { kind: "other-node-acts", node: nodeName(leader) };
+}
+
+/** The other nodes that run live allocations of the job (or of one group), by name. */
+function otherNodes(input: PlanInput, live: readonly AllocationListStub[], group?: string): string[] {
+  const remote = live.filter(
+    (alloc) => alloc.NodeID !== input.nodeId && (group === undefined || alloc.TaskGroup === group),
+  );
+  return [...new Set(remote.map(nodeName))];
+}
+
+function nodeName(alloc: AllocationListStub): string {
+  return alloc.NodeName || alloc.NodeID.slice(0, 8);
 }
 
 /** What changed for the group between the job the decision saw and the fresh one; counts do not count. */
@@ -174,12 +240,15 @@ export function groupTasks(job: Job, group: string): string {
   return JSON.stringify(job.TaskGroups.find((candidate) => candidate.Name === group)?.Tasks ?? null);
 }
 
-/** After an action: done or dry-run start the cooldown (a dry run is not repeated every cycle); a refusal or failure is tried again next cycle. */
+/**
+ * After an action: done or dry-run start the cooldown (a dry run is not repeated every cycle); a refusal
+ * or failure is tried again next cycle.
+ */
 export function cooldownAfter(outcome: ActionOutcome, now: number, cooldownMs: number): number | undefined {
   return outcome.kind === "done" || outcome.kind === "dry-run" ? now + cooldownMs : undefined;
 }
 
-/** The log line for a wait, or undefined when waiting is the ordinary course (said at debug). */
+/** The log line for a wait. */
 export function describeWait(jobId: string, group: string, cause: WaitCause, now: number): string {
   const what = `job ${jobId} group ${group}`;
   switch (cause.kind) {
@@ -195,10 +264,14 @@ export function describeWait(jobId: string, group: string, cause: WaitCause, now
       return `${what}: ${describeEligibility(cause.eligibility)} in the job as it is now; not acting`;
     case "job-changed":
       return `${what} changed (${cause.changes.join(", ")}) since it was measured; measuring it again from now before acting`;
-    case "unmeasured-allocations":
-      return `${what} has ${plural(cause.allocIds.length, "allocation")} on this node that ${cause.allocIds.length === 1 ? "was" : "were"} not measured yet (${cause.allocIds.map(shortId).join(", ")}); waiting for a reading`;
-    case "elsewhere":
-      return `${what} is idle here but also runs on ${describeNodes(cause.nodes)}, whose activity this node cannot see; not acting`;
+    case "unmeasured-allocations": {
+      const count = cause.allocIds.length;
+      return `${what} has ${count} allocation${count === 1 ? "" : "s"} on this node that ${count === 1 ? "was" : "were"} not measured yet (${cause.allocIds.map(shortId).join(", ")}); waiting for a reading`;
+    }
+    case "awaiting-nodes":
+      return `${what} is idle here, but not acting while ${describeAwaited(cause.nodes)}`;
+    case "other-node-acts":
+      return `${what} is idle everywhere; node ${cause.node} acts on it (this node takes over if it does not)`;
     case "scaling-min":
       return `${what} is idle, but its scaling block has min = ${cause.min}, so it cannot be scaled to 0; leaving it`;
     case "other-groups":
@@ -208,14 +281,18 @@ export function describeWait(jobId: string, group: string, cause: WaitCause, now
 
 function describeOther({ group, why }: { group: string; why: OtherGroupState }): string {
   switch (why.kind) {
-    case "waiting":
-      return `group ${group} is ${why.cause.kind === "not-idle" ? `${why.cause.decision.kind} (${why.cause.decision.reason})` : `waiting (${why.cause.kind})`}`;
+    case "waiting": {
+      const { cause } = why;
+      if (cause.kind === "not-idle")
+        return `group ${group} is ${cause.decision.kind} (${cause.decision.reason})`;
+      return `group ${group} is waiting (${cause.kind})`;
+    }
     case "scale-to-zero":
       return `group ${group} is set to scale-to-zero`;
     case "not-eligible":
       return `group ${group} is ${describeEligibility(why.eligibility)}`;
     case "not-seen-here":
-      return `group ${group} runs only on ${describeNodes(why.nodes)}`;
+      return `group ${group} runs on other nodes (${describeAwaited(why.nodes)})`;
   }
 }
 
@@ -236,12 +313,23 @@ export function describeEligibility(eligibility: Exclude<GroupEligibility, { kin
   }
 }
 
-function describeNodes(nodes: readonly string[]): string {
-  return nodes.length === 1 ? `node ${nodes[0]}` : `nodes ${nodes.join(", ")}`;
+const AWAITED_WORDS: Record<AwaitedNode["why"], string> = {
+  "no report": "has not reported",
+  "stale report": "has not reported recently",
+  active: "reports activity",
+  unknown: "cannot measure its allocation",
+  "not quiet long enough": "reports it quiet, but not for the timeout yet",
+};
+
+function describeAwaited(nodes: readonly AwaitedNode[]): string {
+  return nodes.map(({ node, why }) => `node ${node} ${AWAITED_WORDS[why]}`).join(", ");
 }
 
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+/** " here and on 2 other nodes (b, c)", for the line that says why a job was acted on. */
+export function describeWhere(otherNodes: readonly string[]): string {
+  if (otherNodes.length === 0) return "";
+  if (otherNodes.length === 1) return ` here and on node ${otherNodes[0]}`;
+  return ` here and on ${otherNodes.length} other nodes (${otherNodes.join(", ")})`;
 }
 
 /** Nomad's UI and CLI show the first 8 characters of an ID. */

@@ -1,6 +1,8 @@
 import type { Readable } from "node:stream";
+import type { NodeReport } from "./cluster/report.js";
 import type { Reading } from "./idle.js";
 import type { Allocation, AllocationListStub, Job } from "./nomad/generated/types.gen.js";
+import type { PeerEvidence } from "./plan.js";
 
 // The interfaces the core consumes, declared here by the core; the adapters (nomad/api.ts,
 // docker/network-sampler.ts, actions.ts) implement them, and tests pass fakes.
@@ -63,6 +65,13 @@ export interface NetworkSampler {
   sample(allocIds: readonly string[], at: number): Promise<Map<string, Reading>>;
   /** false when no container's process could be found under PROC_ROOT in the last cycle that looked. */
   procRootVisible?(): boolean | undefined;
+  /**
+   * Readings taken outside the regular cycle, as soon as a new container of an allocation has been seen:
+   * an allocation's baseline within a moment of its start. May deliver an allocation more than once.
+   */
+  onBaseline?(listener: (reading: Reading) => void): void;
+  /** Stops whatever the sampler keeps running between cycles (an event watch, open descriptors). */
+  close?(): Promise<void>;
 }
 
 export interface ActionTarget {
@@ -93,4 +102,49 @@ export interface TokenSource {
   current(): string | undefined;
   load(): Promise<void>;
   readonly loaded: boolean;
+}
+
+/** A Variable's metadata, as a prefix list gives it (no items). */
+export interface VariableEntry {
+  path: string;
+  modifyIndex: number;
+}
+
+export interface StoredVariable {
+  items: Record<string, string>;
+  modifyIndex: number;
+}
+
+export type VariableWrite =
+  | { kind: "written"; modifyIndex: number }
+  | { kind: "conflict"; current: StoredVariable };
+
+/** Nomad Variables in the monitor's namespace, with check-and-set, read and written with the monitor's identity. */
+export interface VariableStore {
+  /** Metadata of every Variable under the prefix, and the raft index the answer was served at. */
+  list(prefix: string): Promise<{ entries: VariableEntry[]; index: number }>;
+  read(path: string): Promise<StoredVariable | undefined>;
+  /** `cas` 0 creates only when absent; otherwise writes only over that ModifyIndex. */
+  write(path: string, items: Record<string, string>, cas: number): Promise<VariableWrite>;
+  delete(path: string, cas: number): Promise<"deleted" | "conflict">;
+}
+
+/** What the monitors of a cluster share (cluster/exchange.ts implements it over Nomad Variables). */
+export interface ClusterPort {
+  /** Whether reports go out and come in; without it, jobs spanning nodes are left alone. */
+  readonly sharing: boolean;
+  /** This node's last report, read back after a restart. */
+  restore(): Promise<NodeReport | undefined>;
+  /** Publishes this node's report when something others rely on changed, or its heartbeat is due. */
+  publish(report: Omit<NodeReport, "heartbeatMs">): Promise<void>;
+  /** Reads what the other nodes published since the last call. */
+  refresh(): Promise<void>;
+  evidence(): PeerEvidence[];
+  /** Claims the action on a job, so that one node only acts. */
+  claim(
+    namespace: string,
+    jobId: string,
+    action: string,
+    durationMs: number,
+  ): Promise<"claimed" | "held" | "unavailable">;
 }

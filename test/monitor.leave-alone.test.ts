@@ -63,7 +63,7 @@ describe.skipIf(!world)("what the monitor leaves alone", () => {
       /^job invalid-timeout group web: job meta idle-monitor.timeout="soon" is not valid \(expected a Go\/Nomad duration.*\); leaving the group alone/,
     );
     once(
-      /^job also-elsewhere group web is idle here but also runs on node other, whose activity this node cannot see; not acting$/,
+      /^job also-elsewhere group web is idle here, but not acting while node other has not reported$/,
     );
     once(/^job not-docker group web opted in but cannot be measured: task server uses the exec driver/);
     once(

@@ -109,6 +109,12 @@ function verdict(
   return { group, policy, decision, measured: new Set(measured) };
 }
 
+const TAKEOVER = 2 * MINUTE;
+
+function quiet(allocId: string, idleForMs: number): PeerEvidence {
+  return { nodeId: THERE, allocId, state: "quiet", idleForMs };
+}
+
 interface PlanCase {
   name: string;
   rule: string;
@@ -118,7 +124,13 @@ interface PlanCase {
   allocations: AllocationListStub[];
   peers?: PeerEvidence[];
   cooldownUntil?: number;
-  expected: Array<{ group: string; kind: GroupOutcome["kind"]; cause?: string }>;
+  expected: Array<{
+    group: string;
+    kind: GroupOutcome["kind"];
+    cause?: string;
+    otherNodes?: string[];
+    awaited?: string;
+  }>;
 }
 
 const oneGroup = job([{ name: "web" }]);
@@ -206,33 +218,89 @@ const cases: PlanCase[] = [
     expected: [{ group: "web", kind: "stop" }],
   },
   {
-    name: "an idle group that also runs on another node waits (no evidence from there)",
+    name: "an idle group that also runs on a node that has not reported waits",
     rule: "allocations elsewhere",
     fresh: oneGroup,
     verdicts: [verdict("web", idle, ["a1"])],
     allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
-    expected: [{ group: "web", kind: "wait", cause: "elsewhere" }],
+    expected: [{ group: "web", kind: "wait", cause: "awaiting-nodes", awaited: "node-there=no report" }],
   },
   {
-    name: "another node's evidence of idleness for the timeout lets the group go",
-    rule: "allocations elsewhere",
+    name: "multi-node, all idle for the timeout: the node of the lowest allocation ID acts, once",
+    rule: "cluster",
     fresh: oneGroup,
     verdicts: [verdict("web", idle, ["a1"])],
     allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
-    peers: [{ nodeId: THERE, allocId: "b1", idleForMs: 15 * MINUTE }],
-    expected: [{ group: "web", kind: "stop" }],
+    peers: [quiet("b1", 15 * MINUTE)],
+    expected: [{ group: "web", kind: "stop", otherNodes: [THERE] }],
   },
   {
-    name: "another node's unknown evidence never counts as idle",
-    rule: "allocations elsewhere",
+    name: "multi-node, all idle: the other node (not the lowest allocation ID) leaves it to the first",
+    rule: "cluster",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["c1"])],
+    allocations: [alloc("c1", "web"), alloc("b1", "web", THERE)],
+    peers: [quiet("b1", 16 * MINUTE)],
+    expected: [{ group: "web", kind: "wait", cause: "other-node-acts" }],
+  },
+  {
+    name: "multi-node, the acting node did not act: the next node takes over one takeover delay later",
+    rule: "cluster",
+    fresh: oneGroup,
+    verdicts: [verdict("web", { ...idle, idleForMs: 15 * MINUTE + TAKEOVER }, ["c1"])],
+    allocations: [alloc("c1", "web"), alloc("b1", "web", THERE)],
+    peers: [quiet("b1", 15 * MINUTE + TAKEOVER)],
+    expected: [{ group: "web", kind: "stop", otherNodes: [THERE] }],
+  },
+  {
+    name: "multi-node, one allocation active on another node: wait",
+    rule: "cluster",
     fresh: oneGroup,
     verdicts: [verdict("web", idle, ["a1"])],
     allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
-    peers: [{ nodeId: THERE, allocId: "b1", idleForMs: undefined }],
-    expected: [{ group: "web", kind: "wait", cause: "elsewhere" }],
+    peers: [{ nodeId: THERE, allocId: "b1", state: "active", idleForMs: 0 }],
+    expected: [{ group: "web", kind: "wait", cause: "awaiting-nodes", awaited: "node-there=active" }],
   },
   {
-    name: "a group that runs only on another node holds the stop back",
+    name: "multi-node, quiet on another node but not for the timeout yet: wait",
+    rule: "cluster",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
+    peers: [quiet("b1", 14 * MINUTE)],
+    expected: [
+      { group: "web", kind: "wait", cause: "awaiting-nodes", awaited: "node-there=not quiet long enough" },
+    ],
+  },
+  {
+    name: "multi-node, a stale report (its monitor is down) never counts as idle",
+    rule: "cluster",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
+    peers: [{ nodeId: THERE, allocId: "b1", state: "stale", idleForMs: undefined }],
+    expected: [{ group: "web", kind: "wait", cause: "awaiting-nodes", awaited: "node-there=stale report" }],
+  },
+  {
+    name: "multi-node, an unknown allocation on another node never counts as idle",
+    rule: "cluster",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
+    peers: [{ nodeId: THERE, allocId: "b1", state: "unknown", idleForMs: undefined }],
+    expected: [{ group: "web", kind: "wait", cause: "awaiting-nodes", awaited: "node-there=unknown" }],
+  },
+  {
+    name: "multi-node, a group that runs only on another node and is idle there lets the job stop",
+    rule: "cluster",
+    fresh: twoGroups,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("b1", "db", THERE)],
+    peers: [quiet("b1", 20 * MINUTE)],
+    expected: [{ group: "web", kind: "stop", otherNodes: [THERE] }],
+  },
+  {
+    name: "a group that runs only on a node that has not reported holds the stop back",
     rule: "allocations elsewhere",
     fresh: twoGroups,
     verdicts: [verdict("web", idle, ["a1"])],
@@ -349,6 +417,18 @@ const cases: PlanCase[] = [
   },
 ];
 
+/** An outcome in the terms of the table: its kind, the cause's kind, and for awaited nodes who and why. */
+function summary(outcome: GroupOutcome) {
+  if (outcome.kind !== "wait")
+    return { group: outcome.group, kind: outcome.kind, otherNodes: outcome.otherNodes };
+  const { cause } = outcome;
+  const awaited =
+    cause.kind === "awaiting-nodes"
+      ? { awaited: cause.nodes.map(({ node, why }) => `${node}=${why}`).join(",") }
+      : {};
+  return { group: outcome.group, kind: outcome.kind, cause: cause.kind, otherNodes: [], ...awaited };
+}
+
 describe("planJob: one outcome per group", () => {
   it.each(cases)("$rule: $name", (spec) => {
     const outcomes = planJob({
@@ -358,17 +438,12 @@ describe("planJob: one outcome per group", () => {
       fresh: spec.fresh,
       allocations: spec.allocations,
       peers: spec.peers ?? [],
+      takeoverMs: TAKEOVER,
       now: NOW,
       cooldownUntil: spec.cooldownUntil,
       rules,
     });
-    expect(
-      outcomes.map((outcome) =>
-        outcome.kind === "wait"
-          ? { group: outcome.group, kind: outcome.kind, cause: outcome.cause.kind }
-          : { group: outcome.group, kind: outcome.kind },
-      ),
-    ).toEqual(spec.expected);
+    expect(outcomes.map(summary)).toEqual(spec.expected.map((expected) => ({ otherNodes: [], ...expected })));
   });
 
   it("names every rule at least once", () => {
@@ -378,6 +453,7 @@ describe("planJob: one outcome per group", () => {
       "partly-opted jobs",
       "allocations elsewhere",
       "scaling min",
+      "cluster",
       "cooldown",
       "re-read outcomes",
     ]) {
@@ -432,9 +508,15 @@ describe("the log line of a wait is rendered from its cause", () => {
       "job dev group web changed (tasks) since it was measured; measuring it again from now before acting",
     ],
     [
-      "elsewhere",
-      { kind: "elsewhere", nodes: ["b", "c"] },
-      "job dev group web is idle here but also runs on nodes b, c, whose activity this node cannot see; not acting",
+      "awaiting-nodes",
+      {
+        kind: "awaiting-nodes",
+        nodes: [
+          { node: "b", why: "stale report" },
+          { node: "c", why: "active" },
+        ],
+      },
+      "job dev group web is idle here, but not acting while node b has not reported recently, node c reports activity",
     ],
     [
       "scaling-min",

@@ -3,21 +3,33 @@ import { Agent as HttpsAgent } from "node:https";
 import type { Readable } from "node:stream";
 import { AxiosError, type AxiosResponse } from "axios";
 import type { Config } from "../config.js";
-import { type NomadApi, NomadError, type ScaleRequest } from "../ports.js";
+import {
+  type NomadApi,
+  NomadError,
+  type ScaleRequest,
+  type StoredVariable,
+  type VariableStore,
+  type VariableWrite,
+} from "../ports.js";
 import { createClient } from "./generated/client/index.js";
 import {
+  deleteVariable,
   getAllocation,
   getJob,
   listJobAllocations,
   listNodeAllocations,
+  listVariables,
   readVariable,
   scaleTaskGroup,
   stopJob,
   streamEvents,
+  writeVariable,
 } from "./generated/sdk.gen.js";
 
 // nomad-api-notes.md: permission failures come as 403, and as 500 on the event stream.
 const AUTH_BODY = /permission denied|acl token|token not found/i;
+// Recorded from Nomad 1.6.5: a Variable too large, or a bad path, answers 500 — and will never pass.
+const PERMANENT_500_BODY = /limited to 64KiB|invalid path/i;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 function classify(error: unknown, what: string): NomadError {
@@ -42,6 +54,7 @@ function classify(error: unknown, what: string): NomadError {
   if (status === 401 || status === 403 || AUTH_BODY.test(body))
     return new NomadError("auth", status, message);
   if (status === 404) return new NomadError("not-found", status, message);
+  if (PERMANENT_500_BODY.test(body)) return new NomadError("rejected", status, message);
   if (status >= 500 || status === 429) return new NomadError("unavailable", status, message);
   return new NomadError("rejected", status, message);
 }
@@ -171,6 +184,69 @@ export class NomadHttpApi implements NomadApi {
     return response.data as unknown as Readable;
   }
 
+  /**
+   * The Variables of one namespace, read and written with `token` (the task's workload identity, whose
+   * job-attached policy allows the monitor's own subtree) rather than the action token.
+   */
+  variables(namespace: string, token: string | undefined): VariableStore {
+    const base = { client: this.client, auth: token };
+    const query = (extra: { cas?: number; prefix?: string } = {}) => ({ ...this.query(namespace), ...extra });
+    return {
+      list: async (prefix) => {
+        const response = await this.call(`list variables under ${prefix}`, () =>
+          listVariables({ ...base, query: query({ prefix }) }),
+        );
+        const entries = (response.data ?? []).map((entry) => ({
+          path: entry.Path,
+          modifyIndex: entry.ModifyIndex,
+        }));
+        return { entries, index: raftIndex(response) };
+      },
+      read: async (path) => {
+        try {
+          const response = await this.call(`read variable ${path}`, () =>
+            readVariable({ ...base, path: { var_path: path }, query: query() }),
+          );
+          return { items: response.data.Items ?? {}, modifyIndex: response.data.ModifyIndex };
+        } catch (error) {
+          if (error instanceof NomadError && error.kind === "not-found") return undefined;
+          throw error;
+        }
+      },
+      write: (path, items, cas) =>
+        this.checkAndSet(`write variable ${path}`, async () => {
+          const response = await writeVariable({
+            ...base,
+            path: { var_path: path },
+            query: query({ cas }),
+            body: { Namespace: namespace, Path: path, Items: items },
+          });
+          return { kind: "written", modifyIndex: response.data.ModifyIndex };
+        }),
+      delete: async (path, cas) => {
+        const result = await this.checkAndSet(`delete variable ${path}`, async () => {
+          await deleteVariable({ ...base, path: { var_path: path }, query: query({ cas }) });
+          return { kind: "written", modifyIndex: 0 };
+        });
+        return result.kind === "written" ? "deleted" : "conflict";
+      },
+    };
+  }
+
+  /** A lost check-and-set race answers 409 with the current Variable as JSON (recorded from Nomad 1.6.5). */
+  private async checkAndSet(what: string, request: () => Promise<VariableWrite>): Promise<VariableWrite> {
+    try {
+      return await request();
+    } catch (error) {
+      const conflict =
+        error instanceof AxiosError && error.response?.status === 409
+          ? currentVariable(error.response.data)
+          : undefined;
+      if (conflict) return { kind: "conflict", current: conflict };
+      throw classify(await withReadableBody(error), what);
+    }
+  }
+
   private query(namespace?: string) {
     return {
       ...(namespace === undefined ? {} : { namespace }),
@@ -205,6 +281,21 @@ async function withReadableBody(error: unknown): Promise<unknown> {
   }
   response.data = Buffer.concat(chunks).toString("utf8");
   return error;
+}
+
+function currentVariable(data: unknown): StoredVariable | undefined {
+  const parsed: unknown = typeof data === "string" ? safeJson(data) : data;
+  if (typeof parsed !== "object" || parsed === null) return undefined;
+  const { Items, ModifyIndex } = parsed as { Items?: Record<string, string> | null; ModifyIndex?: unknown };
+  return typeof ModifyIndex === "number" ? { items: Items ?? {}, modifyIndex: ModifyIndex } : undefined;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function raftIndex(response: AxiosResponse): number {

@@ -3,7 +3,7 @@ import pino from "pino";
 import { expect, onTestFinished } from "vitest";
 import { type Environment, parseConfig } from "../../src/config.js";
 import { runDaemon } from "../../src/daemon.js";
-import { LOG_REDACTION } from "../../src/log.js";
+import { SAFE_LOG_OPTIONS } from "../../src/log.js";
 import type { WatchTiming } from "../../src/nomad/watch.js";
 import { dockerWorldRuntime, NomadSimulator, type SimJob } from "../sim/index.js";
 import type { DockerWorld } from "../world/world.js";
@@ -75,7 +75,7 @@ export async function scenario(world: DockerWorld): Promise<Scenario> {
       });
       if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
       const log = pino(
-        { level: "debug", base: undefined, redact: LOG_REDACTION },
+        { level: "debug", base: undefined, ...SAFE_LOG_OPTIONS },
         {
           write(line: string) {
             allLogLines.push(line);

@@ -1,0 +1,71 @@
+/** What a node's monitor says about one opted-in allocation on its node. */
+export interface AllocRecord {
+  state: "quiet" | "active" | "unknown";
+  /** Quiet: how long it had been quiet when the report was written (other nodes add their own elapsed time). */
+  quietForMs?: number;
+  /** The writer's own clock, read back only by the writer after a restart. */
+  quietSince?: number;
+  bytesSinceActive?: number;
+  counters?: Record<string, number>;
+  countersAt?: number;
+}
+
+/** One node's report, published in Nomad Variables and read by every other node's monitor. */
+export interface NodeReport {
+  v: 1;
+  nodeId: string;
+  /** The writer promises a new write at least this often: silence longer than that means it is gone. */
+  heartbeatMs: number;
+  /** The writer's clock; only the writer reads it back. */
+  writtenAt: number;
+  allocs: Record<string, AllocRecord>;
+  /** Jobs acted on from this node, and until when (the writer's clock) they are left alone. */
+  cooldowns: Record<string, number>;
+}
+
+export type ReportItems = Record<string, string>;
+
+// nomad-api-notes.md: a Variable holds at most 64 KiB, counted as the sum of its items' key and value
+// lengths; more is refused for good. A report is split into parts well below that.
+export const PART_CHARS = 60_000;
+
+/** The report as the items of one or more Variables; `generation` tells a whole set from a half-written one. */
+export function encodeReport(report: NodeReport, generation: number, partChars = PART_CHARS): ReportItems[] {
+  // Non-ASCII escaped, so that characters are bytes and a part's size is its length.
+  const json = JSON.stringify(report).replace(
+    /[\u007f-\uffff]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  const chunks: string[] = [];
+  for (let start = 0; start < json.length; start += partChars)
+    chunks.push(json.slice(start, start + partChars));
+  return chunks.map((chunk, part) => ({
+    report: chunk,
+    part: String(part),
+    parts: String(chunks.length),
+    generation: String(generation),
+  }));
+}
+
+/** The report from all its parts, or undefined while they do not form one whole generation (or are not a report). */
+export function assembleReport(parts: ReadonlyArray<ReportItems | undefined>): NodeReport | undefined {
+  const [first] = parts;
+  if (!first) return undefined;
+  const { parts: count, generation } = first;
+  if (Number(count) !== parts.length) return undefined;
+  let json = "";
+  for (const [index, part] of parts.entries()) {
+    if (!part || part.generation !== generation || part.parts !== count || part.part !== String(index))
+      return undefined;
+    json += part.report ?? "";
+  }
+  try {
+    const report = JSON.parse(json) as Partial<NodeReport>;
+    if (report.v !== 1 || typeof report.nodeId !== "string" || typeof report.heartbeatMs !== "number")
+      return undefined;
+    if (typeof report.allocs !== "object" || report.allocs === null) return undefined;
+    return { cooldowns: {}, writtenAt: 0, ...report } as NodeReport;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,253 @@
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import { ClusterExchange, type ExchangeTiming } from "../src/cluster/exchange.js";
+import { StatePaths } from "../src/cluster/paths.js";
+import type { AllocRecord, NodeReport } from "../src/cluster/report.js";
+import { NomadError, type StoredVariable, type VariableStore, type VariableWrite } from "../src/ports.js";
+import { FakeClock } from "./support/fake-clock.js";
+
+/**
+ * Nomad Variables as the recordings of Nomad 1.6.5 show them (test/fixtures/nomad-1.6.5/var-*.http):
+ * check-and-set with 409 and the current Variable, 64 KiB counted as keys plus values (500, never
+ * passes), lists of metadata answered at the table's index. In memory, so every write can be counted.
+ */
+class MemoryVariables implements VariableStore {
+  readonly variables = new Map<string, StoredVariable>();
+  index = 100;
+  writes = 0;
+  reads = 0;
+
+  async list(prefix: string) {
+    const entries = [...this.variables.entries()]
+      .filter(([path]) => path.startsWith(prefix))
+      .map(([path, variable]) => ({ path, modifyIndex: variable.modifyIndex }));
+    return { entries, index: this.index };
+  }
+
+  async read(path: string) {
+    this.reads += 1;
+    const variable = this.variables.get(path);
+    return variable && structuredClone(variable);
+  }
+
+  async write(path: string, items: Record<string, string>, cas: number): Promise<VariableWrite> {
+    const size = Object.entries(items).reduce((sum, [key, value]) => sum + key.length + value.length, 0);
+    if (size > 64 * 1024)
+      throw new NomadError(
+        "rejected",
+        500,
+        "write variable: HTTP 500 variables are limited to 64KiB in total size",
+      );
+    const current = this.variables.get(path);
+    if ((current?.modifyIndex ?? 0) !== cas) {
+      if (current) return { kind: "conflict", current: structuredClone(current) };
+      throw new Error(`cas ${cas} on a missing variable`);
+    }
+    this.writes += 1;
+    this.index += 1;
+    this.variables.set(path, { items: { ...items }, modifyIndex: this.index });
+    return { kind: "written", modifyIndex: this.index };
+  }
+
+  async delete(path: string, cas: number) {
+    const current = this.variables.get(path);
+    if (current && current.modifyIndex !== cas) return "conflict" as const;
+    this.index += 1;
+    this.variables.delete(path);
+    return "deleted" as const;
+  }
+}
+
+const SECOND = 1_000;
+const timing: ExchangeTiming = {
+  heartbeatMs: 30 * SECOND,
+  staleMarginMs: 20 * SECOND,
+  retentionMs: 600 * SECOND,
+};
+const paths = new StatePaths("nomad/jobs/idle-monitor");
+const silent = pino({ level: "silent" });
+
+function node(nodeId: string, store: VariableStore, clock: FakeClock) {
+  return new ClusterExchange({ store, paths, nodeId, clock, log: silent, timing });
+}
+
+function report(
+  nodeId: string,
+  allocs: Record<string, AllocRecord>,
+  writtenAt = 0,
+): Omit<NodeReport, "heartbeatMs"> {
+  return { v: 1, nodeId, writtenAt, allocs, cooldowns: {} };
+}
+
+const quiet = (quietForMs: number): AllocRecord => ({ state: "quiet", quietForMs, quietSince: 1_000 });
+
+describe("ClusterExchange", () => {
+  it("reads another node's report, adding the time since it was seen to the quiet time", async () => {
+    const store = new MemoryVariables();
+    const clock = new FakeClock();
+    const a = node("node-a", store, clock);
+    const b = node("node-b", store, clock);
+    await b.refresh();
+    await a.publish(report("node-a", { a1: quiet(60 * SECOND), a2: { state: "active" } }));
+    await b.refresh();
+    await clock.advance(10 * SECOND);
+    expect(b.evidence()).toEqual([
+      { nodeId: "node-a", allocId: "a1", state: "quiet", idleForMs: 70 * SECOND },
+      { nodeId: "node-a", allocId: "a2", state: "active", idleForMs: 0 },
+    ]);
+    expect(b.sharing).toBe(true);
+  });
+
+  it("writes only when something others rely on changed, plus one heartbeat per heartbeat interval", async () => {
+    const store = new MemoryVariables();
+    const clock = new FakeClock();
+    const a = node("node-a", store, clock);
+    const steady = report("node-a", { a1: quiet(5 * SECOND) });
+    for (let cycle = 0; cycle < 12; cycle++) {
+      // The quiet time grows every cycle; others compute it themselves, so it is no reason to write.
+      await a.publish({ ...steady, allocs: { a1: { ...quiet(5 * SECOND + cycle * 5 * SECOND) } } });
+      await clock.advance(5 * SECOND);
+    }
+    // 60 s: the first write, then one heartbeat at 30 s.
+    expect(store.writes).toBe(2);
+    await a.publish(report("node-a", { a1: { state: "active" } }));
+    expect(store.writes).toBe(3);
+  });
+
+  it("holds a report that no longer fits one Variable in several, and reads it back whole", async () => {
+    const store = new MemoryVariables();
+    const clock = new FakeClock();
+    const a = node("node-a", store, clock);
+    const b = node("node-b", store, clock);
+    const allocs: Record<string, AllocRecord> = {};
+    for (let i = 0; i < 1_500; i++) {
+      allocs[`${String(i).padStart(8, "0")}-aaaa-bbbb-cccc-dddddddddddd`] = {
+        ...quiet(SECOND),
+        counters: { [`container-${"f".repeat(56)}-${i}`]: 123_456_789 },
+        countersAt: 1_700_000_000_000,
+      };
+    }
+    await b.refresh();
+    await a.publish(report("node-a", allocs));
+    const parts = [...store.variables.keys()].filter((path) =>
+      path.startsWith("nomad/jobs/idle-monitor/activity/node-a/"),
+    );
+    expect(parts.length).toBeGreaterThan(1);
+    await b.refresh();
+    expect(b.evidence()).toHaveLength(1_500);
+
+    // Shrunk again: the parts it no longer needs are removed.
+    await a.publish(report("node-a", { only: quiet(SECOND) }));
+    await b.refresh();
+    expect([...store.variables.keys()].filter((path) => path.includes("/activity/node-a/"))).toEqual([
+      "nomad/jobs/idle-monitor/activity/node-a/0",
+    ]);
+    expect(b.evidence().map((evidence) => evidence.allocId)).toEqual(["only"]);
+  });
+
+  it("reads only the Variables whose ModifyIndex moved", async () => {
+    const store = new MemoryVariables();
+    const clock = new FakeClock();
+    const a = node("node-a", store, clock);
+    const b = node("node-b", store, clock);
+    await a.publish(report("node-a", { a1: quiet(SECOND) }));
+    await b.refresh();
+    const reads = store.reads;
+    for (let cycle = 0; cycle < 5; cycle++) await b.refresh();
+    expect(store.reads).toBe(reads);
+  });
+
+  it("calls a report stale once its writer's heartbeat plus the margin passed without a write, on its own clock", async () => {
+    const store = new MemoryVariables();
+    const clock = new FakeClock();
+    const a = node("node-a", store, clock);
+    const b = node("node-b", store, clock);
+    await b.refresh();
+    await a.publish(report("node-a", { a1: quiet(SECOND) }));
+    await b.refresh();
+    await clock.advance(49 * SECOND);
+    await b.refresh();
+    expect(b.evidence()[0]?.state).toBe("quiet");
+    // node-a's monitor is gone: no heartbeat at 30 s.
+    await clock.advance(2 * SECOND);
+    await b.refresh();
+    expect(b.evidence()[0]).toMatchObject({ state: "stale", idleForMs: undefined });
+  });
+
+  it("does not trust a report it finds on start until it has seen it move (its age is unknown)", async () => {
+    const store = new MemoryVariables();
+    const clock = new FakeClock();
+    const a = node("node-a", store, clock);
+    await a.publish(report("node-a", { a1: quiet(SECOND) }));
+    const b = node("node-b", store, clock);
+    await b.refresh();
+    expect(b.evidence()[0]?.state).toBe("stale");
+    await clock.advance(30 * SECOND);
+    await a.publish(report("node-a", { a1: quiet(31 * SECOND) }));
+    await b.refresh();
+    expect(b.evidence()[0]?.state).toBe("quiet");
+  });
+
+  it("lets one node claim an action; another is refused until the claim expired, then takes it", async () => {
+    const store = new MemoryVariables();
+    const clock = new FakeClock();
+    const a = node("node-a", store, clock);
+    const b = node("node-b", store, clock);
+    expect(await a.claim("default", "dev/one", "stop", 60 * SECOND)).toBe("claimed");
+    expect(await b.claim("default", "dev/one", "stop", 60 * SECOND)).toBe("held");
+    expect(await a.claim("default", "dev/one", "stop", 60 * SECOND)).toBe("claimed");
+    await clock.advance(59 * SECOND);
+    expect(await b.claim("default", "dev/one", "stop", 60 * SECOND)).toBe("held");
+    await clock.advance(2 * SECOND);
+    expect(await b.claim("default", "dev/one", "stop", 60 * SECOND)).toBe("claimed");
+    expect([...store.variables.keys()].filter((path) => path.includes("/claims/"))).toEqual([
+      "nomad/jobs/idle-monitor/claims/default~2Fdev~2Fone",
+    ]);
+  });
+
+  it("removes the reports of nodes gone for the retention time and expired claims, and nothing else", async () => {
+    const store = new MemoryVariables();
+    const clock = new FakeClock();
+    const gone = node("node-gone", store, clock);
+    const a = node("node-a", store, clock);
+    const b = node("node-b", store, clock);
+    await gone.publish(report("node-gone", { g1: quiet(SECOND) }));
+    await gone.claim("default", "dev", "stop", 30 * SECOND);
+    for (let elapsed = 0; elapsed <= 620; elapsed += 10) {
+      await a.publish(report("node-a", { a1: quiet(SECOND + elapsed * SECOND) }));
+      await b.refresh();
+      await clock.advance(10 * SECOND);
+    }
+    expect([...store.variables.keys()].sort()).toEqual(["nomad/jobs/idle-monitor/activity/node-a/0"]);
+  });
+
+  it("reads this node's own last report back after a restart, and writes over it", async () => {
+    const store = new MemoryVariables();
+    const clock = new FakeClock();
+    const before = node("node-a", store, clock);
+    await before.publish({ ...report("node-a", { a1: quiet(SECOND) }), cooldowns: { "default/dev": 5 } });
+    const after = node("node-a", store, clock);
+    expect(await after.restore()).toMatchObject({
+      nodeId: "node-a",
+      allocs: { a1: { state: "quiet" } },
+      cooldowns: { "default/dev": 5 },
+    });
+    await after.publish(report("node-a", { a2: quiet(SECOND) }));
+    expect(store.writes).toBe(2);
+  });
+
+  it("stops sharing when its Variables cannot be written, and says so", async () => {
+    const store = new MemoryVariables();
+    store.write = async () => {
+      throw new NomadError("auth", 403, "write variable: HTTP 403 Permission denied");
+    };
+    const lines: string[] = [];
+    const log = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line).msg) });
+    const a = new ClusterExchange({ store, paths, nodeId: "node-a", clock: new FakeClock(), log, timing });
+    await a.publish(report("node-a", { a1: quiet(SECOND) }));
+    expect(a.sharing).toBe(false);
+    expect(lines).toEqual([
+      "cannot publish this node's activity report in Nomad Variables: write variable: HTTP 403 Permission denied; jobs whose allocations span nodes are left alone until it can",
+    ]);
+  });
+});
