@@ -1,6 +1,6 @@
 // The sampler alone in its own process, so its CPU time and peak RSS are not mixed with the world's
 // (the parent holds dockerode handles and the state of every container it created).
-import Dockerode from "dockerode";
+import { DockerEngineClient, dockerEndpoint } from "../src/docker/engine-client.js";
 import { DockerNetworkSampler } from "../src/docker/network-sampler.js";
 
 export interface SamplingRequest {
@@ -31,7 +31,10 @@ export interface SamplingReport {
 }
 
 async function run(request: SamplingRequest): Promise<SamplingReport> {
-  const sampler = new DockerNetworkSampler({ docker: new Dockerode(), procRoot: request.procRoot });
+  const sampler = new DockerNetworkSampler({
+    engine: new DockerEngineClient(dockerEndpoint(process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock")),
+    procRoot: request.procRoot,
+  });
   const rssBeforeSamplingBytes = process.memoryUsage().rss;
   const warmUp = await cycle(sampler, request.allocIds);
   const cycles: CycleFigures[] = [];

@@ -1,10 +1,10 @@
-import Dockerode from "dockerode";
 import type { Logger } from "pino";
 import { Actions } from "./actions.js";
+import { type Clock, systemClock } from "./clock.js";
 import { ClusterExchange, exchangeTiming } from "./cluster/exchange.js";
 import { StatePaths } from "./cluster/paths.js";
-import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
+import { DockerEngineClient, dockerEndpoint } from "./docker/engine-client.js";
 import { DockerNetworkSampler } from "./docker/network-sampler.js";
 import { formatDuration } from "./duration.js";
 import { Monitor } from "./monitor.js";
@@ -48,8 +48,9 @@ export async function runDaemon(
   if (signal.aborted || nodeId === undefined) return;
 
   const sampler = new DockerNetworkSampler({
-    docker: dockerClient(config.dockerHost),
+    engine: new DockerEngineClient(dockerEndpoint(config.dockerHost)),
     procRoot: config.procRoot,
+    now: () => clock.now(),
   });
   log.info(
     `watching node ${nodeId}: sampling every ${formatDuration(config.checkIntervalMs)}, default idle timeout ${formatDuration(config.idleTimeoutMs)}, threshold ${config.activityThresholdBytes} B${config.dryRun ? " (DRY_RUN: decisions are logged, never carried out)" : ""}`,
@@ -85,6 +86,7 @@ export async function runDaemon(
     await monitor.run(signal);
   } finally {
     stopRefreshing();
+    await sampler.close();
   }
 }
 
@@ -116,15 +118,4 @@ async function untilDone<T>(
     }
   }
   return undefined;
-}
-
-function dockerClient(dockerHost: string): Dockerode {
-  if (dockerHost.startsWith("unix://"))
-    return new Dockerode({ socketPath: dockerHost.slice("unix://".length) });
-  const url = new URL(dockerHost.replace(/^tcp:/, "http:"));
-  return new Dockerode({
-    host: url.hostname,
-    port: Number(url.port),
-    protocol: url.protocol === "https:" ? "https" : "http",
-  });
 }

@@ -1,14 +1,14 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { mkdir, mkdtemp, readdir, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Dockerode from "dockerode";
+import type Dockerode from "dockerode";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { type CountingProxy, countingProxy } from "../bench/docker-proxy.js";
+import { type DockerEndpoint, DockerEngineClient } from "../src/docker/engine-client.js";
 import { externalTrafficBytes } from "../src/docker/net-dev.js";
 import { allocationNetworks } from "../src/docker/network-namespaces.js";
-import { DockerNetworkSampler } from "../src/docker/network-sampler.js";
+import { DockerNetworkSampler, type DockerNetworkSamplerOptions } from "../src/docker/network-sampler.js";
 import type { Reading } from "../src/idle.js";
 import {
   type AllocationSpec,
@@ -18,6 +18,10 @@ import {
 } from "./world/world.js";
 
 const world = await openWorldForTests();
+/** The engine the world uses, for DockerEngineClient (the world speaks dockerode). */
+const engineEndpoint: DockerEndpoint = {
+  socketPath: (world?.docker.modem as unknown as { socketPath?: string } | undefined)?.socketPath ?? "",
+};
 const AT = 1_700_000_000_000;
 const MOUNT_HINT = "mount the host's /proc";
 
@@ -144,7 +148,12 @@ describe("network namespaces from Docker's metadata", () => {
 describe("DockerNetworkSampler options", () => {
   it.each([0, -1, 1.5])("refuses a concurrency of %s", (concurrency) => {
     expect(
-      () => new DockerNetworkSampler({ docker: new Dockerode(), procRoot: "/proc", concurrency }),
+      () =>
+        new DockerNetworkSampler({
+          engine: new DockerEngineClient({ socketPath: "/var/run/docker.sock" }),
+          procRoot: "/proc",
+          concurrency,
+        }),
     ).toThrow(/concurrency must be a positive integer/);
   });
 });
@@ -153,6 +162,24 @@ describe.skipIf(!world)("DockerNetworkSampler against the Docker Engine", () => 
   const docker = world?.docker as Dockerode;
   const placed: string[] = [];
   const temporaryDirs: string[] = [];
+  const samplers: DockerNetworkSampler[] = [];
+  const proxies: CountingProxy[] = [];
+
+  /** A sampler on the engine (or a proxy's endpoint), closed after the test. */
+  function samplerOn(
+    options: Partial<Omit<DockerNetworkSamplerOptions, "engine">> & { endpoint?: DockerEndpoint } = {},
+  ): DockerNetworkSampler {
+    const { endpoint = engineEndpoint, procRoot = "/proc", ...rest } = options;
+    const sampler = new DockerNetworkSampler({ engine: new DockerEngineClient(endpoint), procRoot, ...rest });
+    samplers.push(sampler);
+    return sampler;
+  }
+
+  async function proxy(): Promise<CountingProxy> {
+    const counting = await countingProxy(engineEndpoint);
+    proxies.push(counting);
+    return counting;
+  }
 
   async function place(spec: Omit<AllocationSpec, "allocId">): Promise<PlacedAllocation> {
     const allocId = randomUUID();
@@ -171,6 +198,8 @@ describe.skipIf(!world)("DockerNetworkSampler against the Docker Engine", () => 
   }
 
   afterEach(async () => {
+    for (const sampler of samplers.splice(0)) await sampler.close();
+    for (const counting of proxies.splice(0)) await counting.close();
     for (const allocId of placed.splice(0)) await world?.removeAllocation(allocId);
     for (const dir of temporaryDirs.splice(0)) await rm(dir, { recursive: true, force: true });
   });
@@ -181,7 +210,7 @@ describe.skipIf(!world)("DockerNetworkSampler against the Docker Engine", () => 
 
   it("measures a host-mode allocation per task namespace, and the counters grow by the bytes sent", async () => {
     const alloc = await place({ tasks: ["web", "sidecar"], networkMode: "host" });
-    const sampler = new DockerNetworkSampler({ docker, procRoot: "/proc" });
+    const sampler = samplerOn();
 
     const before = measured(await sampleOne(sampler, alloc.allocId));
     const sent = await world?.sendTraffic(alloc.allocId, 3);
@@ -197,7 +226,7 @@ describe.skipIf(!world)("DockerNetworkSampler against the Docker Engine", () => 
   it("counts a bridge-mode allocation's shared namespace once, keyed by the pause container", async () => {
     const alloc = await place({ tasks: ["web", "worker"], networkMode: "bridge" });
     const pause = alloc.pause?.id as string;
-    const sampler = new DockerNetworkSampler({ docker, procRoot: "/proc" });
+    const sampler = samplerOn();
 
     const before = measured(await sampleOne(sampler, alloc.allocId));
     const sent = (await world?.sendTraffic(alloc.allocId, 3)) as number;
@@ -223,7 +252,7 @@ describe.skipIf(!world)("DockerNetworkSampler against the Docker Engine", () => 
     },
   ])("reports $name as unknown", async ({ arrange, reason }) => {
     const { allocId } = await arrange();
-    const sampler = new DockerNetworkSampler({ docker, procRoot: "/proc" });
+    const sampler = samplerOn();
 
     expect(await sampleOne(sampler, allocId)).toEqual({ allocId, at: AT, state: "unknown", reason });
   });
@@ -236,7 +265,7 @@ describe.skipIf(!world)("DockerNetworkSampler against the Docker Engine", () => 
       [`${task.pid}/cgroup`]: `12:pids:/docker/${someoneElse}\n0::/docker/${someoneElse}\n`,
       [`${task.pid}/net/dev`]: netDev(["eth0", 1, 1]),
     });
-    const sampler = new DockerNetworkSampler({ docker, procRoot });
+    const sampler = samplerOn({ procRoot });
 
     const reading = await sampleOne(sampler, alloc.allocId);
 
@@ -263,7 +292,7 @@ describe.skipIf(!world)("DockerNetworkSampler against the Docker Engine", () => 
       [`${task.pid}/cgroup`]: cgroup(task.id),
       [`${task.pid}/net/dev`]: netDev(["lo", 9000, 9000], ["eth0", 1200, 34]),
     });
-    const sampler = new DockerNetworkSampler({ docker, procRoot });
+    const sampler = samplerOn({ procRoot });
 
     expect(measured(await sampleOne(sampler, alloc.allocId))).toEqual(new Map([[task.id, 1234]]));
     expect(sampler.procRootVisible()).toBe(true);
@@ -278,7 +307,7 @@ describe.skipIf(!world)("DockerNetworkSampler against the Docker Engine", () => 
       [`${sidecar.pid}/cgroup`]: `0::/docker/${sidecar.id}\n`,
       [`${sidecar.pid}/net/dev`]: "garbage: 1 2\n",
     });
-    const sampler = new DockerNetworkSampler({ docker, procRoot });
+    const sampler = samplerOn({ procRoot });
 
     const reading = await sampleOne(sampler, alloc.allocId);
 
@@ -288,28 +317,26 @@ describe.skipIf(!world)("DockerNetworkSampler against the Docker Engine", () => 
     );
   });
 
-  it("resolves a restarted container's new PID with one inspect", async () => {
+  it("resolves a restarted container's new PID with one inspect, when its start event comes", async () => {
     const alloc = await place({ tasks: ["web"], networkMode: "host" });
     const task = alloc.tasks[0] as PlacedContainer;
-    const engine = await countingProxy(docker);
-    try {
-      const sampler = new DockerNetworkSampler({ docker: engine.docker, procRoot: "/proc" });
-      measured(await sampleOne(sampler, alloc.allocId));
-      measured(await sampleOne(sampler, alloc.allocId));
-      expect(engine.inspects()).toBe(1);
+    const engine = await proxy();
+    const sampler = samplerOn({ endpoint: engine.endpoint });
+    measured(await sampleOne(sampler, alloc.allocId));
+    measured(await sampleOne(sampler, alloc.allocId));
+    expect(countOf(engine, INSPECT)).toBe(1);
 
-      await docker.getContainer(task.id).restart({ t: 0 });
-      const { State } = await docker.getContainer(task.id).inspect();
-      expect(State.Pid).not.toBe(task.pid);
+    const restarted = nextBaseline(sampler, alloc.allocId);
+    await docker.getContainer(task.id).restart({ t: 0 });
+    const { State } = await docker.getContainer(task.id).inspect();
+    expect(State.Pid).not.toBe(task.pid);
+    await restarted;
 
-      expect([...measured(await sampleOne(sampler, alloc.allocId)).keys()]).toEqual([task.id]);
-      expect(engine.inspects()).toBe(2);
-    } finally {
-      await engine.close();
-    }
+    expect([...measured(await sampleOne(sampler, alloc.allocId)).keys()]).toEqual([task.id]);
+    expect(countOf(engine, INSPECT)).toBe(2);
   });
 
-  it("samples many allocations with one container list, and inspects only containers it has not seen", async () => {
+  it("samples many allocations from one container list, and inspects only the containers owning a namespace", async () => {
     const hostMode = await Promise.all(
       [1, 2, 3, 4].map(() => place({ tasks: ["web"], networkMode: "host" })),
     );
@@ -317,40 +344,202 @@ describe.skipIf(!world)("DockerNetworkSampler against the Docker Engine", () => 
     const hostNetworking = await place({ tasks: ["web"], networkMode: "host", taskNetworkMode: "host" });
     const gone = randomUUID();
     const allocIds = [...hostMode, bridge, hostNetworking].map((alloc) => alloc.allocId).concat(gone);
-    const engine = await countingProxy(docker);
-    try {
-      const sampler = new DockerNetworkSampler({ docker: engine.docker, procRoot: "/proc", concurrency: 2 });
+    const engine = await proxy();
+    const sampler = samplerOn({ endpoint: engine.endpoint, concurrency: 2 });
 
-      const first = await sampler.sample(allocIds, AT);
-      expect(engine.lists()).toBe(1);
-      expect(engine.inspects()).toBe(hostMode.length + 1);
+    const first = await sampler.sample(allocIds, AT);
+    expect(countOf(engine, LIST)).toBe(1);
+    expect(countOf(engine, INSPECT)).toBe(hostMode.length + 1);
 
-      const second = await sampler.sample(allocIds, AT + 60_000);
-      expect(engine.lists()).toBe(2);
-      expect(engine.inspects()).toBe(hostMode.length + 1);
+    const second = await sampler.sample(allocIds, AT + 60_000);
+    expect(countOf(engine, LIST)).toBe(1);
+    expect(countOf(engine, INSPECT)).toBe(hostMode.length + 1);
 
-      for (const readings of [first, second]) {
-        expect([...readings.keys()]).toEqual(allocIds);
-        expect(allocIds.map((allocId) => readings.get(allocId)?.state)).toEqual([
-          ...hostMode.map(() => "measured"),
-          "measured",
-          "unknown",
-          "unknown",
-        ]);
-      }
-    } finally {
-      await engine.close();
+    for (const readings of [first, second]) {
+      expect([...readings.keys()]).toEqual(allocIds);
+      expect(allocIds.map((allocId) => readings.get(allocId)?.state)).toEqual([
+        ...hostMode.map(() => "measured"),
+        "measured",
+        "unknown",
+        "unknown",
+      ]);
     }
   });
 
   it("throws when the Docker Engine cannot be reached at all", async () => {
-    const engine = await countingProxy(docker);
+    const engine = await proxy();
     await engine.close();
-    const sampler = new DockerNetworkSampler({ docker: engine.docker, procRoot: "/proc" });
+    const sampler = samplerOn({ endpoint: engine.endpoint });
 
     await expect(sampler.sample([randomUUID()], AT)).rejects.toThrow(/cannot list containers/);
   });
 });
+
+describe.skipIf(!world)("DockerNetworkSampler's container set, kept from Docker's events", () => {
+  const docker = world?.docker as Dockerode;
+  const placed: string[] = [];
+  const samplers: DockerNetworkSampler[] = [];
+  const proxies: CountingProxy[] = [];
+
+  async function place(
+    spec: Omit<AllocationSpec, "allocId"> & { allocId?: string },
+  ): Promise<PlacedAllocation> {
+    const allocId = spec.allocId ?? randomUUID();
+    placed.push(allocId);
+    return (world as NonNullable<typeof world>).createAllocation({ ...spec, allocId });
+  }
+
+  /** A sampler behind a counting proxy, which reconnects within a moment once the proxy is restored. */
+  async function proxiedSampler(): Promise<{ sampler: DockerNetworkSampler; engine: CountingProxy }> {
+    const engine = await countingProxy(engineEndpoint);
+    proxies.push(engine);
+    const sampler = new DockerNetworkSampler({
+      engine: new DockerEngineClient(engine.endpoint),
+      procRoot: "/proc",
+      reconnect: { initialMs: 20, maxMs: 200 },
+    });
+    samplers.push(sampler);
+    return { sampler, engine };
+  }
+
+  afterEach(async () => {
+    for (const sampler of samplers.splice(0)) await sampler.close();
+    for (const engine of proxies.splice(0)) await engine.close();
+    for (const allocId of placed.splice(0)) await world?.removeAllocation(allocId);
+  });
+
+  it("takes a started container's baseline outside the cycle, and asks Docker nothing per cycle", async () => {
+    const { sampler, engine } = await proxiedSampler();
+    const first = await place({ tasks: ["web"], networkMode: "host" });
+    measured(await sampleOne(sampler, first.allocId));
+
+    const allocId = randomUUID();
+    const baseline = nextBaseline(sampler, allocId);
+    const second = await place({ allocId, tasks: ["web"], networkMode: "host" });
+    const task = second.tasks[0] as PlacedContainer;
+    expect([...measured(await baseline).keys()]).toEqual([task.id]);
+
+    const before = engine.requests();
+    for (let cycle = 1; cycle <= 3; cycle++) {
+      const readings = await sampler.sample([first.allocId, allocId], AT + cycle * 60_000);
+      expect([...readings.values()].map((reading) => reading.state)).toEqual(["measured", "measured"]);
+    }
+    expect(engine.requests()).toEqual(before);
+    expect(engine.byEndpoint()).toEqual({ [EVENTS]: 1, [LIST]: 1, [INSPECT]: 2 });
+  });
+
+  it("makes a killed container's allocation unknown, never quiet, even before its die event arrives", async () => {
+    const { sampler, engine } = await proxiedSampler();
+    const alloc = await place({ tasks: ["web"], networkMode: "host" });
+    const task = alloc.tasks[0] as PlacedContainer;
+    measured(await sampleOne(sampler, alloc.allocId));
+    expect(await descriptorsOn(task.pid)).not.toEqual([]);
+
+    // Docker's die event is held back: only the liveness check can tell the counters are frozen.
+    engine.holdEvents();
+    await docker.getContainer(task.id).kill();
+    const blind = await sampleOne(sampler, alloc.allocId);
+    expect(blind).toMatchObject({
+      state: "unknown",
+      reason: expect.stringMatching(/stopped: process \d+ exited/),
+    });
+
+    engine.releaseEvents();
+    await eventually(async () => (await descriptorsOn(task.pid)).length === 0);
+    expect(await sampleOne(sampler, alloc.allocId)).toMatchObject({
+      state: "unknown",
+      reason: "no running containers",
+    });
+  });
+
+  it("relists after the engine's connection dropped, and recovers the events missed meanwhile", async () => {
+    const { sampler, engine } = await proxiedSampler();
+    const [kept, killed, restarted] = await Promise.all(
+      [1, 2, 3].map(() => place({ tasks: ["web"], networkMode: "host" })),
+    );
+    const allocs = [kept, killed, restarted] as PlacedAllocation[];
+    const before = await sampler.sample(
+      allocs.map((alloc) => alloc.allocId),
+      AT,
+    );
+    expect([...before.values()].map((reading) => reading.state)).toEqual([
+      "measured",
+      "measured",
+      "measured",
+    ]);
+
+    engine.cut();
+    // Once the sampler has seen the stream drop, it relists at once, which fails while the engine is away.
+    await eventually(() =>
+      sampler.sample([randomUUID()], AT).then(
+        () => false,
+        (error: Error) => /cannot list containers/.test(error.message),
+      ),
+    );
+    const [killedTask, restartedTask] = [killed, restarted].map(
+      (alloc) => alloc?.tasks[0] as PlacedContainer,
+    );
+    await docker.getContainer(killedTask?.id as string).kill();
+    await docker.getContainer(restartedTask?.id as string).restart({ t: 0 });
+    const started = await place({ tasks: ["web"], networkMode: "host" });
+    engine.restore();
+    await eventually(() => countOf(engine, LIST) === 2);
+
+    const allocIds = [...allocs, started].map((alloc) => alloc.allocId);
+    const after = await sampler.sample(allocIds, AT + 60_000);
+    expect(allocIds.map((allocId) => after.get(allocId)?.state)).toEqual([
+      "measured",
+      "unknown",
+      "measured",
+      "measured",
+    ]);
+    expect(after.get(killed?.allocId as string)).toMatchObject({ reason: "no running containers" });
+    // Inspected again: the restarted container (its process died) and the new one; the kept one not.
+    expect(countOf(engine, INSPECT)).toBe(3 + 2);
+    expect(await descriptorsOn(killedTask?.pid as number)).toEqual([]);
+  });
+
+  it("closes every descriptor when closed", async () => {
+    const { sampler } = await proxiedSampler();
+    const alloc = await place({ tasks: ["web", "sidecar"], networkMode: "host" });
+    measured(await sampleOne(sampler, alloc.allocId));
+    const pids = alloc.tasks.map((task) => task.pid);
+
+    await sampler.close();
+
+    for (const pid of pids) expect(await descriptorsOn(pid)).toEqual([]);
+  });
+});
+
+const LIST = "GET /containers/json";
+const INSPECT = "GET /containers/{id}/json";
+const EVENTS = "GET /events";
+
+function countOf(engine: CountingProxy, endpoint: string): number {
+  return engine.byEndpoint()[endpoint] ?? 0;
+}
+
+/** The next reading the sampler delivers outside the cycle for the allocation. */
+function nextBaseline(sampler: DockerNetworkSampler, allocId: string): Promise<Reading> {
+  return new Promise((resolve) => {
+    sampler.onBaseline((reading) => {
+      if (reading.allocId === allocId) resolve(reading);
+    });
+  });
+}
+
+/** This process's open descriptors on files of the process `pid` under /proc. */
+async function descriptorsOn(pid: number): Promise<string[]> {
+  const links = await Promise.all(
+    (await readdir("/proc/self/fd")).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")),
+  );
+  return links.filter((link) => link.startsWith(`/proc/${pid}/`));
+}
+
+/** Waits for a condition that a background event makes true; the test's own timeout bounds it. */
+async function eventually(condition: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 20));
+}
 
 async function sampleOne(sampler: DockerNetworkSampler, allocId: string): Promise<Reading> {
   const reading = (await sampler.sample([allocId], AT)).get(allocId);
@@ -367,42 +556,4 @@ function counter(counters: ReadonlyMap<string, number>, namespace: string): numb
   const bytes = counters.get(namespace);
   if (bytes === undefined) throw new Error(`no counter for namespace ${namespace}`);
   return bytes;
-}
-
-interface CountingProxy {
-  docker: Dockerode;
-  lists(): number;
-  inspects(): number;
-  close(): Promise<void>;
-}
-
-/** A loopback HTTP proxy in front of the engine's socket that counts the sampler's Docker requests. */
-async function countingProxy(upstream: Dockerode): Promise<CountingProxy> {
-  const { socketPath, host, port } = upstream.modem as { socketPath?: string; host?: string; port?: number };
-  const requests: string[] = [];
-  const server = http.createServer((request, response) => {
-    requests.push(`${request.method} ${new URL(request.url ?? "/", "http://engine").pathname}`);
-    const forwarded = http.request(
-      {
-        ...(socketPath ? { socketPath } : { host, port }),
-        method: request.method,
-        path: request.url,
-        headers: request.headers,
-      },
-      (answer) => {
-        response.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(response);
-      },
-    );
-    forwarded.on("error", (error) => response.destroy(error));
-    request.pipe(forwarded);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const count = (pattern: RegExp) => requests.filter((request) => pattern.test(request)).length;
-  return {
-    docker: new Dockerode({ host: "127.0.0.1", port: (server.address() as AddressInfo).port }),
-    lists: () => count(/^GET (\/v[\d.]+)?\/containers\/json$/),
-    inspects: () => count(/^GET (\/v[\d.]+)?\/containers\/[^/]+\/json$/),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
 }

@@ -29,11 +29,15 @@ export function allocationNetworks(
   allocIds: readonly string[],
 ): Map<string, AllocationNetwork> {
   const resolve = referenceResolver(containers);
+  const byAlloc = new Map<string, NomadContainer[]>();
+  for (const container of containers) {
+    const ofAlloc = byAlloc.get(container.allocId);
+    if (ofAlloc) ofAlloc.push(container);
+    else byAlloc.set(container.allocId, [container]);
+  }
   const networks = new Map<string, AllocationNetwork>();
   for (const allocId of allocIds) {
-    const owners = containers
-      .filter((container) => container.allocId === allocId)
-      .map((container) => namespaceOwner(container, resolve));
+    const owners = (byAlloc.get(allocId) ?? []).map((container) => namespaceOwner(container, resolve));
     networks.set(allocId, networkOf(owners));
   }
   return networks;
@@ -87,4 +91,9 @@ function referenceResolver(
     const byPrefix = containers.filter((container) => container.id.startsWith(reference));
     return byPrefix.length === 1 ? byPrefix[0] : undefined;
   };
+}
+
+/** Whether the container holds a network namespace of its own, rather than the host's or another container's. */
+export function ownsNamespace(networkMode: string): boolean {
+  return networkMode !== "host" && !networkMode.startsWith(JOINED_PREFIX);
 }

@@ -1,50 +1,36 @@
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import type Dockerode from "dockerode";
 import type { Reading } from "../idle.js";
 import type { NetworkSampler } from "../ports.js";
-import { mapBounded } from "./bounded.js";
-import { externalTrafficBytes } from "./net-dev.js";
-import { type AllocationNetwork, allocationNetworks, type NomadContainer } from "./network-namespaces.js";
+import { ContainerWatch, type ContainerWatchOptions } from "./container-watch.js";
+import { type AllocationNetwork, allocationNetworks, NO_RUNNING_CONTAINERS } from "./network-namespaces.js";
 
-/** The one label Nomad's docker driver always sets (nomad-api-notes.md, "Docker task driver"). */
-const ALLOC_ID_LABEL = "com.hashicorp.nomad.alloc_id";
-const DEFAULT_CONCURRENCY = 32;
-
-export interface DockerNetworkSamplerOptions {
-  docker: Dockerode;
-  /** Where the host's /proc is visible (PROC_ROOT). */
-  procRoot: string;
-  /** Network namespaces read at the same time. */
-  concurrency?: number;
+export interface DockerNetworkSamplerOptions extends ContainerWatchOptions {
+  /** The clock of the readings delivered outside the cycle (onBaseline); the monitor's. */
+  now?: () => number;
 }
-
-type PidLookup = { pid: number } | { reason: string; processesVisible: boolean | undefined };
 
 type NamespaceRead =
   | { bytes: number; processesVisible: true }
   | { reason: string; processesVisible: boolean | undefined };
 
+const NOT_MEASURABLE: AllocationNetwork = { measurable: false, reason: NO_RUNNING_CONTAINERS };
+
 /**
- * Rx+Tx counters per network namespace, read from `<procRoot>/<pid>/net/dev` of the process that holds each
- * namespace. A cycle costs one container list plus two small file reads per namespace; containers are
- * inspected only to learn a PID that is not yet known, or no longer belongs to the container.
+ * Rx+Tx counters per network namespace, read synchronously through descriptors kept open on
+ * `<procRoot>/<pid>/net/dev` of the process that holds each namespace, each paired with a liveness check.
+ * The set of containers comes from the Docker Engine's event stream (ContainerWatch): a cycle asks
+ * nothing of Docker while the stream stays up. The watch starts with the first cycle.
  */
 export class DockerNetworkSampler implements NetworkSampler {
-  readonly #docker: Dockerode;
-  readonly #procRoot: string;
-  readonly #concurrency: number;
-  /** Host PIDs confirmed to run in their container, kept while the container is listed. */
-  readonly #verifiedPids = new Map<string, number>();
+  readonly #watch: ContainerWatch;
+  readonly #now: () => number;
+  readonly #baselineListeners: Array<(reading: Reading) => void> = [];
+  #networks: { version: number; byAlloc: Map<string, AllocationNetwork> } | undefined;
   #procRootVisible: boolean | undefined;
 
-  constructor({ docker, procRoot, concurrency = DEFAULT_CONCURRENCY }: DockerNetworkSamplerOptions) {
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
-    }
-    this.#docker = docker;
-    this.#procRoot = procRoot;
-    this.#concurrency = concurrency;
+  constructor({ now = Date.now, ...options }: DockerNetworkSamplerOptions) {
+    this.#watch = new ContainerWatch(options);
+    this.#now = now;
+    this.#watch.onInspected((allocId) => this.#announce(allocId));
   }
 
   /**
@@ -56,122 +42,107 @@ export class DockerNetworkSampler implements NetworkSampler {
   }
 
   async sample(allocIds: readonly string[], at: number): Promise<Map<string, Reading>> {
-    const containers = await this.#listNomadContainers();
-    this.#forgetContainersNotIn(containers);
-    const networks = allocationNetworks(containers, allocIds);
-    const owners = [...new Set([...networks.values()].flatMap(namespaceOwners))];
-    const results = await mapBounded(owners, this.#concurrency, (owner) => this.#readNamespace(owner));
-    const reads = new Map(owners.map((owner, index) => [owner, results[index] as NamespaceRead]));
-    this.#noteVisibility(results);
-
+    await this.#watch.ready();
+    const reads = new Map<string, NamespaceRead>();
     const readings = new Map<string, Reading>();
-    for (const [allocId, network] of networks) readings.set(allocId, readingOf(allocId, at, network, reads));
+    for (const allocId of allocIds) readings.set(allocId, this.#reading(allocId, at, reads));
+    this.#noteVisibility(reads.values());
     return readings;
   }
 
-  async #listNomadContainers(): Promise<NomadContainer[]> {
-    let listed: Dockerode.ContainerInfo[];
-    try {
-      listed = await this.#docker.listContainers({ filters: { label: [ALLOC_ID_LABEL] } });
-    } catch (error) {
-      throw new Error(`cannot list containers from the Docker Engine: ${messageOf(error)}`, { cause: error });
-    }
-    return listed.flatMap((container) => {
-      const allocId = container.Labels[ALLOC_ID_LABEL];
-      if (!allocId) return [];
-      const networkMode = container.HostConfig?.NetworkMode ?? "default";
-      return [{ id: container.Id, names: container.Names, allocId, networkMode }];
-    });
+  /**
+   * A measured reading of an allocation as soon as one of its containers has been inspected after it
+   * started (or appeared in a relist), outside the regular cycle: the allocation's baseline, within a
+   * moment of the container's start. Delivered for every such container, so an allocation of several
+   * containers is delivered several times: take it only for an allocation without a good reading yet.
+   */
+  onBaseline(listener: (reading: Reading) => void): void {
+    this.#baselineListeners.push(listener);
   }
 
-  #forgetContainersNotIn(containers: readonly NomadContainer[]): void {
-    const listed = new Set(containers.map((container) => container.id));
-    for (const id of this.#verifiedPids.keys()) {
-      if (!listed.has(id)) this.#verifiedPids.delete(id);
-    }
+  /** Stops the event watch and closes every descriptor and connection. */
+  async close(): Promise<void> {
+    this.#watch.close();
   }
 
-  async #readNamespace(ownerId: string): Promise<NamespaceRead> {
-    const lookup = await this.#pidOf(ownerId);
-    if (!("pid" in lookup)) return lookup;
-    const path = join(this.#procRoot, String(lookup.pid), "net", "dev");
-    try {
-      return { bytes: externalTrafficBytes(await readFile(path, "utf8")), processesVisible: true };
-    } catch (error) {
-      return { reason: `cannot read ${path}: ${messageOf(error)}`, processesVisible: true };
+  #announce(allocId: string): void {
+    if (this.#baselineListeners.length === 0) return;
+    const reading = this.#reading(allocId, this.#now(), new Map());
+    if (reading.state !== "measured") return;
+    for (const listener of this.#baselineListeners) {
+      try {
+        listener(reading);
+      } catch {
+        // A listener's failure is its own; the watch goes on.
+      }
     }
   }
 
-  /** The container's host PID, trusted only once its cgroup names the container (nomad-api-notes.md). */
-  async #pidOf(containerId: string): Promise<PidLookup> {
-    const cached = this.#verifiedPids.get(containerId);
-    if (cached !== undefined && (await this.#runsIn(cached, containerId))) return { pid: cached };
-    // A restart gives the same container a new PID; the old one may already belong to another process.
-    this.#verifiedPids.delete(containerId);
+  /** Never partial: one namespace that cannot be read makes the whole allocation unknown. */
+  #reading(allocId: string, at: number, reads: Map<string, NamespaceRead>): Reading {
+    const network = this.#networkOf(allocId);
+    if (!network.measurable) return { allocId, at, state: "unknown", reason: network.reason };
+    const counters = new Map<string, number>();
+    for (const owner of network.namespaceOwners) {
+      let read = reads.get(owner);
+      if (read === undefined) {
+        read = this.#readNamespace(owner);
+        reads.set(owner, read);
+      }
+      if (!("bytes" in read)) return { allocId, at, state: "unknown", reason: read.reason };
+      counters.set(owner, read.bytes);
+    }
+    return { allocId, at, state: "measured", counters };
+  }
 
-    const shortId = containerId.slice(0, 12);
-    let pid: number;
-    try {
-      pid = (await this.#docker.getContainer(containerId).inspect()).State.Pid;
-    } catch (error) {
-      return {
-        reason: `cannot inspect container ${shortId}: ${messageOf(error)}`,
+  #networkOf(allocId: string): AllocationNetwork {
+    const version = this.#watch.version;
+    if (this.#networks?.version !== version) {
+      const containers = this.#watch.containers();
+      const allocIds = [...new Set(containers.map((container) => container.allocId))];
+      this.#networks = { version, byAlloc: allocationNetworks(containers, allocIds) };
+    }
+    return this.#networks.byAlloc.get(allocId) ?? NOT_MEASURABLE;
+  }
+
+  #readNamespace(ownerId: string): NamespaceRead {
+    const tracked = this.#watch.tracked(ownerId);
+    const shortId = ownerId.slice(0, 12);
+    if (!tracked) return { reason: `container ${shortId} is not running`, processesVisible: undefined };
+    // Not seen under procRoot at the inspect: try again from the same PID, which needs no Docker call.
+    if (!tracked.probe && tracked.failure?.processesVisible === false) {
+      tracked.failure = this.#watch.openProbe(tracked);
+    }
+    const { probe, failure } = tracked;
+    if (!probe) {
+      return (
+        failure ?? { reason: `container ${shortId} has no process to read`, processesVisible: undefined }
+      );
+    }
+    const read = probe.read();
+    if ("bytes" in read) return { bytes: read.bytes, processesVisible: true };
+    if (read.exited) {
+      // Its `die` event is on the way and will tell the rest; until then the allocation is unknown.
+      probe.close();
+      tracked.probe = undefined;
+      tracked.failure = {
+        reason: `container ${shortId} stopped: ${read.reason}`,
         processesVisible: undefined,
       };
+      return tracked.failure;
     }
-    if (pid <= 0)
-      return { reason: `container ${shortId} stopped while being sampled`, processesVisible: undefined };
-    if (!(await this.#runsIn(pid, containerId))) {
-      return {
-        reason: `cannot see the container's processes under ${this.#procRoot}: mount the host's /proc`,
-        processesVisible: false,
-      };
+    return { reason: read.reason, processesVisible: true };
+  }
+
+  #noteVisibility(reads: Iterable<NamespaceRead>): void {
+    let checked = false;
+    for (const read of reads) {
+      if (read.processesVisible === true) {
+        this.#procRootVisible = true;
+        return;
+      }
+      if (read.processesVisible === false) checked = true;
     }
-    this.#verifiedPids.set(containerId, pid);
-    return { pid };
+    if (checked) this.#procRootVisible = false;
   }
-
-  /**
-   * Whatever the cgroup layout — `/docker/<id>` (cgroupfs), `docker-<id>.scope` (systemd), or a path relative
-   * to a private cgroup namespace — the full container ID appears in the process's cgroup file.
-   */
-  async #runsIn(pid: number, containerId: string): Promise<boolean> {
-    try {
-      return (await readFile(join(this.#procRoot, String(pid), "cgroup"), "utf8")).includes(containerId);
-    } catch {
-      return false;
-    }
-  }
-
-  #noteVisibility(reads: readonly NamespaceRead[]): void {
-    const checked = reads.flatMap((read) =>
-      read.processesVisible === undefined ? [] : [read.processesVisible],
-    );
-    if (checked.length > 0) this.#procRootVisible = checked.includes(true);
-  }
-}
-
-function namespaceOwners(network: AllocationNetwork): string[] {
-  return network.measurable ? [...network.namespaceOwners] : [];
-}
-
-/** Never partial: one namespace that cannot be read makes the whole allocation unknown. */
-function readingOf(
-  allocId: string,
-  at: number,
-  network: AllocationNetwork,
-  reads: ReadonlyMap<string, NamespaceRead>,
-): Reading {
-  if (!network.measurable) return { allocId, at, state: "unknown", reason: network.reason };
-  const counters = new Map<string, number>();
-  for (const owner of network.namespaceOwners) {
-    const read = reads.get(owner) as NamespaceRead;
-    if (!("bytes" in read)) return { allocId, at, state: "unknown", reason: read.reason };
-    counters.set(owner, read.bytes);
-  }
-  return { allocId, at, state: "measured", counters };
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
