@@ -42,6 +42,8 @@ export type ConfigResult = { ok: true; config: Config; warnings: string[] } | { 
 const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
 const MIN_CHECK_INTERVAL_MS = 100;
+// Node's timers wait at most 2^31-1 ms (about 596h); a longer sleep would fire at once, every cycle.
+const MAX_CHECK_INTERVAL_MS = 2 ** 31 - 1;
 // Nomad Variable paths: nomad-api-notes.md "Variables".
 const VARIABLE_PATH = /^[a-zA-Z0-9\-_~/]{1,128}$/;
 const NAMESPACE_NAME = /^[a-zA-Z0-9-]{1,128}$/;
@@ -69,12 +71,24 @@ export function parseConfig(
     errors.push(`${name}=${JSON.stringify(value)} is not valid: expected ${valid}`);
     return undefined;
   };
-  const duration = (name: string, fallback: string, minMs: number, minText: string): number => {
+  const duration = (
+    name: string,
+    fallback: string,
+    min: { ms: number; text: string },
+    max?: { ms: number; text: string },
+  ): number => {
     const raw = text(name) ?? fallback;
-    const ms = SECONDS.test(raw) ? Number(raw) * 1_000 : parseDuration(raw);
+    // Bare seconds go through the same parser, so Go's limits hold for them too.
+    const ms = parseDuration(SECONDS.test(raw) ? `${raw}s` : raw);
     if (ms === undefined) return invalid(name, raw, SETTING_DURATION_FORM) ?? Number.NaN;
-    if (ms < minMs) return invalid(name, raw, `a duration of at least ${minText}`) ?? Number.NaN;
+    if (ms < min.ms || (max && ms > max.ms)) {
+      const most = max ? ` and at most ${max.text}` : "";
+      return invalid(name, raw, `a duration of at least ${min.text}${most}`) ?? Number.NaN;
+    }
     return ms;
+  };
+  const address = (name: string, raw: string, schemes: readonly string[], form: string): void => {
+    if (!usableAddress(raw, schemes)) invalid(name, raw, form);
   };
   const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
     const raw = text(name)?.toLowerCase() ?? fallback;
@@ -85,9 +99,12 @@ export function parseConfig(
 
   const addrName = text("NOMAD_ADDR") !== undefined ? "NOMAD_ADDR" : "NOMAD_ENDPOINT";
   const nomadAddr = text(addrName) ?? "http://127.0.0.1:4646";
-  if (!/^(https?:\/\/[^/\s]+\/?|unix:\/\/\/\S+)$/.test(nomadAddr)) {
-    invalid(addrName, nomadAddr, "http(s)://host:port or unix:///path/to/api.sock");
-  }
+  address(
+    addrName,
+    nomadAddr,
+    ["http:", "https:", "unix:"],
+    "http(s)://host:port or unix:///path/to/api.sock",
+  );
 
   const allocId = text("NOMAD_ALLOC_ID");
   const nodeId = text("NOMAD_NODE_ID");
@@ -120,16 +137,21 @@ export function parseConfig(
     namespaces = names;
   }
 
-  const checkIntervalMs = duration("CHECK_INTERVAL", "60s", MIN_CHECK_INTERVAL_MS, "100ms");
-  const idleTimeoutMs = duration("IDLE_TIMEOUT", "15m", 1, "1ms");
+  const checkIntervalMs = duration(
+    "CHECK_INTERVAL",
+    "60s",
+    { ms: MIN_CHECK_INTERVAL_MS, text: "100ms" },
+    { ms: MAX_CHECK_INTERVAL_MS, text: "596h" },
+  );
+  const idleTimeoutMs = duration("IDLE_TIMEOUT", "15m", { ms: 1, text: "1ms" });
   if (idleTimeoutMs < checkIntervalMs) {
     invalid("IDLE_TIMEOUT", text("IDLE_TIMEOUT") ?? "15m", `a duration of at least CHECK_INTERVAL`);
   }
-  const actionCooldownMs = duration("ACTION_COOLDOWN", "5m", 0, "0s");
+  const actionCooldownMs = duration("ACTION_COOLDOWN", "5m", { ms: 0, text: "0s" });
 
   const thresholdRaw = text("ACTIVITY_THRESHOLD") ?? "500";
   const activityThresholdBytes = /^\d+$/.test(thresholdRaw) ? Number(thresholdRaw) : Number.NaN;
-  if (Number.isNaN(activityThresholdBytes)) {
+  if (!Number.isSafeInteger(activityThresholdBytes)) {
     invalid(
       "ACTIVITY_THRESHOLD",
       thresholdRaw,
@@ -142,9 +164,12 @@ export function parseConfig(
   if (!dryRun && !["false", "0", "no"].includes(dryRunRaw)) invalid("DRY_RUN", dryRunRaw, "true or false");
 
   const dockerHost = text("DOCKER_HOST") ?? "unix:///var/run/docker.sock";
-  if (!/^(unix:\/\/\/\S+|tcp:\/\/[^/\s]+|https?:\/\/[^/\s]+)\/?$/.test(dockerHost)) {
-    invalid("DOCKER_HOST", dockerHost, "unix:///path/to/docker.sock or tcp://host:port");
-  }
+  address(
+    "DOCKER_HOST",
+    dockerHost,
+    ["unix:", "tcp:", "http:", "https:"],
+    "unix:///path/to/docker.sock or tcp://host:port",
+  );
 
   const procRoot = text("PROC_ROOT") ?? (pathExists("/host/proc") ? "/host/proc" : "/proc");
   if (!pathExists(procRoot)) invalid("PROC_ROOT", procRoot, "a directory where the host's /proc is mounted");
@@ -192,6 +217,20 @@ export function parseConfig(
   }
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, config: deepFreeze(config), warnings };
+}
+
+/** A URL a client can connect to (a host, a port that exists, no path), or a unix socket's absolute path. */
+function usableAddress(address: string, schemes: readonly string[]): boolean {
+  const raw = address.replace(/\/$/, "");
+  const scheme = /^[a-z]+:/.exec(raw)?.[0];
+  if (!scheme || !schemes.includes(scheme)) return false;
+  if (scheme === "unix:") return /^unix:\/\/\/\S*[^/\s]$/.test(raw);
+  if (!/^[a-z]+:\/\/[^/\s]+$/.test(raw)) return false;
+  // WHATWG URL parsing refuses ports above 65535; `tcp:` is parsed as http.
+  const url = URL.canParse(raw.replace(/^tcp:/, "http:"))
+    ? new URL(raw.replace(/^tcp:/, "http:"))
+    : undefined;
+  return url !== undefined && url.hostname !== "";
 }
 
 function deepFreeze<T extends object>(value: T): T {
