@@ -179,6 +179,15 @@ describe("the allocation watch at the end of a stream", () => {
     expect(nomad.requests.filter((path) => path === "/v1/job/dev")).toHaveLength(1);
   });
 
+  it("skips events that are not objects and applies the rest of the batch", async () => {
+    const odd = batch.replace('"Events":[', '"Events":[null,5,"text",');
+    const nomad = await fakeNomad([announces((response) => response.writeHead(200).end(`{}\n${odd}\n`))]);
+    const watch = await startWatch(nomad);
+    cleanup.push(nomad.close, watch.stop);
+
+    await waitFor("the allocation to be known", () => watch.view.live()[0]?.id === "a1");
+  });
+
   it("says once that Nomad closed the stream, and reads the token again before resubscribing", async () => {
     const closeLine = "subscription closed by server, client should resubscribe";
     const nomad = await fakeNomad([(response) => response.writeHead(200).end(`{}\n${closeLine}\n`)]);

@@ -206,7 +206,9 @@ export class AllocationWatch {
   private apply(events: unknown[]): void {
     const { view } = this.deps;
     let missingJobs = false;
-    for (const event of events as StreamEvent[]) {
+    for (const event of events as Array<StreamEvent | null>) {
+      // The framing lets any JSON through as an event; only objects can be events.
+      if (typeof event !== "object" || event === null) continue;
       const allocation = event.Payload?.Allocation;
       const job = event.Payload?.Job;
       if (event.Topic === "Allocation" && allocation) {
