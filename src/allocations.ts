@@ -140,7 +140,7 @@ export class NodeAllocations {
 
 function startedAt(allocation: Allocation): number {
   const starts = Object.values(allocation.TaskStates ?? {})
-    .map((state) => Date.parse(state.StartedAt))
+    .map((state) => Date.parse(state.StartedAt ?? ""))
     .filter((ms) => Number.isFinite(ms) && ms > 0);
   // CreateTime is Unix nanoseconds; milliseconds are all the precision a start time needs here.
   return starts.length > 0 ? Math.max(...starts) : Math.floor(allocation.CreateTime / 1e6);

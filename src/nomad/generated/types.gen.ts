@@ -126,12 +126,9 @@ export type TaskState = {
      */
     LastRestart?: string | null;
     /**
-     * RFC 3339. Recorded from Nomad 1.6.5: null while the task has not started (an unset time
-     * is null, not Go's zero time). Still typed a string here because src/allocations.ts
-     * passes it to `Date.parse` unchecked; accept null there, then make this nullable.
-     *
+     * RFC 3339; null while the task has not started (recorded from Nomad 1.6.5).
      */
-    StartedAt: string;
+    StartedAt: string | null;
     /**
      * RFC 3339; null while not finished (recorded from Nomad 1.6.5).
      */
