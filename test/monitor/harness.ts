@@ -5,6 +5,7 @@ import { type Environment, parseConfig } from "../../src/config.js";
 import { runDaemon } from "../../src/daemon.js";
 import { SAFE_LOG_OPTIONS } from "../../src/log.js";
 import type { WatchTiming } from "../../src/nomad/watch.js";
+import { simulatorPolicyFromFile } from "../deploy/acl-policy.js";
 import { dockerWorldRuntime, NomadSimulator, type SimJob } from "../sim/index.js";
 import type { DockerWorld } from "../world/world.js";
 
@@ -17,6 +18,8 @@ export interface LogLine {
 /** Every secret any scenario created, and every log line any monitor wrote: checked against each other. */
 export const allSecrets = new Set<string>();
 export const allLogLines: string[] = [];
+
+export const STATE_POLICY = new URL("../../nomad/idle-monitor-state-policy.hcl", import.meta.url).pathname;
 
 export const FAST_WATCH: WatchTiming = {
   silenceMs: 3_000,
@@ -48,6 +51,8 @@ export async function scenario(world: DockerWorld): Promise<Scenario> {
   const actionToken = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });
   sim.putVariable("default", "nomad/jobs/idle-monitor", { token: actionToken });
   const identityToken = sim.workloadIdentity("default", "idle-monitor");
+  // As the README's deploy steps do: the state policy attached to the monitor's job.
+  sim.attachPolicyToJob("default", "idle-monitor", await simulatorPolicyFromFile(STATE_POLICY));
   for (const secret of [actionToken, identityToken, sim.managementToken]) allSecrets.add(secret);
 
   const logs: LogLine[] = [];

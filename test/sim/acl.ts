@@ -22,7 +22,8 @@ interface WorkloadIdentity {
   task?: string;
 }
 
-type Holder = { policy: AclPolicy } | { workload: WorkloadIdentity };
+/** A workload identity carries the policies attached to its job (`nomad acl policy apply -job`). */
+type Holder = { policy: AclPolicy } | { workload: WorkloadIdentity; attached: readonly AclPolicy[] };
 
 /** What a request may do; `null` when ACLs are disabled (everything is allowed). */
 export class Grants {
@@ -34,8 +35,9 @@ export class Grants {
 
   allowsNamespace(namespace: string, capability: NamespaceCapability): boolean {
     if (this.isManagement) return true;
-    if (!this.holder || !("policy" in this.holder)) return false;
-    return closestRule(this.holder.policy.namespaces ?? {}, namespace)?.includes(capability) ?? false;
+    return this.#policies.some(
+      (policy) => closestRule(policy.namespaces ?? {}, namespace)?.includes(capability) ?? false,
+    );
   }
 
   allowsScaling(namespace: string): boolean {
@@ -49,10 +51,21 @@ export class Grants {
 
   allowsVariable(namespace: string, path: string, capability: VariableCapability): boolean {
     if (this.isManagement) return true;
-    if (!this.holder) return false;
-    if ("workload" in this.holder) return workloadMayUse(this.holder.workload, namespace, path, capability);
-    const paths = closestRule(this.holder.policy.variables ?? {}, namespace);
-    return (paths && closestRule(paths, path)?.includes(capability)) ?? false;
+    if (
+      this.holder &&
+      "workload" in this.holder &&
+      workloadMayUse(this.holder.workload, namespace, path, capability)
+    )
+      return true;
+    return this.#policies.some((policy) => {
+      const paths = closestRule(policy.variables ?? {}, namespace);
+      return (paths && closestRule(paths, path)?.includes(capability)) ?? false;
+    });
+  }
+
+  get #policies(): readonly AclPolicy[] {
+    if (!this.holder) return [];
+    return "policy" in this.holder ? [this.holder.policy] : this.holder.attached;
   }
 }
 
@@ -61,6 +74,8 @@ type Resolution = { grants: Grants } | { error: typeof PERMISSION_DENIED | typeo
 /** The cluster's ACL tokens: ordinary tokens by secret ID, and workload identities (JWTs). */
 export class TokenStore {
   readonly #holders = new Map<string, Holder>();
+  /** Policies attached to jobs, by `namespace/job`. */
+  readonly #jobPolicies = new Map<string, AclPolicy[]>();
   readonly #expired = new Set<string>();
 
   constructor(private readonly enabled: boolean) {}
@@ -71,9 +86,22 @@ export class TokenStore {
     return secret;
   }
 
+  /** Like `nomad acl policy apply -namespace <ns> -job <job>`: the job's identities get the policy too. */
+  attachToJob(namespace: string, jobId: string, policy: AclPolicy): void {
+    const key = `${namespace}/${jobId}`;
+    this.#jobPolicies.set(key, [...(this.#jobPolicies.get(key) ?? []), structuredClone(policy)]);
+  }
+
   createWorkloadIdentity(identity: WorkloadIdentity): string {
+    const jobPolicies = this.#jobPolicies;
     const token = fakeJwt(identity);
-    this.#holders.set(token, { workload: { ...identity } });
+    const key = `${identity.namespace}/${identity.jobId}`;
+    this.#holders.set(token, {
+      workload: { ...identity },
+      get attached() {
+        return jobPolicies.get(key) ?? [];
+      },
+    });
     return token;
   }
 

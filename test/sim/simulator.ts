@@ -250,6 +250,11 @@ export class NomadSimulator {
    * A task's workload identity (a JWT): it may only read and list the Variables `nomad/jobs`,
    * `nomad/jobs/<job>[/<group>[/<task>]]` of its namespace.
    */
+  /** `nomad acl policy apply -namespace <ns> -job <job> …`: the policy joins the job's workload identities. */
+  attachPolicyToJob(namespace: string, jobId: string, policy: AclPolicy): void {
+    this.tokens.attachToJob(namespace, jobId, policy);
+  }
+
   workloadIdentity(namespace: string, jobId: string, group?: string, task?: string): string {
     if (task !== undefined && group === undefined) throw new Error("a task identity needs its group");
     return this.tokens.createWorkloadIdentity({ namespace, jobId, group, task });
