@@ -40,9 +40,15 @@ export class NodeAllocations {
   private readonly jobs = new Map<string, Job>();
   /** Counts the events applied; an allocation remembers the count when an event last told of it. */
   private eventCount = 0;
+  #seeded = false;
   private readonly lastToldAt = new Map<string, number>();
 
   constructor(private readonly nodeId: string) {}
+
+  /** Whether a full list of the node's allocations has been applied: before, the view knows nothing. */
+  get seeded(): boolean {
+    return this.#seeded;
+  }
 
   /** Call right before requesting the node's allocation list; pass the mark to `reconcile`. */
   listRequested(): ListMark {
@@ -69,6 +75,7 @@ export class NodeAllocations {
       this.lastToldAt.delete(id);
     }
     this.forgetUnusedJobs();
+    this.#seeded = true;
   }
 
   /**

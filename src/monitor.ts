@@ -135,14 +135,15 @@ export class Monitor {
 
   /** One sampling cycle: sample → decide → plan → act. */
   async cycle(signal?: AbortSignal): Promise<void> {
-    const { clock } = this.deps;
+    const { clock, cluster } = this.deps;
+    // Before the first list of the node's allocations nothing is known, and nothing is published.
+    if (!this.view.seeded) return;
     const { watched, notes } = watchedGroups(this.view.live(), this.rules);
     for (const job of notes) this.sayNotes(job);
     this.forgetWhatIsGone(watched);
-    if (watched.length === 0) return;
 
-    await this.measure(watched, clock.now());
-    const { cluster } = this.deps;
+    if (watched.length > 0) await this.measure(watched, clock.now());
+    // Published whether or not anything is watched here: the heartbeat says this node's monitor runs.
     await cluster.publish(this.report(watched));
     await cluster.refresh();
     const now = clock.now();
@@ -153,7 +154,7 @@ export class Monitor {
       byJob.set(key, [...(byJob.get(key) ?? []), { group, verdict: this.decide(group, now) }]);
     }
     for (const [key, groups] of byJob) {
-      if (signal?.aborted) return;
+      if (signal?.aborted) break;
       await this.actOnJob(key, groups, signal).catch((error: unknown) => {
         if (signal?.aborted) return;
         // One bad job never stops the others.
@@ -162,6 +163,8 @@ export class Monitor {
           this.deps.log.error(`acting on job ${group.jobId} failed: ${(error as Error).message}`);
       });
     }
+    // A cooldown begun this cycle is published at once, so that it survives a restart right after.
+    await cluster.publish(this.report(watched));
   }
 
   /**

@@ -165,9 +165,10 @@ describe("defect 8: noise at placement", () => {
       clock,
       log,
     });
-    monitor.view.upsert(allocation("a1"));
-    monitor.view.upsert(allocation("a2"));
-    monitor.view.updateJob(job);
+    monitor.view.reconcile(
+      [{ ...allocation("a1"), Job: job }, allocation("a2")],
+      monitor.view.listRequested(),
+    );
 
     const warnings = () => logs.filter((line) => line.level >= 40 && /cannot measure/.test(line.msg));
     const cycle = async () => {

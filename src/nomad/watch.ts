@@ -45,7 +45,6 @@ interface ConnectionOutcome {
 export class AllocationWatch {
   private readonly notices: RateLimitedNotice;
   private readingJobs: Promise<void> = Promise.resolve();
-  private seeded = false;
 
   constructor(
     private readonly deps: {
@@ -63,11 +62,6 @@ export class AllocationWatch {
 
   private get timing(): WatchTiming {
     return this.deps.timing ?? DEFAULT_WATCH_TIMING;
-  }
-
-  /** Whether the view has been listed from Nomad at least once. */
-  get isSeeded(): boolean {
-    return this.seeded;
   }
 
   /** Runs until the signal aborts; every failure is logged (at most once a minute) and retried. */
@@ -88,7 +82,6 @@ export class AllocationWatch {
     const requested = this.deps.view.listRequested();
     const { allocations, index } = await this.deps.nomad.nodeAllocations(this.deps.nodeId, signal);
     this.deps.view.reconcile(allocations, requested);
-    this.seeded = true;
     await this.queueJobReads();
     return index;
   }

@@ -279,6 +279,11 @@ export class NomadSimulator {
     return result.written.ModifyIndex;
   }
 
+  /** The paths of a namespace's Variables under `prefix`, sorted. */
+  listVariables(namespace: string, prefix: string): string[] {
+    return this.state.variablesUnder(namespace, prefix).map((variable) => variable.Path);
+  }
+
   /** The job's current version, as `GET /v1/job/:id` would answer. */
   job(namespace: string, jobId: string): NomadJob | undefined {
     const job = this.state.job(namespace, jobId);
