@@ -200,31 +200,29 @@ export class Monitor {
     const { clock, nodeId } = this.deps;
     const now = clock.now();
     const allocs: Record<string, AllocRecord> = {};
-    for (const alloc of watched.flatMap((group) => group.allocations)) {
-      const state = this.tracker.stateOf(alloc.id);
-      const lastGood = this.meter.lastGood(alloc.id);
-      const record: AllocRecord = {
-        state:
-          state.unknownReason !== undefined
-            ? "unknown"
-            : this.latest.get(alloc.id) === "quiet"
-              ? "quiet"
-              : "active",
-        quietSince: state.quietSince,
-        bytesSinceActive: state.bytesSinceActive,
-        counters: lastGood && Object.fromEntries(lastGood.counters),
-        countersAt: lastGood?.at,
-      };
-      if (record.state === "quiet" && state.quietSince !== undefined)
-        record.quietForMs = now - state.quietSince;
-      allocs[alloc.id] = record;
+    for (const group of watched) {
+      for (const alloc of group.allocations) allocs[alloc.id] = this.record(group, alloc.id, now);
     }
+    return { v: 1, nodeId, writtenAt: now, allocs, cooldowns: Object.fromEntries(this.cooldownUntil) };
+  }
+
+  private record(group: WatchedGroup, allocId: string, now: number): AllocRecord {
+    const state = this.tracker.stateOf(allocId);
+    const lastGood = this.meter.lastGood(allocId);
+    const measured = state.unknownReason === undefined;
+    const quiet = measured && this.latest.get(allocId) === "quiet";
     return {
-      v: 1,
-      nodeId,
-      writtenAt: now,
-      allocs,
-      cooldowns: Object.fromEntries(this.cooldownUntil),
+      namespace: group.namespace,
+      job: group.jobId,
+      group: group.group,
+      timeoutMs: group.policy.timeoutMs,
+      action: group.policy.action,
+      state: !measured ? "unknown" : quiet ? "quiet" : "active",
+      ...(quiet && state.quietSince !== undefined ? { quietForMs: now - state.quietSince } : {}),
+      quietSince: state.quietSince,
+      bytesSinceActive: state.bytesSinceActive,
+      counters: lastGood && Object.fromEntries(lastGood.counters),
+      countersAt: lastGood?.at,
     };
   }
 

@@ -62,9 +62,7 @@ describe.skipIf(!world)("what the monitor leaves alone", () => {
     once(
       /^job invalid-timeout group web: job meta idle-monitor.timeout="soon" is not valid \(expected a Go\/Nomad duration.*\); leaving the group alone/,
     );
-    once(
-      /^job also-elsewhere group web is idle here, but not acting while node other has not reported$/,
-    );
+    once(/^job also-elsewhere group web is idle here, but not acting while node other has not reported$/);
     once(/^job not-docker group web opted in but cannot be measured: task server uses the exec driver/);
     once(
       /^cannot measure job host-network group web: .*host networking: counters would be the whole machine's/,

@@ -1,5 +1,11 @@
 /** What a node's monitor says about one opted-in allocation on its node. */
 export interface AllocRecord {
+  /** Which job and group it belongs to, and that group's policy: what `status` shows. */
+  namespace?: string;
+  job?: string;
+  group?: string;
+  timeoutMs?: number;
+  action?: string;
   state: "quiet" | "active" | "unknown";
   /** Quiet: how long it had been quiet when the report was written (other nodes add their own elapsed time). */
   quietForMs?: number;
