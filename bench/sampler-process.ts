@@ -1,14 +1,22 @@
-// The sampler alone in its own process, so its CPU time and peak RSS are not mixed with the world's
-// (the parent holds dockerode handles and the state of every container it created).
+// The sampler alone in its own process, so its CPU time and peak RSS are not mixed with the world's or the
+// bench's (the parent holds the counting proxy and the world). The parent drives it one cycle at a time,
+// so that it can count the Docker requests of each cycle at the proxy, from outside the sampler.
 import { DockerEngineClient, dockerEndpoint } from "../src/docker/engine-client.js";
 import { DockerNetworkSampler } from "../src/docker/network-sampler.js";
 
-export interface SamplingRequest {
-  allocIds: string[];
-  /** Measured cycles, after one warm-up cycle. */
-  cycles: number;
-  procRoot: string;
-}
+export type ToSampler =
+  | { kind: "start"; allocIds: string[]; procRoot: string }
+  | { kind: "cycle" }
+  /** Allocations added to what each cycle samples (the bench's start-to-baseline probes). */
+  | { kind: "add"; allocIds: string[] }
+  | { kind: "finish" };
+
+export type FromSampler =
+  | { kind: "started"; rssBeforeSamplingBytes: number }
+  | { kind: "cycle"; figures: CycleFigures }
+  /** A reading delivered outside the cycle (onBaseline), with this process's wall clock at delivery. */
+  | { kind: "baseline"; allocId: string; deliveredAtMs: number; namespaces: number }
+  | { kind: "finished"; peakRssBytes: number };
 
 export interface CycleFigures {
   wallMs: number;
@@ -21,36 +29,17 @@ export interface CycleFigures {
   unknown: Record<string, number>;
 }
 
-export interface SamplingReport {
-  warmUp: CycleFigures;
-  cycles: CycleFigures[];
-  /** RSS once Node, dockerode and the sampler are loaded, before the first cycle. */
-  rssBeforeSamplingBytes: number;
-  /** `process.resourceUsage().maxRSS` after the last cycle. */
-  peakRssBytes: number;
+let sampler: DockerNetworkSampler | undefined;
+let allocIds: string[] = [];
+
+function send(message: FromSampler): void {
+  process.send?.(message);
 }
 
-async function run(request: SamplingRequest): Promise<SamplingReport> {
-  const sampler = new DockerNetworkSampler({
-    engine: new DockerEngineClient(dockerEndpoint(process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock")),
-    procRoot: request.procRoot,
-  });
-  const rssBeforeSamplingBytes = process.memoryUsage().rss;
-  const warmUp = await cycle(sampler, request.allocIds);
-  const cycles: CycleFigures[] = [];
-  for (let i = 0; i < request.cycles; i++) cycles.push(await cycle(sampler, request.allocIds));
-  return {
-    warmUp,
-    cycles,
-    rssBeforeSamplingBytes,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
-  };
-}
-
-async function cycle(sampler: DockerNetworkSampler, allocIds: readonly string[]): Promise<CycleFigures> {
+async function cycle(): Promise<CycleFigures> {
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
-  const readings = await sampler.sample(allocIds, Date.now());
+  const readings = await (sampler as DockerNetworkSampler).sample(allocIds, Date.now());
   const wallMs = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
 
@@ -74,12 +63,50 @@ async function cycle(sampler: DockerNetworkSampler, allocIds: readonly string[])
   return figures;
 }
 
-process.once("message", (request: SamplingRequest) => {
-  run(request).then(
-    (report) => process.send?.(report, () => process.exit(0)),
-    (error: unknown) => {
+async function handle(message: ToSampler): Promise<void> {
+  switch (message.kind) {
+    case "start": {
+      allocIds = message.allocIds;
+      sampler = new DockerNetworkSampler({
+        engine: new DockerEngineClient(
+          dockerEndpoint(process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock"),
+        ),
+        procRoot: message.procRoot,
+      });
+      sampler.onBaseline((reading) => {
+        if (reading.state !== "measured") return;
+        send({
+          kind: "baseline",
+          allocId: reading.allocId,
+          deliveredAtMs: Date.now(),
+          namespaces: reading.counters.size,
+        });
+      });
+      send({ kind: "started", rssBeforeSamplingBytes: process.memoryUsage().rss });
+      return;
+    }
+    case "cycle":
+      send({ kind: "cycle", figures: await cycle() });
+      return;
+    case "add":
+      allocIds = [...allocIds, ...message.allocIds];
+      return;
+    case "finish":
+      await sampler?.close();
+      process.send?.({ kind: "finished", peakRssBytes: process.resourceUsage().maxRSS * 1024 }, () =>
+        process.exit(0),
+      );
+      return;
+  }
+}
+
+// One message at a time, in order.
+let queue = Promise.resolve();
+process.on("message", (message: ToSampler) => {
+  queue = queue
+    .then(() => handle(message))
+    .catch((error: unknown) => {
       console.error(error);
       process.exit(1);
-    },
-  );
+    });
 });

@@ -1,31 +1,58 @@
-// Sampling benchmark: one DockerNetworkSampler cycle over N real containers, against the seed's way
-// (sequential `docker stats --no-stream` per container). Run: npx tsx bench/sampling.ts --help
-import { execFile, fork } from "node:child_process";
+// Sampling benchmark: DockerNetworkSampler cycles over N real containers, the Docker requests they cost
+// (counted at a proxy on the socket), the time from a container's start to its baseline reading, and two
+// baselines: the seed's way (sequential `docker stats --no-stream`) and Docker's stats API (one-shot, all
+// containers at once). Run: npm run bench -- --help
+import { type ChildProcess, execFile, fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import http from "node:http";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import ts from "typescript";
-import { mapBounded } from "../src/docker/bounded.js";
-import { type AllocationSpec, DockerWorld, type PlacedAllocation } from "../test/world/world.js";
-import type { CycleFigures, SamplingReport, SamplingRequest } from "./sampler-process.js";
+import type { DockerEndpoint } from "../src/docker/engine-client.js";
+import { DockerWorld } from "../test/world/world.js";
+import { type CountingProxy, countingProxy } from "./docker-proxy.js";
+import type { CycleFigures, FromSampler, ToSampler } from "./sampler-process.js";
+import {
+  type FromKeeper,
+  type KeptWorld,
+  keptWorld,
+  SETUP_CONCURRENCY,
+  STATE_DIR,
+  statePath,
+} from "./world-keeper.js";
 
-const USAGE = `usage: npx tsx bench/sampling.ts [--containers N] [--cycles M] [--baseline-subset K] [--cpu-prof DIR]
-  --containers N       containers to start (default 200)
-  --cycles M           measured sampling cycles after one warm-up cycle (default 10, at least 10)
+const USAGE = `usage: npm run bench -- [--containers N] [--cycles M] [--reuse] [--clean] [--baseline-subset K] [--cpu-prof DIR]
+  --containers N       containers to sample (default 200)
+  --cycles M           measured sampling cycles after the first (default 10, at least 10)
+  --reuse              keep the containers after the run, and sample kept ones again instead of creating them
+  --clean              only remove the containers kept by --reuse runs, and say how long it took
   --baseline-subset K  containers timed with sequential docker stats --no-stream (default 10)
   --cpu-prof DIR       write the sampler process's V8 CPU profile (.cpuprofile) into DIR`;
 
-const GOAL = { containers: 200, medianCycleMs: 100, peakRssMb: 100 } as const;
-const TASKS = ["web", "sidecar"];
-/** Every BRIDGE_EVERY-th allocation is bridge-mode (pause container + tasks sharing its namespace). */
-const BRIDGE_EVERY = 4;
-/** Allocations created at once: each takes ~300 ms of dockerd work. */
-const SETUP_CONCURRENCY = 12;
+/** The issue's goals. */
+const GOALS = {
+  1000: { cycleWallMs: 25, cycleCpuMs: 20, firstCycleMs: 2_000, peakRssMb: 80 },
+  200: { cycleWallMs: 8 },
+  baselineMs: 1_000,
+  dockerRequestsPerCycle: 0,
+} as const;
+/** Measured on a 2-core machine: seconds per container to create, and to remove (issue 9). */
+const SECONDS_TO_CREATE = 0.65;
+const SECONDS_TO_REMOVE = 0.32;
+/** New containers started one at a time after the cycles, each timed from its start to its baseline. */
+const BASELINE_PROBES = 5;
+const BASELINE_TIMEOUT_MS = 10_000;
+/** The steady-state window over which the Docker requests per hour are counted: two of the sampler's pings. */
+const STEADY_WINDOW_MS = 61_000;
+const STEADY_CYCLE_EVERY_MS = 5_000;
 // Debian's client, the one that ships with the 20.10 daemon (the newer /usr/local/bin/docker answers too).
 const BASELINE_DOCKER = "/usr/bin/docker";
+const DOCKER_SOCKET = "/var/run/docker.sock";
 const PROC_ROOT = "/proc";
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -35,20 +62,34 @@ interface Options {
   containers: number;
   cycles: number;
   baselineSubset: number;
+  reuse: boolean;
+  clean: boolean;
   cpuProfileDir: string | undefined;
 }
 
 interface Setup {
-  allocations: PlacedAllocation[];
-  /** Every container started, pause containers included, in allocation order. */
+  world: KeptWorld;
+  /** Every container, pause containers included, in allocation order. */
   containerIds: string[];
-  ms: number;
+  /** Created by this run (not reused). */
+  created: boolean;
+  keeper?: ChildProcess;
 }
 
-interface Baseline {
-  client: string;
-  perContainerMs: number[];
-  extrapolatedCycleMs: number;
+interface Sampling {
+  first: CycleFigures;
+  firstRequests: Record<string, number>;
+  cycles: CycleFigures[];
+  requestsPerCycle: number[];
+  steady: { windowMs: number; cycles: number; requests: Record<string, number> };
+  baselines: Array<{ ms: number; inspects: number }>;
+  rssBeforeSamplingBytes: number;
+  peakRssBytes: number;
+}
+
+interface Baselines {
+  seed: { client: string; perContainerMs: number[]; extrapolatedCycleMs: number };
+  statsApi: { ms: number; containers: number; failed: number };
 }
 
 function parseOptions(args: string[]): Options {
@@ -58,6 +99,8 @@ function parseOptions(args: string[]): Options {
       containers: { type: "string", default: "200" },
       cycles: { type: "string", default: "10" },
       "baseline-subset": { type: "string", default: "10" },
+      reuse: { type: "boolean", default: false },
+      clean: { type: "boolean", default: false },
       "cpu-prof": { type: "string" },
       help: { type: "boolean", default: false },
     },
@@ -70,6 +113,8 @@ function parseOptions(args: string[]): Options {
     containers: positiveInteger("--containers", values.containers),
     cycles: positiveInteger("--cycles", values.cycles),
     baselineSubset: positiveInteger("--baseline-subset", values["baseline-subset"]),
+    reuse: values.reuse,
+    clean: values.clean,
     cpuProfileDir: values["cpu-prof"],
   };
   if (options.cycles < 10) throw new Error("--cycles must be at least 10 (the median of fewer says little)");
@@ -86,57 +131,122 @@ function positiveInteger(flag: string, value: string): number {
   return number;
 }
 
-/**
- * Allocations of two tasks until `containers` are placed: three of four in host mode (each task its own
- * namespace on docker0), one of four in bridge mode (pause container + two tasks, one namespace), as a
- * node running a mix of jobs has. The last allocation is shrunk to land on exactly `containers`.
- */
-function planAllocations(containers: number): AllocationSpec[] {
-  const specs: AllocationSpec[] = [];
-  let remaining = containers;
-  while (remaining > 0) {
-    const bridge = specs.length % BRIDGE_EVERY === BRIDGE_EVERY - 1 && remaining >= TASKS.length + 1;
-    const tasks = TASKS.slice(0, bridge ? TASKS.length : Math.min(TASKS.length, remaining));
-    specs.push({ allocId: randomUUID(), tasks, networkMode: bridge ? "bridge" : "host" });
-    remaining -= tasks.length + (bridge ? 1 : 0);
-  }
-  return specs;
+function say(text: string): void {
+  console.error(text);
 }
 
-async function createAllocations(
-  world: DockerWorld,
-  specs: readonly AllocationSpec[],
-  signal: AbortSignal,
-): Promise<Setup> {
-  const started = performance.now();
-  let created = 0;
-  let failure: unknown;
-  // Stop starting new allocations on the first failure or Ctrl-C, but let those in flight finish, so
-  // that world.close() afterwards sees every container.
-  const placed = await mapBounded(specs, SETUP_CONCURRENCY, async (spec) => {
-    if (failure !== undefined || signal.aborted) return undefined;
-    try {
-      const allocation = await world.createAllocation(spec);
-      created++;
-      if (created % Math.ceil(specs.length / 10) === 0) {
-        console.error(`  created ${created}/${specs.length} allocations`);
-      }
-      return allocation;
-    } catch (error) {
-      failure ??= error;
-      return undefined;
-    }
-  });
-  signal.throwIfAborted();
-  if (failure !== undefined) {
-    throw new Error(`setup failed after ${created} of ${specs.length} allocations`, { cause: failure });
+/** The machine's state at the start: a run on a busy machine shows as such. */
+function machine() {
+  const [one, five, fifteen] = loadavg() as [number, number, number];
+  return {
+    date: new Date().toISOString(),
+    cores: cpus().length,
+    loadAverage: { one, five, fifteen },
+    procLoadavg: readFileSync("/proc/loadavg", "utf8").trim(),
+  };
+}
+
+function estimate(options: Options, kept: KeptWorld | undefined): string {
+  const create = kept ? 0 : options.containers * SECONDS_TO_CREATE;
+  const remove = options.reuse ? 0 : options.containers * SECONDS_TO_REMOVE;
+  // Baselines: ~2 s per sequential docker stats, the all-at-once stats call, the steady window, probes.
+  const rest =
+    options.baselineSubset * 2 +
+    options.containers * 0.02 +
+    STEADY_WINDOW_MS / 1000 +
+    BASELINE_PROBES * 3 +
+    20;
+  const minutes = (seconds: number) => `${Math.max(1, Math.round(seconds / 60))} min`;
+  const parts = [
+    kept
+      ? `reusing the ${kept.containers} containers kept since ${kept.createdAt}`
+      : `creating ${options.containers} containers ~${minutes(create)}`,
+    `measuring ~${minutes(rest)}`,
+    options.reuse ? "keeping the containers (--reuse)" : `removing them ~${minutes(remove)}`,
+  ];
+  return `this run takes about ${minutes(create + remove + rest)} on a 2-core machine: ${parts.join(", ")}`;
+}
+
+/** The containers: kept ones (--reuse), or new ones created by a keeper process. */
+async function setUp(options: Options, signal: AbortSignal): Promise<Setup> {
+  const kept = options.reuse ? keptWorld(options.containers) : undefined;
+  if (kept) return { world: kept, containerIds: containerIdsOf(kept), created: false };
+  mkdirSync(STATE_DIR, { recursive: true });
+  const keeperLog = openSync(join(STATE_DIR, `keeper-${options.containers}.log`), "a");
+  const keeper = fork(
+    fileURLToPath(new URL("world-keeper.ts", import.meta.url)),
+    ["--keep", String(options.containers)],
+    {
+      detached: true,
+      execArgv: ["--import", "tsx"],
+      // Not the terminal: a kept keeper outlives this process, and would hold its output open.
+      stdio: ["ignore", keeperLog, keeperLog, "ipc"],
+    },
+  );
+  closeSync(keeperLog);
+  const onAbort = () => keeper.kill("SIGTERM");
+  signal.addEventListener("abort", onAbort);
+  try {
+    const world = await new Promise<KeptWorld>((resolveWorld, reject) => {
+      keeper.on("message", (message: FromKeeper) => {
+        if (message.kind === "progress") say(`  created ${message.created}/${message.of} allocations`);
+        if (message.kind === "failed") reject(new Error(message.message));
+        if (message.kind === "ready") resolveWorld(message.world);
+      });
+      keeper.once("exit", (code) =>
+        reject(new Error(`the world keeper exited (${code}) before the world was ready`)),
+      );
+    });
+    return { world, containerIds: containerIdsOf(world), created: true, keeper };
+  } finally {
+    signal.removeEventListener("abort", onAbort);
   }
-  const allocations = placed as PlacedAllocation[];
-  const containerIds = allocations.flatMap((allocation) => [
+}
+
+function containerIdsOf(world: KeptWorld): string[] {
+  return world.allocations.flatMap((allocation) => [
     ...(allocation.pause ? [allocation.pause.id] : []),
     ...allocation.tasks.map((task) => task.id),
   ]);
-  return { allocations, containerIds, ms: performance.now() - started };
+}
+
+/** Terminates a keeper (it removes its containers) and waits until it is gone; returns the time it took. */
+async function removeKept(keeperPid: number): Promise<number> {
+  const started = performance.now();
+  try {
+    process.kill(keeperPid, "SIGTERM");
+  } catch {
+    return 0;
+  }
+  for (;;) {
+    try {
+      process.kill(keeperPid, 0);
+    } catch {
+      return performance.now() - started;
+    }
+    await sleep(200);
+  }
+}
+
+async function clean(): Promise<number> {
+  let files: string[] = [];
+  try {
+    files = readdirSync(STATE_DIR).filter((file) => /^world-\d+\.json$/.test(file));
+  } catch {
+    // nothing kept
+  }
+  if (files.length === 0) say("no containers kept by --reuse runs");
+  for (const file of files) {
+    const containers = Number(file.match(/\d+/)?.[0]);
+    const world = keptWorld(containers);
+    if (!world) {
+      await rm(statePath(containers), { force: true });
+      continue;
+    }
+    say(`removing the ${containers} containers kept since ${world.createdAt}...`);
+    say(`removed in ${((await removeKept(world.keeperPid)) / 1000).toFixed(1)} s`);
+  }
+  return 0;
 }
 
 interface SamplerBuild {
@@ -147,8 +257,7 @@ interface SamplerBuild {
 /**
  * Compiles bench/sampler-process.ts and what it imports from src/ into a temporary directory, so the
  * sampler runs as plain JavaScript under plain node, as the daemon does: tsx's loader thread alone would
- * add ~25 MB to its RSS. Done before any container exists: the compile holds the event loop for seconds,
- * and tsx's CLI answers a Ctrl-C it does not see handled within 60 ms with SIGKILL.
+ * add ~25 MB to its RSS.
  */
 async function buildSamplerProcess(): Promise<SamplerBuild> {
   const outDir = await mkdtemp(join(tmpdir(), "nomad-idle-monitor-bench-"));
@@ -164,7 +273,6 @@ async function buildSamplerProcess(): Promise<SamplerBuild> {
       outDir,
     });
     if (program.emit().emitSkipped) throw new Error(`TypeScript emitted nothing into ${outDir}`);
-    // ESM like the sources, and the repository's node_modules for dockerode.
     await writeFile(join(outDir, "package.json"), JSON.stringify({ type: "module" }));
     await symlink(join(REPO_ROOT, "node_modules"), join(outDir, "node_modules"));
     return { entry: join(outDir, "bench", "sampler-process.js"), remove };
@@ -174,35 +282,144 @@ async function buildSamplerProcess(): Promise<SamplerBuild> {
   }
 }
 
-/** Runs the sampler loop in a child process that does nothing else, and returns what it measured. */
-function sampleInChildProcess(
-  entry: string,
-  request: SamplingRequest,
+/** The sampler process, driven one message at a time. */
+class SamplerProcess {
+  readonly #child: ChildProcess;
+  readonly #waiting = new Map<FromSampler["kind"], (message: FromSampler) => void>();
+  readonly baselines = new Map<string, number>();
+  #exited: Error | undefined;
+
+  constructor(entry: string, proxy: CountingProxy, cpuProfileDir: string | undefined) {
+    const { host, port } = proxy.endpoint as { host: string; port: number };
+    const execArgv = cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(cpuProfileDir)}`] : [];
+    this.#child = fork(entry, { execArgv, env: { ...process.env, DOCKER_HOST: `tcp://${host}:${port}` } });
+    this.#child.on("message", (message: FromSampler) => {
+      if (message.kind === "baseline") this.baselines.set(message.allocId, message.deliveredAtMs);
+      else this.#waiting.get(message.kind)?.(message);
+    });
+    this.#child.once("exit", (code, signal) => {
+      this.#exited = new Error(`the sampler process ended (${signal ?? `exit ${code}`})`);
+    });
+  }
+
+  ask<K extends FromSampler["kind"]>(
+    message: ToSampler,
+    answer: K,
+  ): Promise<Extract<FromSampler, { kind: K }>> {
+    if (this.#exited) return Promise.reject(this.#exited);
+    return new Promise((resolveAnswer, reject) => {
+      const onExit = () => reject(this.#exited);
+      this.#child.once("exit", onExit);
+      this.#waiting.set(answer, (received) => {
+        this.#child.off("exit", onExit);
+        resolveAnswer(received as Extract<FromSampler, { kind: K }>);
+      });
+      this.#child.send(message);
+    });
+  }
+
+  tell(message: ToSampler): void {
+    this.#child.send(message);
+  }
+
+  kill(): void {
+    this.#child.kill();
+  }
+}
+
+function requestsSince(proxy: CountingProxy, before: number): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const request of proxy.requests().slice(before)) counts[request] = (counts[request] ?? 0) + 1;
+  return counts;
+}
+
+function total(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((sum, count) => sum + count, 0);
+}
+
+async function sample(
+  build: SamplerBuild,
+  setup: Setup,
+  probesWorld: DockerWorld,
+  proxy: CountingProxy,
   cpuProfileDir: string | undefined,
-  signal: AbortSignal,
-): Promise<SamplingReport> {
-  const execArgv = cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(cpuProfileDir)}`] : [];
-  const child = fork(entry, { execArgv, signal });
-  return new Promise((resolveReport, reject) => {
-    let report: SamplingReport | undefined;
-    child.once("message", (message: SamplingReport) => {
-      report = message;
-    });
-    child.once("error", reject);
-    child.once("exit", (code, exitSignal) => {
-      if (report) resolveReport(report);
-      else reject(new Error(`the sampler process ended (${exitSignal ?? `exit ${code}`}) without a report`));
-    });
-    child.send(request);
-  });
+  cycles: number,
+): Promise<Sampling> {
+  const sampler = new SamplerProcess(build.entry, proxy, cpuProfileDir);
+  try {
+    const allocIds = setup.world.allocations.map((allocation) => allocation.allocId);
+    const { rssBeforeSamplingBytes } = await sampler.ask(
+      { kind: "start", allocIds, procRoot: PROC_ROOT },
+      "started",
+    );
+    const cycle = async () => {
+      const before = proxy.requests().length;
+      const { figures } = await sampler.ask({ kind: "cycle" }, "cycle");
+      return { figures, requests: requestsSince(proxy, before) };
+    };
+
+    say("sampling: the first cycle (one list, one inspect per container that owns a namespace)");
+    const first = await cycle();
+    say(`sampling: ${cycles} cycles back to back`);
+    const measured: Awaited<ReturnType<typeof cycle>>[] = [];
+    for (let i = 0; i < cycles; i++) measured.push(await cycle());
+
+    say(
+      `steady state: a cycle every ${STEADY_CYCLE_EVERY_MS / 1000} s for ${STEADY_WINDOW_MS / 1000} s, counting Docker requests`,
+    );
+    const windowStart = proxy.requests().length;
+    const windowStarted = performance.now();
+    let steadyCycles = 0;
+    while (performance.now() - windowStarted < STEADY_WINDOW_MS) {
+      await cycle();
+      steadyCycles++;
+      await sleep(Math.min(STEADY_CYCLE_EVERY_MS, STEADY_WINDOW_MS - (performance.now() - windowStarted)));
+    }
+    const steady = {
+      windowMs: performance.now() - windowStarted,
+      cycles: steadyCycles,
+      requests: requestsSince(proxy, windowStart),
+    };
+
+    say(`start to baseline: ${BASELINE_PROBES} new containers, one at a time`);
+    const baselines: Sampling["baselines"] = [];
+    for (let i = 0; i < BASELINE_PROBES; i++) {
+      const allocId = randomUUID();
+      const before = proxy.requests().length;
+      const placed = await probesWorld.createAllocation({ allocId, tasks: ["web"], networkMode: "host" });
+      const task = placed.tasks[0];
+      const { State } = await probesWorld.docker.getContainer(task?.id as string).inspect();
+      const deadline = performance.now() + BASELINE_TIMEOUT_MS;
+      while (!sampler.baselines.has(allocId) && performance.now() < deadline) await sleep(10);
+      const delivered = sampler.baselines.get(allocId);
+      if (delivered === undefined)
+        throw new Error(`no baseline for probe ${allocId} within ${BASELINE_TIMEOUT_MS / 1000} s`);
+      const requests = requestsSince(proxy, before);
+      baselines.push({
+        ms: delivered - Date.parse(State.StartedAt),
+        inspects: requests["GET /containers/{id}/json"] ?? 0,
+      });
+      await probesWorld.removeAllocation(allocId);
+    }
+    const { peakRssBytes } = await sampler.ask({ kind: "finish" }, "finished");
+    return {
+      first: first.figures,
+      firstRequests: first.requests,
+      cycles: measured.map((one) => one.figures),
+      requestsPerCycle: measured.map((one) => total(one.requests)),
+      steady,
+      baselines,
+      rssBeforeSamplingBytes,
+      peakRssBytes,
+    };
+  } catch (error) {
+    sampler.kill();
+    throw error;
+  }
 }
 
 /** The seed's way: `docker stats --no-stream <container>` for one container after another. */
-async function measureBaseline(
-  containerIds: readonly string[],
-  subset: number,
-  signal: AbortSignal,
-): Promise<Baseline> {
+async function seedBaseline(containerIds: readonly string[], subset: number, signal: AbortSignal) {
   const { stdout: version } = await run(BASELINE_DOCKER, ["version", "--format", "{{.Client.Version}}"]);
   const perContainerMs: number[] = [];
   for (let i = 0; i < subset; i++) {
@@ -226,6 +443,35 @@ async function measureBaseline(
   };
 }
 
+/** Docker's stats API, one-shot (API ≥ 1.41), every container at once: the strongest use of Docker's own stats. */
+async function statsApiBaseline(endpoint: DockerEndpoint, containerIds: readonly string[]) {
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
+  const target =
+    "socketPath" in endpoint
+      ? { socketPath: endpoint.socketPath }
+      : { host: endpoint.host, port: endpoint.port };
+  const started = performance.now();
+  const results = await Promise.all(
+    containerIds.map(
+      (id) =>
+        new Promise<boolean>((resolveOne) => {
+          const request = http.get(
+            { ...target, agent, path: `/containers/${id}/stats?stream=false&one-shot=true` },
+            (response) => {
+              response.resume();
+              response.on("end", () => resolveOne(response.statusCode === 200));
+              response.on("error", () => resolveOne(false));
+            },
+          );
+          request.on("error", () => resolveOne(false));
+        }),
+    ),
+  );
+  const ms = performance.now() - started;
+  agent.destroy();
+  return { ms, containers: containerIds.length, failed: results.filter((ok) => !ok).length };
+}
+
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length / 2;
@@ -245,7 +491,12 @@ function mean(values: readonly number[]): number {
 }
 
 function spread(values: readonly number[]) {
-  return { median: median(values), p90: percentile(values, 90), max: Math.max(...values) };
+  return {
+    min: Math.min(...values),
+    median: median(values),
+    p90: percentile(values, 90),
+    max: Math.max(...values),
+  };
 }
 
 function unknownTotals(cycles: readonly CycleFigures[]): Record<string, number> {
@@ -277,30 +528,96 @@ function table(rows: readonly string[][], values: "figures" | "text"): string {
 
 const ms = (value: number) => value.toFixed(1);
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+const seconds = (value: number) => `${(value / 1000).toFixed(1)} s`;
+const verdict = (met: boolean) => (met ? "met" : "MISSED");
 
-function report(options: Options, setup: Setup, sampling: SamplingReport, baseline: Baseline): boolean {
-  const allocations = setup.allocations.length;
-  const bridge = setup.allocations.filter((allocation) => allocation.networkMode === "bridge").length;
+function perHour(steady: Sampling["steady"]): Record<string, number> {
+  const hourly: Record<string, number> = {};
+  for (const [endpoint, count] of Object.entries(steady.requests)) {
+    hourly[endpoint] = Math.round((count * 3_600_000) / steady.windowMs);
+  }
+  return hourly;
+}
+
+function goals(
+  containers: number,
+  sampling: Sampling,
+  wallMedian: number,
+  cpuMedian: number,
+  requestsPerCycle: number,
+) {
+  const baselineMax = Math.max(...sampling.baselines.map((baseline) => baseline.ms));
+  const rows: Array<[string, boolean]> = [
+    [
+      `Docker requests per cycle = ${GOALS.dockerRequestsPerCycle}`,
+      requestsPerCycle === GOALS.dockerRequestsPerCycle,
+    ],
+    [
+      `start → baseline < ${GOALS.baselineMs} ms (max of ${sampling.baselines.length})`,
+      baselineMax < GOALS.baselineMs,
+    ],
+  ];
+  if (containers === 1000) {
+    const goal = GOALS[1000];
+    rows.push(
+      [`cycle wall median < ${goal.cycleWallMs} ms`, wallMedian < goal.cycleWallMs],
+      [`cycle CPU median < ${goal.cycleCpuMs} ms`, cpuMedian < goal.cycleCpuMs],
+      [`first cycle < ${goal.firstCycleMs} ms`, sampling.first.wallMs < goal.firstCycleMs],
+      [`sampler peak RSS < ${goal.peakRssMb} MB`, sampling.peakRssBytes / 1024 / 1024 < goal.peakRssMb],
+    );
+  }
+  if (containers === 200)
+    rows.push([`cycle wall median < ${GOALS[200].cycleWallMs} ms`, wallMedian < GOALS[200].cycleWallMs]);
+  return rows;
+}
+
+function report(
+  options: Options,
+  start: ReturnType<typeof machine>,
+  setup: Setup,
+  sampling: Sampling,
+  baselines: Baselines,
+  cleanUpMs: number | undefined,
+): boolean {
+  const { allocations } = setup.world;
+  const containers = setup.containerIds.length;
+  const bridge = allocations.filter((allocation) => allocation.networkMode === "bridge").length;
   const wall = spread(sampling.cycles.map((cycle) => cycle.wallMs));
   const cpu = spread(sampling.cycles.map((cycle) => cycle.cpuMs));
-  const everyCycle = [sampling.warmUp, ...sampling.cycles];
+  const requests = spread(sampling.requestsPerCycle);
+  const baselineMs = spread(sampling.baselines.map((baseline) => baseline.ms));
+  const everyCycle = [sampling.first, ...sampling.cycles];
   const unknown = unknownTotals(everyCycle);
-  const unknownCount = Object.values(unknown).reduce((sum, count) => sum + count, 0);
-  const benchPeakRssBytes = process.resourceUsage().maxRSS * 1024;
-  const perContainer = { median: median(baseline.perContainerMs), mean: mean(baseline.perContainerMs) };
-  const measuredBaseline = baseline.perContainerMs.length;
+  const unknownCount = total(unknown);
+  const hourly = perHour(sampling.steady);
+  const seedPerContainer = median(baselines.seed.perContainerMs);
+  const goalRows = goals(containers, sampling, wall.median, cpu.median, requests.median);
 
   console.log(
-    `\n${setup.containerIds.length} containers in ${allocations} allocations: ${allocations - bridge} host-mode ` +
+    `\n${containers} containers in ${allocations.length} allocations: ${allocations.length - bridge} host-mode ` +
       `(a namespace per task), ${bridge} bridge-mode (pause + tasks sharing one namespace); ` +
-      `${sampling.cycles[0]?.namespaces} namespaces read per cycle\n`,
+      `${sampling.cycles[0]?.namespaces} namespaces read per cycle`,
+  );
+  console.log(
+    `${start.date}, ${start.cores} cores, load average at start ${start.loadAverage.one.toFixed(2)} ${start.loadAverage.five.toFixed(2)} ${start.loadAverage.fifteen.toFixed(2)}\n`,
   );
   console.log(
     table(
       [
-        [`sampler, ${options.cycles} cycles after 1 warm-up`, "median", "p90", "max"],
-        ["cycle wall time (ms)", ms(wall.median), ms(wall.p90), ms(wall.max)],
-        ["cycle CPU time, user+system (ms)", ms(cpu.median), ms(cpu.p90), ms(cpu.max)],
+        [`sampler, ${options.cycles} cycles after the first`, "min", "median", "p90", "max"],
+        ["cycle wall time (ms)", ms(wall.min), ms(wall.median), ms(wall.p90), ms(wall.max)],
+        ["cycle CPU time, user+system (ms)", ms(cpu.min), ms(cpu.median), ms(cpu.p90), ms(cpu.max)],
+        [
+          "Docker requests per cycle (at the proxy)",
+          ...[requests.min, requests.median, requests.p90, requests.max].map(String),
+        ],
+        [
+          `start → baseline reading (ms, ${sampling.baselines.length} new containers)`,
+          ms(baselineMs.min),
+          ms(baselineMs.median),
+          ms(baselineMs.p90),
+          ms(baselineMs.max),
+        ],
       ],
       "figures",
     ),
@@ -309,68 +626,91 @@ function report(options: Options, setup: Setup, sampling: SamplingReport, baseli
   console.log(
     table(
       [
-        ["setup", `${(setup.ms / 1000).toFixed(1)} s (${SETUP_CONCURRENCY} allocations at a time)`],
         [
-          "warm-up cycle (resolves PIDs)",
-          `${ms(sampling.warmUp.wallMs)} ms wall, ${ms(sampling.warmUp.cpuMs)} ms CPU`,
+          "set-up",
+          setup.created
+            ? `${seconds(setup.world.setupMs)} (${SETUP_CONCURRENCY} allocations at a time)`
+            : `reused (created ${setup.world.createdAt} in ${seconds(setup.world.setupMs)})`,
+        ],
+        [
+          "clean-up",
+          cleanUpMs === undefined
+            ? "kept (--reuse); npm run bench -- --clean removes them"
+            : seconds(cleanUpMs),
+        ],
+        [
+          "first cycle",
+          `${ms(sampling.first.wallMs)} ms wall, ${ms(sampling.first.cpuMs)} ms CPU; Docker requests: ${JSON.stringify(sampling.firstRequests)}`,
         ],
         [
           "sampler process peak RSS",
           `${mb(sampling.peakRssBytes)} MB (${mb(sampling.rssBeforeSamplingBytes)} MB before the first cycle)`,
         ],
-        ["bench process peak RSS", `${mb(benchPeakRssBytes)} MB (holds the world, not the sampler)`],
         [
           "unknown readings",
-          `${unknownCount} of ${allocations * everyCycle.length} (${everyCycle.length} cycles)`,
+          `${unknownCount} of ${allocations.length * everyCycle.length} (${everyCycle.length} cycles)`,
         ],
         ...Object.entries(unknown).map(([reason, count]) => [`  ${count} ×`, reason]),
         [
-          "baseline per container",
-          `${ms(perContainer.median)} ms median, ${ms(perContainer.mean)} ms mean ` +
-            `(docker stats --no-stream, sequential, ${baseline.client}, ${measuredBaseline} measured)`,
+          "Docker requests per hour, steady state",
+          `${JSON.stringify(hourly)} (counted over ${seconds(sampling.steady.windowMs)}, ${sampling.steady.cycles} cycles; the event stream stays open)`,
+        ],
+        ["inspects per new container", sampling.baselines.map((baseline) => baseline.inspects).join(", ")],
+        [
+          "baseline 1: the seed's way",
+          `${ms(seedPerContainer)} ms per container (sequential docker stats --no-stream, ${baselines.seed.client}); ` +
+            `${seconds(baselines.seed.extrapolatedCycleMs)} a cycle for ${containers} (extrapolated from ${baselines.seed.perContainerMs.length} measured)`,
         ],
         [
-          "baseline full cycle",
-          `${(baseline.extrapolatedCycleMs / 1000).toFixed(1)} s for ${setup.containerIds.length} containers ` +
-            `(extrapolated from ${measuredBaseline} measured)`,
+          "baseline 2: Docker's stats API",
+          `${seconds(baselines.statsApi.ms)} for ${baselines.statsApi.containers} containers (one-shot, all at once${baselines.statsApi.failed ? `, ${baselines.statsApi.failed} failed` : ""})`,
         ],
-        ["speed-up (median)", `${(baseline.extrapolatedCycleMs / wall.median).toFixed(0)}×`],
-        ...(setup.containerIds.length === GOAL.containers
-          ? [
-              [
-                "goal",
-                `median < ${GOAL.medianCycleMs} ms: ${wall.median < GOAL.medianCycleMs ? "met" : "MISSED"}; ` +
-                  `sampler RSS < ${GOAL.peakRssMb} MB: ` +
-                  `${sampling.peakRssBytes / 1024 / 1024 < GOAL.peakRssMb ? "met" : "MISSED"}`,
-              ],
-            ]
-          : []),
+        ["speed-up over baseline 2 (median)", `${(baselines.statsApi.ms / wall.median).toFixed(0)}×`],
+        ...goalRows.map(([goal, met]) => ["goal", `${goal}: ${verdict(met)}`]),
       ],
       "text",
     ),
   );
   console.log(
     JSON.stringify({
-      containers: setup.containerIds.length,
-      allocations,
+      date: start.date,
+      cores: start.cores,
+      loadAverageAtStart: start.loadAverage,
+      containers,
+      allocations: allocations.length,
       bridgeModeAllocations: bridge,
       namespacesPerCycle: sampling.cycles[0]?.namespaces,
-      setupMs: Math.round(setup.ms),
+      setupMs: setup.created ? Math.round(setup.world.setupMs) : null,
+      cleanUpMs: cleanUpMs === undefined ? null : Math.round(cleanUpMs),
       cycles: options.cycles,
-      warmUp: { wallMs: sampling.warmUp.wallMs, cpuMs: sampling.warmUp.cpuMs },
+      firstCycle: {
+        wallMs: sampling.first.wallMs,
+        cpuMs: sampling.first.cpuMs,
+        dockerRequests: sampling.firstRequests,
+      },
       cycleWallMs: wall,
       cycleCpuMs: cpu,
+      dockerRequestsPerCycle: requests.median,
+      dockerRequestsPerCycleMax: requests.max,
+      dockerRequestsPerHour: hourly,
+      startToBaselineMs: baselineMs,
       samplerPeakRssBytes: sampling.peakRssBytes,
       samplerRssBeforeSamplingBytes: sampling.rssBeforeSamplingBytes,
-      benchPeakRssBytes,
       unknown: { count: unknownCount, reasons: unknown },
-      baseline: {
-        method: "sequential docker stats --no-stream",
-        client: baseline.client,
-        measured: measuredBaseline,
-        perContainerMs: perContainer,
-        extrapolatedCycleMs: baseline.extrapolatedCycleMs,
+      baselines: {
+        seed: {
+          method: "sequential docker stats --no-stream",
+          client: baselines.seed.client,
+          measured: baselines.seed.perContainerMs.length,
+          perContainerMedianMs: seedPerContainer,
+          extrapolatedCycleMs: baselines.seed.extrapolatedCycleMs,
+        },
+        statsApi: {
+          method: "GET /containers/{id}/stats?stream=false&one-shot=true, all at once",
+          ...baselines.statsApi,
+        },
       },
+      goals: Object.fromEntries(goalRows),
     }),
   );
   return unknownCount === 0;
@@ -384,47 +724,61 @@ async function main(): Promise<number> {
     console.error(`${(error as Error).message}\n${USAGE}`);
     return 2;
   }
+  if (options.clean) return clean();
+  const start = machine();
+  say(`${start.date}: ${start.cores} cores, /proc/loadavg ${start.procLoadavg}`);
+  say(estimate(options, options.reuse ? keptWorld(options.containers) : undefined));
+
   const abort = new AbortController();
-  // Handled for the whole run, not once: with a one-shot handler, Ctrl-C under `npx tsx` ended the process
-  // before it had removed the containers.
   const onSignal = (signal: NodeJS.Signals) => {
     if (abort.signal.aborted) return;
-    console.error(`\n${signal}: stopping and removing the containers`);
+    say(`\n${signal}: stopping${options.reuse ? "" : " and removing the containers"}`);
     abort.abort();
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  const samplerBuild = await buildSamplerProcess();
-  let world: DockerWorld | undefined;
+  const build = await buildSamplerProcess();
+  // The bench's own world: the engine (started if none answers), and the start-to-baseline probes.
+  const probesWorld = await DockerWorld.open();
+  const engine: DockerEndpoint = { socketPath: DOCKER_SOCKET };
+  const proxy = await countingProxy(engine);
+  let setup: Setup | undefined;
+  let cleanUpMs: number | undefined;
   try {
-    world = await DockerWorld.open();
-    const specs = planAllocations(options.containers);
-    console.error(`starting ${options.containers} containers in ${specs.length} allocations`);
-    const setup = await createAllocations(world, specs, abort.signal);
-    console.error(`sampling: 1 warm-up + ${options.cycles} cycles`);
-    const sampling = await sampleInChildProcess(
-      samplerBuild.entry,
-      { allocIds: specs.map((spec) => spec.allocId), cycles: options.cycles, procRoot: PROC_ROOT },
-      options.cpuProfileDir,
-      abort.signal,
+    say(
+      options.reuse && keptWorld(options.containers)
+        ? "reusing the kept containers"
+        : `creating ${options.containers} containers`,
     );
-    console.error(
-      `baseline: docker stats --no-stream for ${options.baselineSubset} containers, one at a time`,
-    );
-    const baseline = await measureBaseline(setup.containerIds, options.baselineSubset, abort.signal);
-    return report(options, setup, sampling, baseline) ? 0 : 1;
+    setup = await setUp(options, abort.signal);
+    say(`set-up: ${setup.created ? seconds(setup.world.setupMs) : "reused"}`);
+    abort.signal.throwIfAborted();
+    const sampling = await sample(build, setup, probesWorld, proxy, options.cpuProfileDir, options.cycles);
+    say(`baseline 1: docker stats --no-stream for ${options.baselineSubset} containers, one at a time`);
+    const seed = await seedBaseline(setup.containerIds, options.baselineSubset, abort.signal);
+    say(`baseline 2: Docker's stats API, one-shot, for all ${setup.containerIds.length} containers at once`);
+    const statsApi = await statsApiBaseline(engine, setup.containerIds);
+    if (!options.reuse) {
+      say("removing the containers");
+      cleanUpMs = await removeKept(setup.world.keeperPid);
+      say(`clean-up: ${seconds(cleanUpMs)}`);
+    } else {
+      setup.keeper?.disconnect();
+      setup.keeper?.unref();
+    }
+    return report(options, start, setup, sampling, { seed, statsApi }, cleanUpMs) ? 0 : 1;
   } catch (error) {
+    if (setup && !options.reuse) await removeKept(setup.world.keeperPid);
     if (abort.signal.aborted) return 130;
     throw error;
   } finally {
-    await samplerBuild.remove();
-    if (world) {
-      const started = performance.now();
-      await world.close();
-      console.error(`removed the containers in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    }
+    await proxy.close();
+    await probesWorld.close();
+    await build.remove();
   }
 }
 
 process.exitCode = await main();
+// The keeper's IPC channel, if still open, would hold this process.
+process.exit();
