@@ -56,6 +56,79 @@ variable "dry_run" {
   default     = false
 }
 
+# The monitor's settings (README "Configuration"). Nomad checks each value when the job is parsed,
+# before anything is submitted: `nomad job run -var check_interval=soon …` fails with the
+# error_message. Nomad 1.6's job parser has regex_replace but no regex(): a pattern that matches the
+# whole value replaces it with "", so `regex_replace(v, "^…$", "") == ""` (with v != "") means "v
+# matches". Ranges the form cannot express (CHECK_INTERVAL at least 100ms, IDLE_TIMEOUT at least
+# CHECK_INTERVAL) the monitor checks at start and exits naming the setting.
+
+variable "check_interval" {
+  type        = string
+  description = "How often the monitor samples its node's opted-in allocations (CHECK_INTERVAL): a duration such as \"30s\" or \"1m\"."
+  default     = "60s"
+
+  validation {
+    condition     = var.check_interval != "" && regex_replace(var.check_interval, "^([0-9]+|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|ms|s|m|h))+)$", "") == ""
+    error_message = "The check_interval must be a duration such as \"30s\", \"1m\" or \"1m30s\" (units ns, us, ms, s, m, h), or a whole number of seconds."
+  }
+}
+
+variable "idle_timeout" {
+  type        = string
+  description = "Default idle timeout of opted-in groups without idle-monitor.timeout meta (IDLE_TIMEOUT): a duration such as \"15m\", at least check_interval."
+  default     = "15m"
+
+  validation {
+    condition     = var.idle_timeout != "" && regex_replace(var.idle_timeout, "^([0-9]+|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|ms|s|m|h))+)$", "") == ""
+    error_message = "The idle_timeout must be a duration such as \"15m\", \"1h\" or \"1h30m\" (units ns, us, ms, s, m, h), or a whole number of seconds."
+  }
+}
+
+variable "activity_threshold" {
+  type        = number
+  description = "Default activity threshold (ACTIVITY_THRESHOLD): bytes received plus sent per check_interval at or below which a group counts as quiet."
+  default     = 500
+
+  validation {
+    condition     = var.activity_threshold >= 0 && floor(var.activity_threshold) == var.activity_threshold
+    error_message = "The activity_threshold must be a whole number of bytes, 0 or more, such as 500."
+  }
+}
+
+variable "namespaces" {
+  type        = string
+  description = "Namespaces the monitor may act in (NAMESPACES): \"*\" for all, or a comma-separated list such as \"dev,preview\"."
+  default     = "*"
+
+  validation {
+    condition     = var.namespaces == "*" || (var.namespaces != "" && regex_replace(var.namespaces, "^[a-zA-Z0-9-]{1,128}( *, *[a-zA-Z0-9-]{1,128})*$", "") == "")
+    error_message = "The namespaces must be \"*\" or a comma-separated list of namespace names such as \"dev,preview\"."
+  }
+}
+
+variable "log_level" {
+  type        = string
+  description = "Log level (LOG_LEVEL): trace, debug, info, warn, error, fatal or silent."
+  default     = "info"
+
+  validation {
+    condition     = contains(["trace", "debug", "info", "warn", "error", "fatal", "silent"], var.log_level)
+    error_message = "The log_level must be one of trace, debug, info, warn, error, fatal, silent."
+  }
+}
+
+variable "http_port" {
+  type        = number
+  description = "Port the monitor serves /metrics, /healthz, /readyz and /v1/status on inside its container (HTTP_LISTEN 0.0.0.0:<port>); Nomad maps a dynamic port of the node to it."
+  default     = 9464
+
+  validation {
+    condition     = var.http_port >= 1 && var.http_port <= 65535 && floor(var.http_port) == var.http_port
+    error_message = "The http_port must be a whole number from 1 to 65535."
+  }
+}
+
 # The job ID decides the token Variable path: a task's workload identity may read
 # nomad/jobs/<its job ID> by default, and TOKEN_VARIABLE below follows the ID.
 job "idle-monitor" {
@@ -78,6 +151,33 @@ job "idle-monitor" {
   }
 
   group "monitor" {
+    # The monitor's HTTP listener: a dynamic port of the node, mapped to http_port in the container.
+    network {
+      port "http" {
+        to = var.http_port
+      }
+    }
+
+    # Registered in Nomad's own service catalog (no Consul needed), one instance per node. Prometheus
+    # finds the instances with nomad_sd_configs and keeps those tagged "metrics" (README "Deploy on
+    # Nomad"). The check makes the Nomad UI show each node's monitor as healthy or not. It has no
+    # check_restart, on purpose: /readyz fails while Docker is unreachable, and restarting the monitor
+    # would not bring Docker back, only turn an outage into a restart loop.
+    service {
+      name     = "idle-monitor"
+      provider = "nomad"
+      port     = "http"
+      tags     = ["metrics"]
+
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/readyz"
+        interval = "10s"
+        timeout  = "2s"
+      }
+    }
+
     # A system job is not rescheduled elsewhere: keep restarting in place, slowly.
     restart {
       attempts = 3
@@ -97,6 +197,7 @@ job "idle-monitor" {
         # /proc/<pid>/net/dev is world-readable.
         readonly_rootfs = true
         cap_drop        = ["all"]
+        ports           = ["http"]
 
         # Read-only stops writes to the socket file, not API calls through it:
         # this mount grants full control of the node's Docker Engine.
@@ -130,6 +231,14 @@ job "idle-monitor" {
         PROC_ROOT      = "/host/proc"
         DOCKER_HOST    = "unix:///var/run/docker.sock"
         DRY_RUN        = var.dry_run
+        # Inside the container, on the port the group's network block maps (the default 127.0.0.1
+        # would be unreachable from Nomad's check and from Prometheus).
+        HTTP_LISTEN        = "0.0.0.0:${var.http_port}"
+        CHECK_INTERVAL     = var.check_interval
+        IDLE_TIMEOUT       = var.idle_timeout
+        ACTIVITY_THRESHOLD = var.activity_threshold
+        NAMESPACES         = var.namespaces
+        LOG_LEVEL          = var.log_level
       }
 
       # The monitor exits within 5s of SIGTERM; leave room before Docker's SIGKILL.

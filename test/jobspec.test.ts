@@ -11,6 +11,7 @@ import {
   parseHclFile,
   undocumentedKeys,
 } from "./deploy/hcl.js";
+import { evaluateHcl, type HclValue } from "./deploy/hcl-condition.js";
 import { aclPolicyFile, jobFile } from "./deploy/jobspec-schema.js";
 
 const JOB_SPEC = "nomad/idle-monitor.nomad.hcl";
@@ -78,6 +79,13 @@ describe("job files use only documented job-spec keys", () => {
       path: "mount.read_only",
     },
     { typo: "max_paralel", from: "max_parallel = 1", to: "max_paralel = 1", path: "update.max_paralel" },
+    { typo: "provder", from: 'provider = "nomad"', to: 'provder = "nomad"', path: "service.provder" },
+    {
+      typo: "check_restarts",
+      from: 'type     = "http"',
+      to: "check_restarts = {}",
+      path: "check.check_restarts",
+    },
     { typo: "identities", from: "identity {", to: "identities {", path: "task.monitor.identities" },
     {
       typo: "read_only_rootfs",
@@ -162,6 +170,168 @@ describe("the monitor's job spec", () => {
       const meta = stringMap(body.meta ?? blocks(body, "meta")[0]);
       expect(Object.keys(meta).filter((key) => key.startsWith("idle-monitor."))).toEqual([]);
     }
+  });
+});
+
+describe("the monitor's HTTP listener in the job spec", () => {
+  it("maps a dynamic port of the node to the port the monitor listens on in its container", async () => {
+    const { file, group, task } = await monitorTask();
+    const network = onlyBlock(group, "network");
+    const ports = labeledBlocks(network, "port");
+    expect([...ports.keys()]).toEqual(["http"]);
+    // No static port: one monitor per node, but the node's ports belong to the workloads.
+    expect(ports.get("http")).toEqual({ to: expression("var.http_port") });
+    expect(onlyBlock(task, "config").ports).toEqual(["http"]);
+    // On every interface of the container (127.0.0.1, the monitor's default, is unreachable from outside
+    // it), on the very port the network block maps.
+    expect(onlyBlock(task, "env").HTTP_LISTEN).toBe(`0.0.0.0:${expression("var.http_port")}`);
+    expect(labeledBlocks(file, "variable").get("http_port")?.default).toBe(9464);
+  });
+
+  it("registers a Nomad service with the Prometheus tag and a /readyz check that never restarts", async () => {
+    const { group, task } = await monitorTask();
+    const service = onlyBlock(group, "service");
+    expect(service).toMatchObject({ provider: "nomad", port: "http", tags: ["metrics"] });
+    expect(blocks(task, "service")).toEqual([]);
+    // Nomad 1.6 service checks refuse address_mode "driver" (nomad/structs/services.go validateNomad).
+    expect(service.address_mode).toBeUndefined();
+    const check = onlyBlock(service, "check");
+    expect(check).toMatchObject({ type: "http", path: "/readyz" });
+    expect(check.address_mode).toBeUndefined();
+    // nomad/structs/services.go validateCommon: interval and timeout are required, at least 1s.
+    expect(parseDuration(String(check.interval))).toBeGreaterThanOrEqual(1_000);
+    expect(parseDuration(String(check.timeout))).toBeGreaterThanOrEqual(1_000);
+    expect(parseDuration(String(check.timeout))).toBeLessThan(parseDuration(String(check.interval)) ?? 0);
+    // A Docker outage fails /readyz; restarting the monitor would not fix it.
+    expect(check.check_restart).toBeUndefined();
+    expect(service.check_restart).toBeUndefined();
+  });
+});
+
+describe("the job variables for the monitor's settings", () => {
+  /** Variable → the environment variable it sets, with values Nomad must accept and refuse. */
+  const SETTINGS: Record<string, { env: string; fallback: HclValue; good: HclValue[]; bad: HclValue[] }> = {
+    check_interval: {
+      env: "CHECK_INTERVAL",
+      fallback: "60s",
+      good: ["60s", "30s", "1m30s", "1.5h", "500ms", "90"],
+      bad: ["soon", "", "-5s", "5 s", "10x", "1d"],
+    },
+    idle_timeout: {
+      env: "IDLE_TIMEOUT",
+      fallback: "15m",
+      good: ["15m", "2h", "1h30m", "3600"],
+      bad: ["later", "", "15 m", "m15"],
+    },
+    activity_threshold: {
+      env: "ACTIVITY_THRESHOLD",
+      fallback: 500,
+      good: [500, 0, 1_000_000],
+      bad: [-1, 1.5],
+    },
+    namespaces: {
+      env: "NAMESPACES",
+      fallback: "*",
+      good: ["*", "dev", "dev,preview", "dev, preview"],
+      bad: ["", "dev;x", "*,dev", "dev,", "dev preview"],
+    },
+    log_level: {
+      env: "LOG_LEVEL",
+      fallback: "info",
+      good: ["trace", "debug", "info", "warn", "error", "fatal", "silent"],
+      bad: ["verbose", "", "INFO"],
+    },
+    http_port: { env: "HTTP_LISTEN", fallback: 9464, good: [9464, 1, 65_535], bad: [0, 65_536, 80.5] },
+  };
+
+  async function variable(name: string): Promise<HclBody> {
+    const found = labeledBlocks(await parseHclFile(JOB_SPEC), "variable").get(name);
+    if (!found) throw new Error(`no variable "${name}"`);
+    return found;
+  }
+
+  function accepts(name: string, body: HclBody, value: HclValue): boolean {
+    return blocks(body, "validation").every((validation) => {
+      const result = evaluateHcl(String(validation.condition), { [name]: value });
+      if (typeof result !== "boolean") throw new Error(`the ${name} condition gave ${String(result)}`);
+      return result;
+    });
+  }
+
+  it.each(Object.entries(SETTINGS).map(([name, setting]) => ({ name, ...setting })))(
+    "$name has the monitor's default and sets $env",
+    async ({ name, env, fallback }) => {
+      const { task } = await monitorTask();
+      expect((await variable(name)).default).toBe(fallback);
+      expect(String(onlyBlock(task, "env")[env])).toContain(expression(`var.${name}`));
+    },
+  );
+
+  it("keeps dry_run, image, datacenters, node_pool, namespace and nomad_addr", async () => {
+    const variables = labeledBlocks(await parseHclFile(JOB_SPEC), "variable");
+    for (const name of ["dry_run", "image", "datacenters", "node_pool", "namespace", "nomad_addr"]) {
+      expect(variables.has(name), name).toBe(true);
+    }
+    expect(variables.get("dry_run")?.default).toBe(false);
+  });
+
+  it("describes every variable", async () => {
+    for (const [name, body] of labeledBlocks(await parseHclFile(JOB_SPEC), "variable")) {
+      expect(typeof body.description === "string" && body.description.length > 10, name).toBe(true);
+    }
+  });
+
+  it.each(Object.keys(SETTINGS))(
+    "%s has a validation whose message is a sentence naming it",
+    async (name) => {
+      const validations = blocks(await variable(name), "validation");
+      expect(validations.length).toBeGreaterThan(0);
+      for (const { condition, error_message } of validations) {
+        // jobspec2 refuses a condition that does not refer to the variable (decodeVariableValidationBlock)…
+        expect(String(condition)).toContain(`var.${name}`);
+        // …and a message that is not a sentence: a capital letter first, a period (or ? or !) last.
+        expect(String(error_message)).toMatch(/^[^a-z].*[.?!]$/s);
+        expect(String(error_message)).toContain(name);
+      }
+    },
+  );
+
+  it.each(Object.entries(SETTINGS))(
+    "%s accepts good values and refuses bad ones",
+    async (name, { good, bad }) => {
+      const body = await variable(name);
+      expect(accepts(name, body, body.default as HclValue), `default ${String(body.default)}`).toBe(true);
+      for (const value of good)
+        expect(accepts(name, body, value), `good ${JSON.stringify(value)}`).toBe(true);
+      for (const value of bad) expect(accepts(name, body, value), `bad ${JSON.stringify(value)}`).toBe(false);
+    },
+  );
+
+  it("takes as good durations only ones the monitor parses", async () => {
+    const body = await variable("check_interval");
+    for (const value of SETTINGS.check_interval?.good ?? []) {
+      const text = String(value);
+      expect(parseDuration(/^\d+$/.test(text) ? `${text}s` : text), text).toBeDefined();
+    }
+    expect(accepts("check_interval", body, "1h30m15s")).toBe(true);
+  });
+});
+
+describe("the HCL condition evaluator the variable checks rely on", () => {
+  it("evaluates what the conditions use and refuses what it does not know", () => {
+    const digits = expression('regex_replace(var.x, "^[0-9]+$", "") == ""');
+    expect(evaluateHcl(digits, { x: "42" })).toBe(true);
+    expect(evaluateHcl(digits, { x: "4a" })).toBe(false);
+    expect(
+      evaluateHcl(expression('var.x == "*" || (var.x != "" && contains(["a", "b"], var.x))'), { x: "b" }),
+    ).toBe(true);
+    expect(evaluateHcl(expression("var.n >= 1 && var.n <= 3 && floor(var.n) == var.n"), { n: 2.5 })).toBe(
+      false,
+    );
+    // Not in the subset (or not in Nomad 1.6.5 at all, like regex()): refused, never guessed.
+    expect(() => evaluateHcl(expression("var.n + 1 == 2"), { n: 1 })).toThrow();
+    expect(() => evaluateHcl(expression('can(regex("^a$", var.x))'), { x: "a" })).toThrow();
+    expect(() => evaluateHcl(expression("var.y == 1"), { x: "a" })).toThrow(/var\.y/);
   });
 });
 

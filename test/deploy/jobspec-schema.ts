@@ -2,7 +2,7 @@
 // cross-checked with the `hcl:"…"` tags of Nomad's api package and, for the docker driver's
 // `config`, with drivers/docker/config.go `taskConfigSpec`). A generic HCL parser accepts any
 // key, so a typo such as `kill_timout` would pass silently; checking against these lists does not.
-// Blocks that none of the project's files use (service, vault, consul, secret, action, …) are left
+// Blocks that none of the project's files use (vault, consul, secret, action, …) are left
 // out on purpose: a file that needs one fails the check until its documented keys are added here.
 
 /** The keys a block may hold: plain attributes, nested blocks, and maps that take either form. */
@@ -74,6 +74,55 @@ const logs: BlockSchema = { attributes: ["max_files", "max_file_size", "disabled
 
 const identity: BlockSchema = {
   attributes: ["name", "aud", "change_mode", "change_signal", "env", "file", "filepath", "ttl"],
+};
+
+// api/services.go at Nomad v1.6.5: the `hcl:"…"` tags of ServiceCheck, CheckRestart and Service
+// (Connect is left out: no file uses it).
+const checkRestart: BlockSchema = { attributes: ["limit", "grace", "ignore_warnings"] };
+const serviceCheck: BlockSchema = {
+  attributes: [
+    "name",
+    "type",
+    "command",
+    "args",
+    "path",
+    "protocol",
+    "port",
+    "expose",
+    "address_mode",
+    "advertise",
+    "interval",
+    "timeout",
+    "initial_status",
+    "tls_server_name",
+    "tls_skip_verify",
+    "method",
+    "grpc_service",
+    "grpc_use_tls",
+    "task",
+    "success_before_passing",
+    "failures_before_critical",
+    "body",
+    "on_update",
+  ],
+  maps: ["header"],
+  blocks: { check_restart: { schema: checkRestart } },
+};
+const service: BlockSchema = {
+  attributes: [
+    "name",
+    "tags",
+    "canary_tags",
+    "enable_tag_override",
+    "port",
+    "address_mode",
+    "address",
+    "task",
+    "on_update",
+    "provider",
+  ],
+  maps: ["meta", "canary_meta", "tagged_addresses"],
+  blocks: { check: { schema: serviceCheck }, check_restart: { schema: checkRestart } },
 };
 
 const lifecycle: BlockSchema = { attributes: ["hook", "sidecar"] };
@@ -218,6 +267,7 @@ const group: BlockSchema = {
     reschedule: { schema: reschedule },
     restart: { schema: restart },
     scaling: { schema: scaling },
+    service: { schema: service },
     update: { schema: update },
     disconnect: { schema: { attributes: ["lost_after", "stop_on_client_after", "replace", "reconcile"] } },
     volume: {
