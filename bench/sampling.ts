@@ -16,6 +16,7 @@ import ts from "typescript";
 import type { DockerEndpoint } from "../src/docker/engine-client.js";
 import { DockerWorld } from "../test/world/world.js";
 import { type CountingProxy, countingProxy } from "./docker-proxy.js";
+import { requestsPerHour } from "./requests-per-hour.js";
 import type { CycleFigures, FromSampler, ToSampler } from "./sampler-process.js";
 import {
   type FromKeeper,
@@ -31,6 +32,8 @@ const USAGE = `usage: npm run bench -- [--containers N] [--cycles M] [--reuse] [
   --cycles M           measured sampling cycles after the first (default 10, at least 10)
   --reuse              keep the containers after the run, and sample kept ones again instead of creating them
   --clean              only remove the containers kept by --reuse runs, and say how long it took
+  --per-hour           instead: Nomad and Docker requests per hour of the real monitor against the simulator,
+                       with --allocations N opted-in allocations (default 200), counted over --window S s (default 200)
   --baseline-subset K  containers timed with sequential docker stats --no-stream (default 10)
   --cpu-prof DIR       write the sampler process's V8 CPU profile (.cpuprofile) into DIR`;
 
@@ -64,6 +67,7 @@ interface Options {
   baselineSubset: number;
   reuse: boolean;
   clean: boolean;
+  perHour: boolean;
   cpuProfileDir: string | undefined;
 }
 
@@ -101,6 +105,9 @@ function parseOptions(args: string[]): Options {
       "baseline-subset": { type: "string", default: "10" },
       reuse: { type: "boolean", default: false },
       clean: { type: "boolean", default: false },
+      "per-hour": { type: "boolean", default: false },
+      allocations: { type: "string" },
+      window: { type: "string" },
       "cpu-prof": { type: "string" },
       help: { type: "boolean", default: false },
     },
@@ -115,6 +122,7 @@ function parseOptions(args: string[]): Options {
     baselineSubset: positiveInteger("--baseline-subset", values["baseline-subset"]),
     reuse: values.reuse,
     clean: values.clean,
+    perHour: values["per-hour"],
     cpuProfileDir: values["cpu-prof"],
   };
   if (options.cycles < 10) throw new Error("--cycles must be at least 10 (the median of fewer says little)");
@@ -725,6 +733,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (options.clean) return clean();
+  if (options.perHour) return requestsPerHour(process.argv.slice(2));
   const start = machine();
   say(`${start.date}: ${start.cores} cores, /proc/loadavg ${start.procLoadavg}`);
   say(estimate(options, options.reuse ? keptWorld(options.containers) : undefined));
