@@ -1,0 +1,182 @@
+import { readFileSync } from "node:fs";
+import { Agent as HttpsAgent } from "node:https";
+import { AxiosError, type AxiosResponse } from "axios";
+import { jobKey } from "../allocations.js";
+import { StatePaths } from "../cluster/paths.js";
+import { assembleReport, type ReportItems } from "../cluster/report.js";
+import { createClient } from "../nomad/generated/client/index.js";
+import { getJob, listJobAllocations, listVariables, readVariable } from "../nomad/generated/sdk.gen.js";
+import type { VariableMetadata } from "../nomad/generated/types.gen.js";
+import { NomadError } from "../ports.js";
+import type { ClaimSeen, JobSeen, PublishedReport } from "../status.js";
+import type { Connection } from "./args.js";
+
+const REQUEST_TIMEOUT_MS = 30_000;
+const NS_PER_MS = 1_000_000;
+
+/** Everything `status` shows, as read from Nomad in one go. */
+export interface ClusterSnapshot {
+  reports: PublishedReport[];
+  claims: ClaimSeen[];
+  jobs: Map<string, JobSeen>;
+  /** The answering agent's clock (its HTTP Date header), or this machine's when it sent none. */
+  now: number;
+  ageClock: "nomad-agent" | "local";
+}
+
+/**
+ * The reads of `status`, with the generated client: the Variables' metadata with their ModifyTime and the
+ * answer's Date header (which the monitor's own adapter, src/nomad/api.ts, has no use for), the Variables,
+ * the jobs and their allocations.
+ */
+export class StatusReader {
+  readonly #client;
+  readonly #region: string | undefined;
+
+  constructor(connection: Connection) {
+    const { address, token, tls, region } = connection;
+    const socketPath = address.startsWith("unix://") ? address.slice("unix://".length) : undefined;
+    this.#region = region;
+    this.#client = createClient({
+      baseURL: socketPath ? "http://localhost" : address,
+      socketPath,
+      timeout: REQUEST_TIMEOUT_MS,
+      httpsAgent: address.startsWith("https://") ? httpsAgent(tls) : undefined,
+      auth: () => token,
+      throwOnError: true,
+    });
+  }
+
+  /** The monitor's state (reports and claims), then every job the reports name within `namespace`. */
+  async snapshot(
+    monitor: { namespace: string; job: string },
+    namespace: string | undefined,
+  ): Promise<ClusterSnapshot> {
+    const paths = new StatePaths(`nomad/jobs/${monitor.job}`);
+    const listed = await this.#call(
+      `list variables under ${paths.all} in namespace ${monitor.namespace}`,
+      () =>
+        listVariables({
+          client: this.#client,
+          query: { ...this.#query(monitor.namespace), prefix: paths.all },
+        }),
+    );
+    const date = Date.parse(String(listed.headers.date ?? ""));
+    const now = Number.isFinite(date) ? date : Date.now();
+    const entries = listed.data ?? [];
+    const reports = await this.#reports(paths, monitor.namespace, entries);
+    const claims = await this.#claims(paths, monitor.namespace, entries);
+    const jobs = new Map<string, JobSeen>();
+    for (const { report } of reports) {
+      for (const record of Object.values(report.allocs)) {
+        if (record.namespace === undefined || record.job === undefined) continue;
+        if (namespace !== undefined && record.namespace !== namespace) continue;
+        const key = jobKey(record.namespace, record.job);
+        if (!jobs.has(key)) jobs.set(key, await this.#job(record.namespace, record.job));
+      }
+    }
+    return { reports, claims, jobs, now, ageClock: Number.isFinite(date) ? "nomad-agent" : "local" };
+  }
+
+  async #reports(paths: StatePaths, namespace: string, entries: readonly VariableMetadata[]) {
+    const byNode = new Map<string, Array<{ part: number; entry: VariableMetadata }>>();
+    for (const entry of entries) {
+      const part = paths.parseReportPart(entry.Path);
+      if (!part) continue;
+      byNode.set(part.nodeId, [...(byNode.get(part.nodeId) ?? []), { part: part.part, entry }]);
+    }
+    const reports: PublishedReport[] = [];
+    for (const parts of byNode.values()) {
+      parts.sort((a, b) => a.part - b.part);
+      const items = await Promise.all(parts.map(({ entry }) => this.#items(namespace, entry.Path)));
+      const report = assembleReport(items);
+      // A report being rewritten between the list and the reads is skipped; its node shows as not reporting.
+      if (!report) continue;
+      const writtenAt = Math.max(...parts.map(({ entry }) => entry.ModifyTime / NS_PER_MS));
+      reports.push({ report, writtenAt });
+    }
+    return reports;
+  }
+
+  async #claims(paths: StatePaths, namespace: string, entries: readonly VariableMetadata[]) {
+    const claims: ClaimSeen[] = [];
+    for (const entry of entries.filter((candidate) => paths.isClaim(candidate.Path))) {
+      const items = await this.#items(namespace, entry.Path);
+      if (!items?.namespace || !items.job || !items.node || !items.action) continue;
+      claims.push({
+        namespace: items.namespace,
+        jobId: items.job,
+        node: items.node,
+        action: items.action,
+        at: entry.ModifyTime / NS_PER_MS,
+      });
+    }
+    return claims;
+  }
+
+  /** A Variable's items; undefined when it went away since the list. */
+  async #items(namespace: string, path: string): Promise<ReportItems | undefined> {
+    try {
+      const response = await this.#call(`read variable ${path}`, () =>
+        readVariable({ client: this.#client, path: { var_path: path }, query: this.#query(namespace) }),
+      );
+      return response.data.Items ?? {};
+    } catch (error) {
+      if (error instanceof NomadError && error.kind === "not-found") return undefined;
+      throw error;
+    }
+  }
+
+  async #job(namespace: string, jobId: string): Promise<JobSeen> {
+    try {
+      const query = this.#query(namespace);
+      const path = { job_id: jobId };
+      const job = await this.#call(`read job ${jobId} in namespace ${namespace}`, () =>
+        getJob({ client: this.#client, path, query }),
+      );
+      const allocations = await this.#call(`list allocations of job ${jobId} in namespace ${namespace}`, () =>
+        listJobAllocations({ client: this.#client, path, query }),
+      );
+      return { kind: "found", job: job.data, allocations: allocations.data ?? [] };
+    } catch (error) {
+      if (!(error instanceof NomadError)) throw error;
+      if (error.kind === "not-found") return { kind: "not-found" };
+      if (error.kind === "auth") return { kind: "unreadable", reason: error.message };
+      throw error;
+    }
+  }
+
+  #query(namespace: string) {
+    return { namespace, ...(this.#region ? { region: this.#region } : {}) };
+  }
+
+  /** Errors are built from the response alone: an HTTP client's error carries the request's token header. */
+  async #call<T extends AxiosResponse>(what: string, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (error) {
+      if (!(error instanceof AxiosError))
+        throw new NomadError("unavailable", undefined, `${what}: ${String(error)}`);
+      const status = error.response?.status;
+      if (status === undefined)
+        throw new NomadError(
+          "unavailable",
+          undefined,
+          `${what}: ${error.code ?? "network error"} (${error.message})`,
+        );
+      const body = typeof error.response?.data === "string" ? error.response.data.trim().slice(0, 300) : "";
+      const kind = status === 404 ? "not-found" : status === 401 || status === 403 ? "auth" : "rejected";
+      throw new NomadError(kind, status, `${what}: HTTP ${status}${body ? ` ${body}` : ""}`);
+    }
+  }
+}
+
+function httpsAgent(tls: Connection["tls"]): HttpsAgent {
+  return new HttpsAgent({
+    ca: tls.caCert ? readFileSync(tls.caCert) : undefined,
+    cert: tls.clientCert ? readFileSync(tls.clientCert) : undefined,
+    key: tls.clientKey ? readFileSync(tls.clientKey) : undefined,
+    servername: tls.serverName,
+    rejectUnauthorized: !tls.skipVerify,
+  });
+}
