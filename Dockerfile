@@ -31,7 +31,7 @@ RUN --mount=type=secret,id=ca,required=false \
     npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && test -f dist/main.js
+RUN npm run build && test -f dist/main.js && chmod +x dist/cli.js
 
 # tini as PID 1 forwards SIGTERM to Node and reaps zombies. The official Debian-based Node
 # images lack it and get Debian's package; a base that already carries /usr/bin/tini-static
@@ -62,6 +62,9 @@ COPY --from=deps /app/node_modules ./node_modules
 # package.json carries "type": "module", which Node needs to load dist/ as ES modules.
 COPY package.json ./
 COPY --from=build /app/dist ./dist
+# The operator's CLI on PATH, for `nomad alloc exec -task monitor -job idle-monitor nomad-idle-monitor status`.
+# Node resolves the link to /app/dist/cli.js, so /app/package.json ("type": "module") and node_modules apply.
+RUN ln -s /app/dist/cli.js /usr/local/bin/nomad-idle-monitor
 # Root inside the container: the Docker socket is root:docker 0660 on the host, and the
 # docker group's ID differs between hosts. The job spec drops every capability and makes
 # the root filesystem read-only.
