@@ -208,6 +208,18 @@ describe("the monitor's HTTP listener in the job spec", () => {
   });
 });
 
+describe("the README's deploy section", () => {
+  it("keeps the instances with the tag the service carries, and lists every job variable", async () => {
+    const readme = await readFile("README.md", "utf8");
+    const { file, group } = await monitorTask();
+    const service = onlyBlock(group, "service");
+    const [tag] = service.tags as string[];
+    expect(readme).toContain(`regex: .*,${tag},.*`);
+    expect(readme).toContain(`regex: ${String(service.name)}\n`);
+    for (const name of labeledBlocks(file, "variable").keys()) expect(readme).toContain(`| \`${name}\` |`);
+  });
+});
+
 describe("the job variables for the monitor's settings", () => {
   /** Variable → the environment variable it sets, with values Nomad must accept and refuse. */
   const SETTINGS: Record<string, { env: string; fallback: HclValue; good: HclValue[]; bad: HclValue[] }> = {
