@@ -90,16 +90,10 @@ const found = (j: Job, allocations: AllocationListStub[]): JobSeen => ({
 });
 const jobs = (seen: JobSeen) => new Map([["default/dev", seen]]);
 
-/** The fields a table row shows, for compact expectations. */
-function summary(row: GroupStatus) {
-  return {
-    group: row.group,
-    state: row.state,
-    nodes: row.nodes,
-    idleForMs: row.idleForMs,
-    timeToActionMs: row.timeToActionMs,
-    waits: row.waits.map((wait) => wait.kind),
-  };
+/** The fields a table row shows, for compact expectations: group, state, nodes, idle for, time to action, waits. */
+function summary(row: GroupStatus): [string, string, string, number | undefined, number | undefined, string] {
+  const waits = row.waits.map((wait) => wait.kind).join(",");
+  return [row.group, row.state, row.nodes.join(","), row.idleForMs, row.timeToActionMs, waits];
 }
 
 const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<typeof summary>[] }> = [
@@ -113,16 +107,7 @@ const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<type
       ],
       jobs: jobs(found(job([{ name: "web" }]), [alloc("a1", "web", "a"), alloc("b1", "web", "b")])),
     },
-    expected: [
-      {
-        group: "web",
-        state: "quiet",
-        nodes: ["name-a", "name-b"],
-        idleForMs: 5 * MINUTE + 30 * SECOND,
-        timeToActionMs: 9 * MINUTE + 30 * SECOND,
-        waits: [],
-      },
-    ],
+    expected: [["web", "quiet", "name-a,name-b", 5 * MINUTE + 30 * SECOND, 9 * MINUTE + 30 * SECOND, ""]],
   },
   {
     name: "past its timeout: due now",
@@ -131,16 +116,7 @@ const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<type
       reports: [report("a", { a1: record("web", "quiet", 20 * MINUTE) })],
       jobs: jobs(found(job([{ name: "web" }]), [alloc("a1", "web", "a")])),
     },
-    expected: [
-      {
-        group: "web",
-        state: "quiet",
-        nodes: ["name-a"],
-        idleForMs: 20 * MINUTE,
-        timeToActionMs: 0,
-        waits: [],
-      },
-    ],
+    expected: [["web", "quiet", "name-a", 20 * MINUTE, 0, ""]],
   },
   {
     name: "active on one node",
@@ -152,16 +128,7 @@ const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<type
       ],
       jobs: jobs(found(job([{ name: "web" }]), [alloc("a1", "web", "a"), alloc("b1", "web", "b")])),
     },
-    expected: [
-      {
-        group: "web",
-        state: "active",
-        nodes: ["name-a", "name-b"],
-        idleForMs: undefined,
-        timeToActionMs: undefined,
-        waits: ["active"],
-      },
-    ],
+    expected: [["web", "active", "name-a,name-b", undefined, undefined, "active"]],
   },
   {
     name: "unknown on one node",
@@ -170,16 +137,7 @@ const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<type
       reports: [report("a", { a1: record("web", "unknown") })],
       jobs: jobs(found(job([{ name: "web" }]), [alloc("a1", "web", "a")])),
     },
-    expected: [
-      {
-        group: "web",
-        state: "unknown",
-        nodes: ["name-a"],
-        idleForMs: undefined,
-        timeToActionMs: undefined,
-        waits: ["unknown"],
-      },
-    ],
+    expected: [["web", "unknown", "name-a", undefined, undefined, "unknown"]],
   },
   {
     name: "a stale report: its node is awaited",
@@ -191,16 +149,7 @@ const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<type
       ],
       jobs: jobs(found(job([{ name: "web" }]), [alloc("a1", "web", "a"), alloc("b1", "web", "b")])),
     },
-    expected: [
-      {
-        group: "web",
-        state: "unknown",
-        nodes: ["name-a", "name-b"],
-        idleForMs: undefined,
-        timeToActionMs: undefined,
-        waits: ["node-awaited"],
-      },
-    ],
+    expected: [["web", "unknown", "name-a,name-b", undefined, undefined, "node-awaited"]],
   },
   {
     name: "a live allocation no report names: its node is awaited",
@@ -209,16 +158,7 @@ const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<type
       reports: [report("a", { a1: record("web", "quiet", 5 * MINUTE) })],
       jobs: jobs(found(job([{ name: "web" }]), [alloc("a1", "web", "a"), alloc("c1", "web", "c")])),
     },
-    expected: [
-      {
-        group: "web",
-        state: "unknown",
-        nodes: ["name-a", "name-c"],
-        idleForMs: undefined,
-        timeToActionMs: undefined,
-        waits: ["node-awaited"],
-      },
-    ],
+    expected: [["web", "unknown", "name-a,name-c", undefined, undefined, "node-awaited"]],
   },
   {
     name: "stop with a group that is not opted in: partly opted in",
@@ -232,16 +172,7 @@ const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<type
         ]),
       ),
     },
-    expected: [
-      {
-        group: "web",
-        state: "waiting",
-        nodes: ["name-a"],
-        idleForMs: 20 * MINUTE,
-        timeToActionMs: undefined,
-        waits: ["partly-opted-in"],
-      },
-    ],
+    expected: [["web", "waiting", "name-a", 20 * MINUTE, undefined, "partly-opted-in"]],
   },
   {
     name: "meta that became invalid",
@@ -252,16 +183,7 @@ const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<type
         found(job([{ name: "web", meta: { "idle-monitor.timeout": "soon" } }]), [alloc("a1", "web", "a")]),
       ),
     },
-    expected: [
-      {
-        group: "web",
-        state: "waiting",
-        nodes: ["name-a"],
-        idleForMs: 20 * MINUTE,
-        timeToActionMs: undefined,
-        waits: ["invalid-meta"],
-      },
-    ],
+    expected: [["web", "waiting", "name-a", 20 * MINUTE, undefined, "invalid-meta"]],
   },
   {
     name: "stop waits for the job's other group to be idle as long",
@@ -275,22 +197,8 @@ const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<type
       ),
     },
     expected: [
-      {
-        group: "api",
-        state: "quiet",
-        nodes: ["name-a"],
-        idleForMs: 10 * MINUTE,
-        timeToActionMs: 5 * MINUTE,
-        waits: [],
-      },
-      {
-        group: "web",
-        state: "quiet",
-        nodes: ["name-a"],
-        idleForMs: 20 * MINUTE,
-        timeToActionMs: 5 * MINUTE,
-        waits: [],
-      },
+      ["api", "quiet", "name-a", 10 * MINUTE, 5 * MINUTE, ""],
+      ["web", "quiet", "name-a", 20 * MINUTE, 5 * MINUTE, ""],
     ],
   },
   {
@@ -311,22 +219,8 @@ const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<type
       ),
     },
     expected: [
-      {
-        group: "api",
-        state: "active",
-        nodes: ["name-a"],
-        idleForMs: undefined,
-        timeToActionMs: undefined,
-        waits: ["other-group", "active"],
-      },
-      {
-        group: "web",
-        state: "quiet",
-        nodes: ["name-a"],
-        idleForMs: 20 * MINUTE,
-        timeToActionMs: 0,
-        waits: [],
-      },
+      ["api", "active", "name-a", undefined, undefined, "other-group,active"],
+      ["web", "quiet", "name-a", 20 * MINUTE, 0, ""],
     ],
   },
   {
@@ -337,16 +231,7 @@ const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<type
       jobs: jobs(found(job([{ name: "web" }], { Stop: true }), [])),
     },
     // No live allocations any more: nothing to show per node, only why it waits.
-    expected: [
-      {
-        group: "web",
-        state: "waiting",
-        nodes: [],
-        idleForMs: undefined,
-        timeToActionMs: undefined,
-        waits: ["job-stopped"],
-      },
-    ],
+    expected: [["web", "waiting", "", undefined, undefined, "job-stopped"]],
   },
   {
     name: "a job the token cannot read: shown from the reports alone",
@@ -355,44 +240,17 @@ const cases: Array<{ name: string; input: StatusInput; expected: ReturnType<type
       reports: [report("a", { a1: record("web", "quiet", 1 * MINUTE) })],
       jobs: jobs({ kind: "unreadable", reason: "HTTP 403 Permission denied" }),
     },
-    expected: [
-      {
-        group: "web",
-        state: "waiting",
-        nodes: ["a"],
-        idleForMs: MINUTE,
-        timeToActionMs: undefined,
-        waits: ["job-unreadable"],
-      },
-    ],
+    expected: [["web", "waiting", "a", MINUTE, undefined, "job-unreadable"]],
   },
   {
     name: "no jobs read at all (this node's view): counts down from the reports",
     input: { now: NOW, reports: [report("a", { a1: record("web", "quiet", 1 * MINUTE) })] },
-    expected: [
-      {
-        group: "web",
-        state: "quiet",
-        nodes: ["a"],
-        idleForMs: MINUTE,
-        timeToActionMs: 14 * MINUTE,
-        waits: [],
-      },
-    ],
+    expected: [["web", "quiet", "a", MINUTE, 14 * MINUTE, ""]],
   },
   {
     name: "a report whose write time is not known counts as stale",
     input: { now: NOW, reports: [report("a", { a1: record("web", "quiet", 1 * MINUTE) }, null)] },
-    expected: [
-      {
-        group: "web",
-        state: "unknown",
-        nodes: ["a"],
-        idleForMs: undefined,
-        timeToActionMs: undefined,
-        waits: ["node-awaited"],
-      },
-    ],
+    expected: [["web", "unknown", "a", undefined, undefined, "node-awaited"]],
   },
 ];
 
@@ -440,15 +298,6 @@ describe("computeStatus", () => {
 describe("nodeStatus (the monitor's /v1/status)", () => {
   it("is this node's report alone, just written", () => {
     const { report: own } = report("a", { a1: record("web", "quiet", 2 * MINUTE) });
-    expect(nodeStatus(own, NOW).map(summary)).toEqual([
-      {
-        group: "web",
-        state: "quiet",
-        nodes: ["a"],
-        idleForMs: 2 * MINUTE,
-        timeToActionMs: 13 * MINUTE,
-        waits: [],
-      },
-    ]);
+    expect(nodeStatus(own, NOW).map(summary)).toEqual([["web", "quiet", "a", 2 * MINUTE, 13 * MINUTE, ""]]);
   });
 });
