@@ -29,6 +29,8 @@ export interface Config {
   readonly dryRun: boolean;
   readonly actionCooldownMs: number;
   readonly dockerHost: string;
+  /** Where /metrics, /healthz, /readyz and /v1/status are served; undefined when HTTP_LISTEN=off. */
+  readonly httpListen: { readonly host: string; readonly port: number } | undefined;
   readonly procRoot: string;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
@@ -171,6 +173,10 @@ export function parseConfig(
     "unix:///path/to/docker.sock or tcp://host:port",
   );
 
+  const httpListenRaw = text("HTTP_LISTEN") ?? "127.0.0.1:9464";
+  const httpListen = httpListenRaw === "off" ? undefined : listenAddress(httpListenRaw);
+  if (httpListen === null) invalid("HTTP_LISTEN", httpListenRaw, 'host:port (e.g. "0.0.0.0:9464"), or "off"');
+
   const procRoot = text("PROC_ROOT") ?? (pathExists("/host/proc") ? "/host/proc" : "/proc");
   if (!pathExists(procRoot)) invalid("PROC_ROOT", procRoot, "a directory where the host's /proc is mounted");
 
@@ -195,6 +201,7 @@ export function parseConfig(
     dryRun,
     actionCooldownMs,
     dockerHost: dockerHost.replace(/\/$/, ""),
+    httpListen: httpListen ?? undefined,
     procRoot,
     logLevel: oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     logFormat: oneOf("LOG_FORMAT", LOG_FORMATS, "text"),
@@ -217,6 +224,15 @@ export function parseConfig(
   }
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, config: deepFreeze(config), warnings };
+}
+
+/** `host:port` (IPv6 in brackets) to listen on, or null when it is not one. */
+function listenAddress(raw: string): { host: string; port: number } | null {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):(\d{1,5})$/.exec(raw);
+  const port = Number(match?.[2]);
+  // Port 0 asks the system for a free one (tests); the log line says which.
+  if (!match?.[1] || !Number.isInteger(port) || port < 0 || port > 65_535) return null;
+  return { host: match[1].replace(/^\[|\]$/g, ""), port };
 }
 
 /** A URL a client can connect to (a host, a port that exists, no path), or a unix socket's absolute path. */

@@ -7,6 +7,8 @@ import type { Config } from "./config.js";
 import { DockerEngineClient, dockerEndpoint } from "./docker/engine-client.js";
 import { DockerNetworkSampler } from "./docker/network-sampler.js";
 import { formatDuration } from "./duration.js";
+import { type Health, startHttpListener } from "./http-listener.js";
+import { MonitorMetrics } from "./metrics.js";
 import { Monitor } from "./monitor.js";
 import { NomadHttpApi } from "./nomad/api.js";
 import { ActionToken } from "./nomad/token.js";
@@ -17,6 +19,9 @@ import { backoffDelay } from "./retry.js";
 
 const TOKEN_REFRESH_MS = 5 * 60_000;
 const STARTUP_RETRY = { initialMs: 1_000, maxMs: 30_000 };
+/** Alive while a cycle ended within this many intervals (plus the grace a start needs). */
+const ALIVE_INTERVALS = 3;
+const STARTUP_GRACE_MS = 60_000;
 
 export interface DaemonOptions {
   config: Config;
@@ -34,60 +39,107 @@ export async function runDaemon(
   { config, log, clock = systemClock, watchTiming }: DaemonOptions,
   signal: AbortSignal,
 ) {
+  const metrics = new MonitorMetrics(() => clock.now());
   // The client sends whatever token the ActionToken holds at the time of each call.
   const nomad = new NomadHttpApi({
     config,
     token: (): string | undefined => actionToken.current(),
+    metrics,
   });
-  const actionToken = new ActionToken(nomad, config, log);
+  const actionToken = new ActionToken(nomad, config, log, metrics);
   const notices = new RateLimitedNotice(60_000, () => clock.now());
-
-  const startup = { log, notices, clock, signal };
-  await untilDone("load the action token", () => actionToken.load(), startup);
-  const nodeId = await untilDone("learn this node's ID", () => ownNodeId(config, nomad), startup);
-  if (signal.aborted || nodeId === undefined) return;
-
-  const sampler = new DockerNetworkSampler({
-    engine: new DockerEngineClient(dockerEndpoint(config.dockerHost)),
-    procRoot: config.procRoot,
-    now: () => clock.now(),
-  });
-  log.info(
-    `watching node ${nodeId}: sampling every ${formatDuration(config.checkIntervalMs)}, default idle timeout ${formatDuration(config.idleTimeoutMs)}, threshold ${config.activityThresholdBytes} B${config.dryRun ? " (DRY_RUN: decisions are logged, never carried out)" : ""}`,
-  );
-  const cluster = new ClusterExchange({
-    // The workload identity, whose job-attached policy allows the monitor's own Variables subtree.
-    store: nomad.variables(config.namespace, config.nomadToken),
-    paths: new StatePaths(`nomad/jobs/${config.self.jobId ?? "idle-monitor"}`),
-    nodeId,
-    clock,
-    log,
-    timing: exchangeTiming(config.checkIntervalMs),
-  });
-  const monitor = new Monitor({
-    config,
-    cluster,
-    nodeId,
-    nomad,
-    token: actionToken,
-    sampler,
-    actions: new Actions({ nomad, token: actionToken, clock, log, dryRun: config.dryRun }),
-    clock,
-    log,
-    watchTiming,
-  });
-  const stopRefreshing = clock.every(TOKEN_REFRESH_MS, () => {
-    actionToken.load().catch((error: unknown) => {
-      if (notices.shouldSay("token-refresh"))
-        log.warn(`could not refresh the action token: ${(error as Error).message}`);
-    });
-  });
+  let monitor: Monitor | undefined;
+  const startedAt = clock.now();
+  // Up first, so that a monitor waiting for Nomad shows as alive but not ready.
+  const listener =
+    config.httpListen &&
+    (await startHttpListener({
+      listen: config.httpListen,
+      metrics,
+      health: () => health({ config, clock, startedAt, token: actionToken, monitor }),
+      status: () => monitor?.status() ?? { node: undefined, allocations: {} },
+      bearerToken: () => actionToken.httpToken(),
+      log,
+    }));
+  if (listener)
+    log.info(
+      `serving /metrics, /healthz, /readyz and /v1/status on ${listener.address.host}:${listener.address.port}`,
+    );
   try {
-    await monitor.run(signal);
+    const startup = { log, notices, clock, signal };
+    await untilDone("load the action token", () => actionToken.load(), startup);
+    const nodeId = await untilDone("learn this node's ID", () => ownNodeId(config, nomad), startup);
+    if (signal.aborted || nodeId === undefined) return;
+
+    const sampler = new DockerNetworkSampler({
+      engine: new DockerEngineClient(dockerEndpoint(config.dockerHost)),
+      procRoot: config.procRoot,
+      now: () => clock.now(),
+    });
+    log.info(
+      `watching node ${nodeId}: sampling every ${formatDuration(config.checkIntervalMs)}, default idle timeout ${formatDuration(config.idleTimeoutMs)}, threshold ${config.activityThresholdBytes} B${config.dryRun ? " (DRY_RUN: decisions are logged, never carried out)" : ""}`,
+    );
+    const cluster = new ClusterExchange({
+      // The workload identity, whose job-attached policy allows the monitor's own Variables subtree.
+      store: nomad.variables(config.namespace, config.nomadToken),
+      paths: new StatePaths(`nomad/jobs/${config.self.jobId ?? "idle-monitor"}`),
+      nodeId,
+      clock,
+      log,
+      timing: exchangeTiming(config.checkIntervalMs),
+    });
+    monitor = new Monitor({
+      config,
+      metrics,
+      cluster,
+      nodeId,
+      nomad,
+      token: actionToken,
+      sampler,
+      actions: new Actions({ nomad, token: actionToken, clock, log, dryRun: config.dryRun }),
+      clock,
+      log,
+      watchTiming,
+    });
+    const stopRefreshing = clock.every(TOKEN_REFRESH_MS, () => {
+      actionToken.load().catch((error: unknown) => {
+        if (notices.shouldSay("token-refresh"))
+          log.warn(`could not refresh the action token: ${(error as Error).message}`);
+      });
+    });
+    try {
+      await monitor.run(signal);
+    } finally {
+      stopRefreshing();
+      await sampler.close();
+    }
   } finally {
-    stopRefreshing();
-    await sampler.close();
+    if (listener) await listener.close();
   }
+}
+
+/** Alive while cycles keep coming; ready once it can see (Nomad, Docker) and act (the token). */
+function health({
+  config,
+  clock,
+  startedAt,
+  token,
+  monitor,
+}: {
+  config: Config;
+  clock: Clock;
+  startedAt: number;
+  token: ActionToken;
+  monitor: Monitor | undefined;
+}): Health {
+  const problems: string[] = [];
+  const silentMs = clock.now() - (monitor?.lastCycleAt ?? startedAt);
+  const alive = silentMs < ALIVE_INTERVALS * config.checkIntervalMs + STARTUP_GRACE_MS;
+  if (!alive) problems.push(`no sampling cycle for ${formatDuration(silentMs)}`);
+  if (!token.loaded) problems.push("the action token is not loaded");
+  if (!monitor?.view.seeded) problems.push("the node's allocations are not listed from Nomad yet");
+  if (!monitor?.dockerAnswers) problems.push("the Docker Engine does not answer");
+  return { alive, ready: problems.length === 0, problems };
 }
 
 async function ownNodeId(config: Config, nomad: NomadApi): Promise<string> {

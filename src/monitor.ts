@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { jobKey, NodeAllocations } from "./allocations.js";
 import type { Clock } from "./clock.js";
+import { exchangeTiming } from "./cluster/exchange.js";
 import type { AllocRecord, NodeReport } from "./cluster/report.js";
 import type { Config } from "./config.js";
 import { formatDuration } from "./duration.js";
@@ -13,6 +14,7 @@ import {
   type Reading,
   TrafficMeter,
 } from "./idle.js";
+import type { ActionKind, GroupState, MonitorMetrics } from "./metrics.js";
 import { AllocationWatch, type WatchTiming } from "./nomad/watch.js";
 import { RateLimitedNotice, SayOnce } from "./notices.js";
 import {
@@ -36,9 +38,11 @@ import {
   NomadError,
   type TokenSource,
 } from "./ports.js";
+import { type GroupStatus, nodeStatus } from "./status.js";
 
 export interface MonitorDeps {
   config: Config;
+  metrics: MonitorMetrics;
   cluster: ClusterPort;
   nodeId: string;
   nomad: NomadApi;
@@ -83,11 +87,18 @@ export class Monitor {
   /** What this node reported before a restart, for the allocations not measured since. */
   private restored: NodeReport | undefined;
   private readonly rules: EligibilityRules;
+  /** The labels of each watched group's `seconds_until_action` series, so that it goes with the group. */
+  private readonly seriesOf = new Map<string, { namespace: string; job: string; group: string }>();
+  private lastReport: Omit<NodeReport, "heartbeatMs"> | undefined;
+  /** When the last cycle ended (for /healthz), and whether the Docker Engine answered in it (/readyz). */
+  lastCycleAt: number | undefined;
+  dockerAnswers = false;
 
   constructor(private readonly deps: MonitorDeps) {
-    const { config, nomad, token, nodeId, clock, log } = deps;
+    const { config, nomad, token, nodeId, clock, log, metrics } = deps;
     this.view = new NodeAllocations(nodeId);
     this.watch = new AllocationWatch({
+      metrics,
       nomad,
       token,
       view: this.view,
@@ -110,7 +121,7 @@ export class Monitor {
 
   /** Watches and samples until the signal aborts; an action in flight is allowed to finish. */
   async run(signal: AbortSignal): Promise<void> {
-    const { clock, config, log } = this.deps;
+    const { clock, config, log, metrics } = this.deps;
     const watching = this.watch.run(signal);
     await this.restore();
     let nextTick = clock.now();
@@ -121,8 +132,11 @@ export class Monitor {
       });
       nextTick += config.checkIntervalMs;
       const now = clock.now();
+      this.lastCycleAt = now;
+      metrics.cycleDuration.observe((now - started) / 1000);
       if (now > nextTick) {
         const skipped = Math.ceil((now - nextTick) / config.checkIntervalMs);
+        metrics.cyclesSkipped.inc(skipped);
         log.warn(
           `a sampling cycle took ${formatDuration(now - started)}, longer than CHECK_INTERVAL (${formatDuration(config.checkIntervalMs)}); skipping ${skipped} tick(s)`,
         );
@@ -142,9 +156,11 @@ export class Monitor {
     for (const job of notes) this.sayNotes(job);
     this.forgetWhatIsGone(watched);
 
-    if (watched.length > 0) await this.measure(watched, clock.now());
+    // Sampled even with nothing to measure: the sampler's answer says whether the Docker Engine does.
+    await this.measure(watched, clock.now());
     // Published whether or not anything is watched here: the heartbeat says this node's monitor runs.
-    await cluster.publish(this.report(watched));
+    this.lastReport = this.report(watched);
+    await cluster.publish(this.lastReport);
     await cluster.refresh();
     const now = clock.now();
     const byJob = new Map<string, GroupCycle[]>();
@@ -153,6 +169,7 @@ export class Monitor {
       const key = jobKey(group.namespace, group.jobId);
       byJob.set(key, [...(byJob.get(key) ?? []), { group, verdict: this.decide(group, now) }]);
     }
+    this.updateGroupMetrics([...byJob.values()].flat(), notes);
     for (const [key, groups] of byJob) {
       if (signal?.aborted) break;
       await this.actOnJob(key, groups, signal).catch((error: unknown) => {
@@ -164,7 +181,16 @@ export class Monitor {
       });
     }
     // A cooldown begun this cycle is published at once, so that it survives a restart right after.
-    await cluster.publish(this.report(watched));
+    this.lastReport = this.report(watched);
+    await cluster.publish(this.lastReport);
+  }
+
+  /** This node's view for /v1/status: its watched groups as its last report tells them. */
+  status(): { node: string; groups: GroupStatus[] } {
+    const { nodeId, clock, config } = this.deps;
+    if (!this.lastReport) return { node: nodeId, groups: [] };
+    const { heartbeatMs } = exchangeTiming(config.checkIntervalMs);
+    return { node: nodeId, groups: nodeStatus({ ...this.lastReport, heartbeatMs }, clock.now()) };
   }
 
   /**
@@ -227,7 +253,7 @@ export class Monitor {
   }
 
   private async measure(watched: readonly WatchedGroup[], at: number): Promise<void> {
-    const { log, sampler, config } = this.deps;
+    const { log, sampler, config, metrics } = this.deps;
     const allocations = watched.flatMap((group) => group.allocations.map((alloc) => ({ alloc, group })));
     let readings: Map<string, Reading>;
     try {
@@ -235,6 +261,7 @@ export class Monitor {
         allocations.map(({ alloc }) => alloc.id),
         at,
       );
+      this.dockerAnswers = true;
       if (this.notices.clear("docker")) log.info("the Docker Engine answers again; sampling resumed");
       if (sampler.procRootVisible?.() === false) {
         this.said.say(NODE_SCOPE, "proc-root", () =>
@@ -244,6 +271,8 @@ export class Monitor {
         );
       }
     } catch (error) {
+      this.dockerAnswers = false;
+      metrics.dockerErrors.inc();
       if (this.notices.shouldSay("docker")) {
         log.warn(
           `cannot reach the Docker Engine: ${(error as Error).message}; allocations count as unknown until it answers`,
@@ -268,6 +297,7 @@ export class Monitor {
       });
       this.tracker.record(activity, alloc.startedAt);
       this.latest.set(alloc.id, activity.state);
+      metrics.readings.inc({ state: activity.state === "unknown" ? "unknown" : "measured" });
       const streak =
         activity.state === "unknown" && alloc.running ? (this.unknownStreak.get(alloc.id) ?? 0) + 1 : 0;
       this.unknownStreak.set(alloc.id, streak);
@@ -313,6 +343,30 @@ export class Monitor {
       .filter((alloc) => this.tracker.stateOf(alloc.id).unknownReason === undefined)
       .map((alloc) => alloc.id);
     return { group: group.group, policy: group.policy, decision, measured: new Set(measured) };
+  }
+
+  private updateGroupMetrics(groups: readonly GroupCycle[], notes: readonly JobNotes[]): void {
+    const { metrics } = this.deps;
+    const counts: Record<GroupState, number> = { quiet: 0, active: 0, unknown: 0, invalid: 0 };
+    const seen = new Map(groups.map(({ group }) => [group.key, group]));
+    for (const [key, labels] of this.seriesOf) {
+      if (seen.has(key)) continue;
+      metrics.secondsUntilAction.remove(labels);
+      this.seriesOf.delete(key);
+    }
+    for (const { group, verdict } of groups) {
+      const { decision, policy } = verdict;
+      const labels = { namespace: group.namespace, job: group.jobId, group: group.group };
+      this.seriesOf.set(group.key, labels);
+      const active = group.allocations.some((alloc) => this.latest.get(alloc.id) !== "quiet");
+      counts[decision.kind === "unknown" ? "unknown" : active ? "active" : "quiet"] += 1;
+      if (decision.kind === "unknown") metrics.secondsUntilAction.remove(labels);
+      else metrics.secondsUntilAction.set(labels, Math.max(0, policy.timeoutMs - decision.idleForMs) / 1000);
+    }
+    counts.invalid = notes
+      .flatMap((job) => job.notes)
+      .filter((note) => note.kind === "not-watched" && note.why.kind === "invalid-meta").length;
+    for (const [state, count] of Object.entries(counts)) metrics.groups.set({ state }, count);
   }
 
   /** Containers of a new placement take a few readings to appear: only a lasting unknown is a warning. */
@@ -369,12 +423,12 @@ export class Monitor {
     for (const outcome of actions) {
       if (outcome.kind !== "scale" || signal?.aborted) continue;
       const result = await this.deps.actions.scaleToZero(target, outcome.group, reasonOf(outcome), signal);
-      this.afterAction(key, result, `scale group ${outcome.group} of job ${first.jobId}`, signal);
+      this.afterAction(key, "scale", result, `scale group ${outcome.group} of job ${first.jobId}`, signal);
     }
     const stopping = actions.filter((outcome) => outcome.kind === "stop");
     if (stopping.length === 0 || signal?.aborted) return;
     const result = await this.deps.actions.stopJob(target, stopping.map(reasonOf).join("; "), signal);
-    this.afterAction(key, result, `stop job ${first.jobId}`, signal);
+    this.afterAction(key, "stop", result, `stop job ${first.jobId}`, signal);
   }
 
   /**
@@ -434,8 +488,15 @@ export class Monitor {
     }
   }
 
-  private afterAction(key: string, outcome: ActionOutcome, what: string, signal?: AbortSignal): void {
-    const { clock, config, log } = this.deps;
+  private afterAction(
+    key: string,
+    kind: ActionKind,
+    outcome: ActionOutcome,
+    what: string,
+    signal?: AbortSignal,
+  ): void {
+    const { clock, config, log, metrics } = this.deps;
+    metrics.actions.inc({ kind, outcome: outcome.kind });
     const until = cooldownAfter(outcome, clock.now(), config.actionCooldownMs);
     if (until !== undefined) {
       this.cooldownUntil.set(key, until);

@@ -1,6 +1,7 @@
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
+import { MonitorMetrics } from "../src/metrics.js";
 import { Monitor } from "../src/monitor.js";
 import type { Allocation, Job } from "../src/ports.js";
 import {
@@ -153,6 +154,7 @@ describe("defect 8: noise at placement", () => {
       nomad: { job: unused, jobAllocations: unused } as never,
       token: { current: () => undefined, load: async () => undefined, loaded: true } as never,
       actions: { stopJob: unused, scaleToZero: unused },
+      metrics: new MonitorMetrics(),
       cluster: {
         sharing: false,
         restore: async () => undefined,

@@ -4,6 +4,7 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeAllocations } from "../src/allocations.js";
 import { type Clock, systemClock } from "../src/clock.js";
+import { MonitorMetrics } from "../src/metrics.js";
 import { NomadHttpApi } from "../src/nomad/api.js";
 import { ActionToken } from "../src/nomad/token.js";
 import { AllocationWatch, DEFAULT_WATCH_TIMING, type WatchTiming } from "../src/nomad/watch.js";
@@ -149,6 +150,7 @@ async function startWatch(nomad: FakeNomad, timing: Partial<WatchTiming> = {}, c
     clock,
     log,
     timing: { ...TIMING, ...timing },
+    metrics: new MonitorMetrics(),
   });
   const stop = new AbortController();
   const running = watch.run(stop.signal);

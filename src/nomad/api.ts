@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from "node:https";
 import type { Readable } from "node:stream";
 import { AxiosError, type AxiosResponse } from "axios";
 import type { Config } from "../config.js";
+import { type MonitorMetrics, statusClass } from "../metrics.js";
 import {
   type NomadApi,
   NomadError,
@@ -70,16 +71,19 @@ export interface NomadHttpApiOptions {
   config: Pick<Config, "nomadAddr" | "nomadRegion" | "tls">;
   /** The action token, read on every call so a rotated token is used at once. */
   token: () => string | undefined;
+  metrics?: MonitorMetrics;
 }
 
 export class NomadHttpApi implements NomadApi {
   private readonly client;
   private readonly region: string | undefined;
+  private readonly metrics: MonitorMetrics | undefined;
 
   constructor(options: NomadHttpApiOptions) {
     const { nomadAddr, nomadRegion, tls } = options.config;
     const socketPath = nomadAddr.startsWith("unix://") ? nomadAddr.slice("unix://".length) : undefined;
     this.region = nomadRegion;
+    this.metrics = options.metrics;
     this.client = createClient({
       baseURL: socketPath ? "http://localhost" : nomadAddr,
       socketPath,
@@ -91,14 +95,17 @@ export class NomadHttpApi implements NomadApi {
   }
 
   async nodeAllocations(nodeId: string, signal?: AbortSignal) {
-    const response = await this.call(`list allocations of node ${nodeId}`, () =>
-      listNodeAllocations({ client: this.client, path: { node_id: nodeId }, query: this.query(), signal }),
+    const response = await this.call(
+      "GET /v1/node/:node_id/allocations",
+      `list allocations of node ${nodeId}`,
+      () =>
+        listNodeAllocations({ client: this.client, path: { node_id: nodeId }, query: this.query(), signal }),
     );
     return { allocations: response.data ?? [], index: raftIndex(response) };
   }
 
   async allocation(allocId: string) {
-    const response = await this.call(`read allocation ${allocId}`, () =>
+    const response = await this.call("GET /v1/allocation/:alloc_id", `read allocation ${allocId}`, () =>
       getAllocation({ client: this.client, path: { alloc_id: allocId }, query: this.query() }),
     );
     return response.data;
@@ -106,8 +113,10 @@ export class NomadHttpApi implements NomadApi {
 
   async job(namespace: string, jobId: string, signal?: AbortSignal) {
     try {
-      const response = await this.call(`read job ${jobId} in namespace ${namespace}`, () =>
-        getJob({ client: this.client, path: { job_id: jobId }, query: this.query(namespace), signal }),
+      const response = await this.call(
+        "GET /v1/job/:job_id",
+        `read job ${jobId} in namespace ${namespace}`,
+        () => getJob({ client: this.client, path: { job_id: jobId }, query: this.query(namespace), signal }),
       );
       return response.data;
     } catch (error) {
@@ -117,50 +126,62 @@ export class NomadHttpApi implements NomadApi {
   }
 
   async jobAllocations(namespace: string, jobId: string, signal?: AbortSignal) {
-    const response = await this.call(`list allocations of job ${jobId} in namespace ${namespace}`, () =>
-      listJobAllocations({
-        client: this.client,
-        path: { job_id: jobId },
-        query: this.query(namespace),
-        signal,
-      }),
+    const response = await this.call(
+      "GET /v1/job/:job_id/allocations",
+      `list allocations of job ${jobId} in namespace ${namespace}`,
+      () =>
+        listJobAllocations({
+          client: this.client,
+          path: { job_id: jobId },
+          query: this.query(namespace),
+          signal,
+        }),
     );
     return response.data ?? [];
   }
 
   async stopJob(namespace: string, jobId: string) {
-    const response = await this.call(`stop job ${jobId} in namespace ${namespace}`, () =>
-      stopJob({
-        client: this.client,
-        path: { job_id: jobId },
-        query: { ...this.query(namespace), purge: false },
-      }),
+    const response = await this.call(
+      "DELETE /v1/job/:job_id",
+      `stop job ${jobId} in namespace ${namespace}`,
+      () =>
+        stopJob({
+          client: this.client,
+          path: { job_id: jobId },
+          query: { ...this.query(namespace), purge: false },
+        }),
     );
     return response.data.EvalID;
   }
 
   async scaleGroup(request: ScaleRequest) {
     const { namespace, jobId, group, count, message, meta } = request;
-    const response = await this.call(`scale group ${group} of job ${jobId} in namespace ${namespace}`, () =>
-      scaleTaskGroup({
-        client: this.client,
-        path: { job_id: jobId },
-        query: this.query(namespace),
-        body: { Count: count, Target: { Group: group }, Message: message, Meta: meta, Error: false },
-      }),
+    const response = await this.call(
+      "POST /v1/job/:job_id/scale",
+      `scale group ${group} of job ${jobId} in namespace ${namespace}`,
+      () =>
+        scaleTaskGroup({
+          client: this.client,
+          path: { job_id: jobId },
+          query: this.query(namespace),
+          body: { Count: count, Target: { Group: group }, Message: message, Meta: meta, Error: false },
+        }),
     );
     return response.data.EvalID;
   }
 
   async readVariable(namespace: string, path: string, token: string | undefined) {
     try {
-      const response = await this.call(`read variable ${path} in namespace ${namespace}`, () =>
-        readVariable({
-          client: this.client,
-          auth: token,
-          path: { var_path: path },
-          query: this.query(namespace),
-        }),
+      const response = await this.call(
+        "GET /v1/var/:path",
+        `read variable ${path} in namespace ${namespace}`,
+        () =>
+          readVariable({
+            client: this.client,
+            auth: token,
+            path: { var_path: path },
+            query: this.query(namespace),
+          }),
       );
       return response.data.Items ?? {};
     } catch (error) {
@@ -170,7 +191,7 @@ export class NomadHttpApi implements NomadApi {
   }
 
   async openEventStream(topics: readonly string[], index: number, signal: AbortSignal) {
-    const response = await this.call("subscribe to the event stream", () =>
+    const response = await this.call("GET /v1/event/stream", "subscribe to the event stream", () =>
       streamEvents({
         client: this.client,
         query: { ...this.query("*"), topic: [...topics], index },
@@ -193,7 +214,7 @@ export class NomadHttpApi implements NomadApi {
     const query = (extra: { cas?: number; prefix?: string } = {}) => ({ ...this.query(namespace), ...extra });
     return {
       list: async (prefix) => {
-        const response = await this.call(`list variables under ${prefix}`, () =>
+        const response = await this.call("GET /v1/vars", `list variables under ${prefix}`, () =>
           listVariables({ ...base, query: query({ prefix }) }),
         );
         const entries = (response.data ?? []).map((entry) => ({
@@ -204,7 +225,7 @@ export class NomadHttpApi implements NomadApi {
       },
       read: async (path) => {
         try {
-          const response = await this.call(`read variable ${path}`, () =>
+          const response = await this.call("GET /v1/var/:path", `read variable ${path}`, () =>
             readVariable({ ...base, path: { var_path: path }, query: query() }),
           );
           return { items: response.data.Items ?? {}, modifyIndex: response.data.ModifyIndex };
@@ -214,7 +235,7 @@ export class NomadHttpApi implements NomadApi {
         }
       },
       write: (path, items, cas) =>
-        this.checkAndSet(`write variable ${path}`, async () => {
+        this.checkAndSet("PUT /v1/var/:path", `write variable ${path}`, async () => {
           const response = await writeVariable({
             ...base,
             path: { var_path: path },
@@ -224,7 +245,7 @@ export class NomadHttpApi implements NomadApi {
           return { kind: "written", modifyIndex: response.data.ModifyIndex };
         }),
       delete: async (path, cas) => {
-        const result = await this.checkAndSet(`delete variable ${path}`, async () => {
+        const result = await this.checkAndSet("DELETE /v1/var/:path", `delete variable ${path}`, async () => {
           await deleteVariable({ ...base, path: { var_path: path }, query: query({ cas }) });
           return { kind: "written", modifyIndex: 0 };
         });
@@ -234,10 +255,17 @@ export class NomadHttpApi implements NomadApi {
   }
 
   /** A lost check-and-set race answers 409 with the current Variable as JSON (recorded from Nomad 1.6.5). */
-  private async checkAndSet(what: string, request: () => Promise<VariableWrite>): Promise<VariableWrite> {
+  private async checkAndSet(
+    route: string,
+    what: string,
+    request: () => Promise<VariableWrite>,
+  ): Promise<VariableWrite> {
     try {
-      return await request();
+      const result = await request();
+      this.count(route, 200);
+      return result;
     } catch (error) {
+      this.count(route, error instanceof AxiosError ? error.response?.status : undefined);
       const conflict =
         error instanceof AxiosError && error.response?.status === 409
           ? currentVariable(error.response.data)
@@ -254,12 +282,24 @@ export class NomadHttpApi implements NomadApi {
     };
   }
 
-  private async call<T extends AxiosResponse>(what: string, request: () => Promise<T>): Promise<T> {
+  /** `route`: the endpoint's template, the only form of a path that reaches a metric label. */
+  private async call<T extends AxiosResponse>(
+    route: string,
+    what: string,
+    request: () => Promise<T>,
+  ): Promise<T> {
     try {
-      return await request();
+      const response = await request();
+      this.count(route, response.status);
+      return response;
     } catch (error) {
+      this.count(route, error instanceof AxiosError ? error.response?.status : undefined);
       throw classify(await withReadableBody(error), what);
     }
+  }
+
+  private count(route: string, status: number | undefined): void {
+    this.metrics?.nomadRequests.inc({ endpoint: route, status_class: statusClass(status) });
   }
 }
 

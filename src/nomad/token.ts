@@ -1,6 +1,9 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
+import type { MonitorMetrics } from "../metrics.js";
 import { type NomadApi, NomadError, type TokenSource } from "../ports.js";
+
+const HTTP_TOKEN_ITEM = "http_token";
 
 export type TokenConfig = Pick<Config, "nomadToken" | "namespace" | "tokenVariable" | "self">;
 
@@ -14,11 +17,20 @@ export class ActionToken implements TokenSource {
   private source: "variable" | "environment" | undefined;
   private loading: Promise<void> | undefined;
 
+  /** The optional bearer token of the monitor's HTTP listener, from the same Variable (item `http_token`). */
+  private http: string | undefined;
+
   constructor(
     private readonly nomad: Pick<NomadApi, "readVariable">,
     private readonly config: TokenConfig,
     private readonly log: Logger,
+    private readonly metrics?: MonitorMetrics,
   ) {}
+
+  /** What a request to /metrics, /readyz or /v1/status must present as `Authorization: Bearer …`, if anything. */
+  httpToken(): string | undefined {
+    return this.http;
+  }
 
   /** The token to send now; `undefined` before the first load, or when running without ACLs. */
   current(): string | undefined {
@@ -36,9 +48,17 @@ export class ActionToken implements TokenSource {
    * at once) share that read.
    */
   load(): Promise<void> {
-    this.loading ??= this.read().finally(() => {
-      this.loading = undefined;
-    });
+    this.loading ??= this.read()
+      .then(
+        () => this.metrics?.tokenReloads.inc({ outcome: "loaded" }),
+        (error: unknown) => {
+          this.metrics?.tokenReloads.inc({ outcome: "failed" });
+          throw error;
+        },
+      )
+      .finally(() => {
+        this.loading = undefined;
+      });
     return this.loading;
   }
 
@@ -51,6 +71,7 @@ export class ActionToken implements TokenSource {
       const items = await this.nomad.readVariable(this.config.namespace, path, this.config.nomadToken);
       // `echo $TOKEN | nomad var put … token=-` keeps the newline; a token never has surrounding whitespace.
       const token = items?.[key]?.trim();
+      this.http = items?.[HTTP_TOKEN_ITEM]?.trim() || undefined;
       if (token) return this.use(token, "variable", `action token loaded from ${where}`);
       problem =
         items === undefined

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { NodeAllocations } from "../allocations.js";
 import type { Cancel, Clock } from "../clock.js";
 import { formatDuration } from "../duration.js";
+import type { MonitorMetrics } from "../metrics.js";
 import { RateLimitedNotice } from "../notices.js";
 import { type Allocation, type Job, type NomadApi, NomadError, type TokenSource } from "../ports.js";
 import { type BackoffPolicy, backoffDelay } from "../retry.js";
@@ -45,6 +46,8 @@ interface ConnectionOutcome {
 export class AllocationWatch {
   private readonly notices: RateLimitedNotice;
   private readingJobs: Promise<void> = Promise.resolve();
+  /** When the stream last said anything (an event or a heartbeat). */
+  private lastEventAt: number | undefined;
 
   constructor(
     private readonly deps: {
@@ -55,9 +58,11 @@ export class AllocationWatch {
       clock: Clock;
       log: Logger;
       timing?: WatchTiming;
+      metrics: MonitorMetrics;
     },
   ) {
     this.notices = new RateLimitedNotice(60_000, () => deps.clock.now());
+    deps.metrics.watchEvents(() => this.lastEventAt);
   }
 
   private get timing(): WatchTiming {
@@ -67,7 +72,8 @@ export class AllocationWatch {
   /** Runs until the signal aborts; every failure is logged (at most once a minute) and retried. */
   async run(signal: AbortSignal): Promise<void> {
     let attempt = 0;
-    while (!signal.aborted) {
+    for (let connection = 0; !signal.aborted; connection++) {
+      if (connection > 0) this.deps.metrics.streamReconnects.inc();
       const outcome = await this.connectOnce(signal).catch((error: unknown) => this.failure(error));
       if (signal.aborted) return;
       // The next subscription must carry the new token, or it fails the same way again.
@@ -169,6 +175,7 @@ export class AllocationWatch {
 
       body.on("data", (chunk: Buffer) => {
         progress.lastHeard = clock.now();
+        this.lastEventAt = progress.lastHeard;
         handle(decoder.push(chunk));
       });
       body.on("error", (error) => {

@@ -76,6 +76,8 @@ export async function scenario(world: DockerWorld): Promise<Scenario> {
         CHECK_INTERVAL: "500ms",
         IDLE_TIMEOUT: "3s",
         ACTION_COOLDOWN: "10s",
+        // A free port each: monitors of concurrent tests never collide.
+        HTTP_LISTEN: "127.0.0.1:0",
         ...env,
       });
       if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
@@ -190,6 +192,13 @@ export function waitForLog(
     },
     timeoutMs,
   );
+}
+
+/** Where the monitor serves /metrics and the probes, from its own log line. */
+export async function listenerUrl(logs: readonly LogLine[]): Promise<string> {
+  const [line] = await waitForLog(logs, /^serving \/metrics.* on /);
+  const address = /on (\S+)$/.exec(line?.msg ?? "")?.[1];
+  return `http://${address}`;
 }
 
 /** No secret reached any log line. */

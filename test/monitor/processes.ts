@@ -69,6 +69,7 @@ export async function cluster(world: DockerWorld, nodeCount: number): Promise<Cl
           IDLE_TIMEOUT: "4s",
           ACTION_COOLDOWN: "30s",
           LOG_FORMAT: "json",
+          HTTP_LISTEN: "127.0.0.1:0",
           LOG_LEVEL: "debug",
           ...env,
         },
