@@ -118,7 +118,8 @@ ${GENERAL_OPTIONS}
 Status Options:
 
   -namespace=<namespace>
-    Only jobs in this namespace. Default: all namespaces ("*").
+    Only jobs in this namespace. Default: all namespaces ("*"); NOMAD_NAMESPACE
+    is not read, so that a shell set up for one namespace still sees every job.
 
   -monitor-namespace=<namespace>
     The namespace of the monitor's job, where its Variables are. Default = default

@@ -13,6 +13,7 @@ import type { Connection } from "./args.js";
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const NS_PER_MS = 1_000_000;
+const JOB_READS_AT_ONCE = 8;
 
 /** Everything `status` shows, as read from Nomad in one go. */
 export interface ClusterSnapshot {
@@ -50,7 +51,7 @@ export class StatusReader {
   /** The monitor's state (reports and claims), then every job the reports name within `namespace`. */
   async snapshot(
     monitor: { namespace: string; job: string },
-    namespace: string | undefined,
+    only: { namespace: string | undefined; job: string | undefined },
   ): Promise<ClusterSnapshot> {
     const paths = new StatePaths(`nomad/jobs/${monitor.job}`);
     const listed = await this.#call(
@@ -66,15 +67,24 @@ export class StatusReader {
     const entries = listed.data ?? [];
     const reports = await this.#reports(paths, monitor.namespace, entries);
     const claims = await this.#claims(paths, monitor.namespace, entries);
-    const jobs = new Map<string, JobSeen>();
+    const named = new Map<string, { namespace: string; job: string }>();
     for (const { report } of reports) {
-      for (const record of Object.values(report.allocs)) {
-        if (record.namespace === undefined || record.job === undefined) continue;
-        if (namespace !== undefined && record.namespace !== namespace) continue;
-        const key = jobKey(record.namespace, record.job);
-        if (!jobs.has(key)) jobs.set(key, await this.#job(record.namespace, record.job));
+      for (const { namespace, job } of Object.values(report.allocs)) {
+        if (namespace === undefined || job === undefined) continue;
+        if ((only.namespace ?? namespace) !== namespace || (only.job ?? job) !== job) continue;
+        named.set(jobKey(namespace, job), { namespace, job });
       }
     }
+    const jobs = new Map<string, JobSeen>();
+    const queue = [...named.entries()];
+    // A few at a time: a cluster may watch hundreds of jobs, and each costs two reads.
+    const worker = async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const [key, { namespace, job }] = next;
+        jobs.set(key, await this.#job(namespace, job));
+      }
+    };
+    await Promise.all(Array.from({ length: JOB_READS_AT_ONCE }, worker));
     return { reports, claims, jobs, now, ageClock: Number.isFinite(date) ? "nomad-agent" : "local" };
   }
 

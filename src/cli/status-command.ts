@@ -15,7 +15,7 @@ export async function runStatus(options: StatusOptions, io: Output): Promise<num
     const reader = new StatusReader(options.connection);
     snapshot = await reader.snapshot(
       { namespace: options.monitorNamespace, job: options.monitorJob },
-      options.namespace,
+      { namespace: options.namespace, job: options.job },
     );
   } catch (error) {
     io.err(`Error querying Nomad: ${error instanceof Error ? error.message : String(error)}`);
