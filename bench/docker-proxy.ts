@@ -10,6 +10,8 @@ export interface CountingProxy {
   endpoint: DockerEndpoint;
   /** Requests so far as "GET /containers/{id}/json", versions and IDs folded; a copy. */
   requests(): string[];
+  /** Requests so far as "GET /containers/<full id>/json": versions folded, IDs kept; a copy. */
+  paths(): string[];
   /** Requests per endpoint so far. */
   byEndpoint(): Record<string, number>;
   /** Holds back what the event streams carry until `releaseEvents()`: a stream that lags. */
@@ -23,6 +25,7 @@ export interface CountingProxy {
 
 export async function countingProxy(upstream: DockerEndpoint): Promise<CountingProxy> {
   const requests: string[] = [];
+  const paths: string[] = [];
   const sockets = new Set<Socket>();
   const heldStreams = new Set<{ flush(): void }>();
   let holding = false;
@@ -35,6 +38,7 @@ export async function countingProxy(upstream: DockerEndpoint): Promise<CountingP
   const server = http.createServer((request, response) => {
     const endpoint = endpointOf(request.method ?? "GET", request.url ?? "/");
     requests.push(endpoint);
+    paths.push(`${request.method} ${pathOf(request.url ?? "/")}`);
     const forwarded = http.request(
       { ...target, method: request.method, path: request.url, headers: request.headers },
       (answer) => {
@@ -79,6 +83,7 @@ export async function countingProxy(upstream: DockerEndpoint): Promise<CountingP
   return {
     endpoint: { host: "127.0.0.1", port: (server.address() as AddressInfo).port, protocol: "http" },
     requests: () => [...requests],
+    paths: () => [...paths],
     byEndpoint: () => {
       const counts: Record<string, number> = {};
       for (const request of requests) counts[request] = (counts[request] ?? 0) + 1;
@@ -108,8 +113,9 @@ export async function countingProxy(upstream: DockerEndpoint): Promise<CountingP
 
 /** "GET /containers/{id}/json": the API version prefix and the query dropped, container IDs folded. */
 export function endpointOf(method: string, url: string): string {
-  const path = new URL(url, "http://engine").pathname
-    .replace(/^\/v[\d.]+\//, "/")
-    .replace(/^\/containers\/(?!json$)[^/]+/, "/containers/{id}");
-  return `${method} ${path}`;
+  return `${method} ${pathOf(url).replace(/^\/containers\/(?!json$)[^/]+/, "/containers/{id}")}`;
+}
+
+function pathOf(url: string): string {
+  return new URL(url, "http://engine").pathname.replace(/^\/v[\d.]+\//, "/");
 }

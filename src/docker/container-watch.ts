@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { backoffDelay } from "../retry.js";
-import { mapBounded } from "./bounded.js";
+import { limiter } from "./bounded.js";
 import {
   type ContainerEvent,
   type DockerEngineClient,
@@ -34,6 +34,8 @@ export interface TrackedContainer {
   pid?: number;
   /** Bumped by every event about the container, so that a slower inspect never overwrites a newer one. */
   generation: number;
+  /** The inspect queued or in flight. */
+  inspecting?: Promise<void>;
 }
 
 export interface ContainerWatchOptions {
@@ -56,11 +58,12 @@ export interface ContainerWatchOptions {
 export class ContainerWatch {
   readonly #engine: DockerEngineClient;
   readonly #procRoot: string;
-  readonly #concurrency: number;
   readonly #pingIntervalMs: number;
   readonly #reconnect: { initialMs: number; maxMs: number };
   readonly #containers = new Map<string, TrackedContainer>();
-  readonly #pendingInspects = new Set<Promise<void>>();
+  readonly #queue: <R>(task: () => Promise<R>) => Promise<R>;
+  /** The allocations sampled last: their containers are inspected first. */
+  #wanted: ReadonlySet<string> = new Set();
   readonly #inspectedListeners: Array<(allocId: string) => void> = [];
   /** Events that arrive while a list is in flight wait here until it has been applied. */
   #buffered: ContainerEvent[] | undefined;
@@ -86,7 +89,7 @@ export class ContainerWatch {
     }
     this.#engine = engine;
     this.#procRoot = procRoot;
-    this.#concurrency = concurrency;
+    this.#queue = limiter(concurrency);
     this.#pingIntervalMs = pingIntervalMs;
     this.#reconnect = reconnect;
   }
@@ -110,13 +113,26 @@ export class ContainerWatch {
   }
 
   /**
-   * Resolves once the stream is up, the set seeded, and every inspect in flight done. When the stream is
-   * down it connects and relists now, and throws if the Docker Engine does not answer.
+   * Resolves once the stream is up, the set seeded, and the inspects of the allocations' containers
+   * done (those of other containers go on in the background). When the stream is down it connects and
+   * relists now, and throws if the Docker Engine does not answer.
    */
-  async ready(): Promise<void> {
+  async ready(allocIds: readonly string[]): Promise<void> {
     if (this.#closed) throw new Error("the container watch is closed");
+    this.#wanted = new Set(allocIds);
     if (!this.#connected) await (this.#connecting ?? this.#connect());
-    while (this.#pendingInspects.size > 0) await Promise.all(this.#pendingInspects);
+    await this.settled((tracked) => this.#wanted.has(tracked.container.allocId));
+  }
+
+  /** Waits for the inspects of the containers that match, queued or in flight. */
+  async settled(matches: (tracked: TrackedContainer) => boolean): Promise<void> {
+    for (;;) {
+      const pending = [...this.#containers.values()].flatMap((tracked) =>
+        tracked.inspecting && matches(tracked) ? [tracked.inspecting] : [],
+      );
+      if (pending.length === 0) return;
+      await Promise.all(pending);
+    }
   }
 
   /** Stops the stream and the timers, closes every descriptor and the client's idle connections. */
@@ -248,7 +264,10 @@ export class ContainerWatch {
       if (!tracked.probe?.alive()) toInspect.push(tracked);
     }
     this.#version++;
-    await mapBounded(toInspect, this.#concurrency, (tracked) => this.#inspect(tracked, announce));
+    // The containers of the allocations sampled last first: a cycle waits only for those.
+    const wanted = (tracked: TrackedContainer) => (this.#wanted.has(tracked.container.allocId) ? 0 : 1);
+    for (const tracked of toInspect.sort((a, b) => wanted(a) - wanted(b)))
+      this.#queueInspect(tracked, announce);
   }
 
   #apply(event: ContainerEvent): void {
@@ -269,7 +288,7 @@ export class ContainerWatch {
         };
         this.#containers.set(id, tracked);
         this.#version++;
-        this.#track(this.#inspect(tracked, true));
+        this.#queueInspect(tracked, true);
         return;
       }
       case "die":
@@ -286,9 +305,14 @@ export class ContainerWatch {
     }
   }
 
-  #track(inspect: Promise<void>): void {
-    this.#pendingInspects.add(inspect);
-    inspect.finally(() => this.#pendingInspects.delete(inspect));
+  #queueInspect(tracked: TrackedContainer, announce: boolean): void {
+    const generation = ++tracked.generation;
+    tracked.probe?.close();
+    tracked.probe = undefined;
+    const inspecting = this.#queue(() => this.#inspect(tracked, generation, announce)).finally(() => {
+      if (tracked.inspecting === inspecting) tracked.inspecting = undefined;
+    });
+    tracked.inspecting = inspecting;
   }
 
   /** A container that died is no longer running: its probe is closed at once, and it leaves the set. */
@@ -301,12 +325,11 @@ export class ContainerWatch {
     this.#version++;
   }
 
-  async #inspect(tracked: TrackedContainer, announce: boolean): Promise<void> {
-    const generation = ++tracked.generation;
+  async #inspect(tracked: TrackedContainer, generation: number, announce: boolean): Promise<void> {
     const { id } = tracked.container;
+    // Dropped or superseded while it waited in the queue.
+    if (tracked.generation !== generation || this.#containers.get(id) !== tracked) return;
     const shortId = id.slice(0, 12);
-    tracked.probe?.close();
-    tracked.probe = undefined;
     let failure: TrackedContainer["failure"];
     try {
       const inspected = await this.#engine.inspectContainer(id);

@@ -42,7 +42,10 @@ export class DockerNetworkSampler implements NetworkSampler {
   }
 
   async sample(allocIds: readonly string[], at: number): Promise<Map<string, Reading>> {
-    await this.#watch.ready();
+    await this.#watch.ready(allocIds);
+    // A namespace owned by a container of another allocation (rare): wait for its inspect too.
+    const owners = new Set(allocIds.flatMap((allocId) => namespaceOwners(this.#networkOf(allocId))));
+    await this.#watch.settled((tracked) => owners.has(tracked.container.id));
     const reads = new Map<string, NamespaceRead>();
     const readings = new Map<string, Reading>();
     for (const allocId of allocIds) readings.set(allocId, this.#reading(allocId, at, reads));
@@ -145,4 +148,8 @@ export class DockerNetworkSampler implements NetworkSampler {
     }
     if (checked) this.#procRootVisible = false;
   }
+}
+
+function namespaceOwners(network: AllocationNetwork): string[] {
+  return network.measurable ? [...network.namespaceOwners] : [];
 }
