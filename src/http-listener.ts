@@ -17,7 +17,7 @@ export interface HttpListenerOptions {
   health: () => Health;
   /** This node's view, as JSON, for dashboards. */
   status: () => unknown;
-  /** When set, everything but /healthz wants `Authorization: Bearer <it>`. */
+  /** When set, /metrics and /v1/status want `Authorization: Bearer <it>`, and /readyz says why only to it. */
   bearerToken: () => string | undefined;
   log: Logger;
 }
@@ -74,14 +74,18 @@ async function handle(options: HttpListenerOptions, request: IncomingMessage, re
     const { alive, problems } = options.health();
     return reply(response, alive ? 200 : 503, alive ? "ok\n" : `not alive: ${problems.join("; ")}\n`);
   }
-  if (!["/readyz", "/metrics", "/v1/status"].includes(path)) return reply(response, 404, "not found\n");
-  if (!authorized(request, options.bearerToken())) {
+  const allowed = authorized(request, options.bearerToken());
+  if (path === "/readyz") {
+    // Nomad's check cannot present the token (a check's headers are fixed in the job file): without
+    // it, the answer is the status alone; with it, what is missing too.
+    const { ready, problems } = options.health();
+    const details = allowed && !ready ? `: ${problems.join("; ")}` : "";
+    return reply(response, ready ? 200 : 503, ready ? "ready\n" : `not ready${details}\n`);
+  }
+  if (path !== "/metrics" && path !== "/v1/status") return reply(response, 404, "not found\n");
+  if (!allowed) {
     response.setHeader("WWW-Authenticate", 'Bearer realm="nomad-idle-monitor"');
     return reply(response, 401, "unauthorized\n");
-  }
-  if (path === "/readyz") {
-    const { ready, problems } = options.health();
-    return reply(response, ready ? 200 : 503, ready ? "ready\n" : `not ready: ${problems.join("; ")}\n`);
   }
   if (path === "/v1/status") {
     return reply(response, 200, `${JSON.stringify(options.status())}\n`, "application/json");
