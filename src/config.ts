@@ -1,7 +1,9 @@
 import { existsSync } from "node:fs";
 import { DURATION_FORM, parseDuration } from "./duration.js";
+import { allowedHostEntry, webhookUrl } from "./webhooks.js";
 
 export type LogFormat = "text" | "json";
+export type WebhookFormat = "json" | "slack";
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
 export interface Config {
@@ -34,6 +36,14 @@ export interface Config {
   readonly procRoot: string;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
+  /** Events about what the monitor did (issue 11). */
+  readonly webhook: {
+    /** WEBHOOK_URL: every event goes there; undefined when unset. */
+    readonly url: string | undefined;
+    /** WEBHOOK_ALLOWED_HOSTS: hosts (`host` or `host:port`) a job's `idle-monitor.webhook` may name. */
+    readonly allowedHosts: readonly string[];
+    readonly format: WebhookFormat;
+  };
 }
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -43,6 +53,7 @@ export type ConfigResult = { ok: true; config: Config; warnings: string[] } | { 
 
 const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+const WEBHOOK_FORMATS: readonly WebhookFormat[] = ["json", "slack"];
 const MIN_CHECK_INTERVAL_MS = 100;
 // Node's timers wait at most 2^31-1 ms (about 596h); a longer sleep would fire at once, every cycle.
 const MAX_CHECK_INTERVAL_MS = 2 ** 31 - 1;
@@ -180,6 +191,24 @@ export function parseConfig(
   const procRoot = text("PROC_ROOT") ?? (pathExists("/host/proc") ? "/host/proc" : "/proc");
   if (!pathExists(procRoot)) invalid("PROC_ROOT", procRoot, "a directory where the host's /proc is mounted");
 
+  const webhookUrlRaw = text("WEBHOOK_URL");
+  if (webhookUrlRaw !== undefined && webhookUrl(webhookUrlRaw) === undefined) {
+    invalid(
+      "WEBHOOK_URL",
+      webhookUrlRaw,
+      'an http:// or https:// URL such as "https://hooks.example.com/nomad"',
+    );
+  }
+  const allowedHostsRaw = text("WEBHOOK_ALLOWED_HOSTS");
+  const allowedHosts = (allowedHostsRaw?.split(",") ?? []).map(allowedHostEntry);
+  if (allowedHosts.some((entry) => entry === undefined)) {
+    invalid(
+      "WEBHOOK_ALLOWED_HOSTS",
+      allowedHostsRaw ?? "",
+      'a comma-separated list of hosts or host:port, without scheme or path (e.g. "hooks.example.com,10.0.0.5:8080")',
+    );
+  }
+
   const config: Config = {
     nomadAddr: nomadAddr.replace(/\/$/, ""),
     nomadToken: text("NOMAD_TOKEN"),
@@ -205,6 +234,11 @@ export function parseConfig(
     procRoot,
     logLevel: oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     logFormat: oneOf("LOG_FORMAT", LOG_FORMATS, "text"),
+    webhook: {
+      url: webhookUrlRaw,
+      allowedHosts: allowedHosts.filter((entry) => entry !== undefined),
+      format: oneOf("WEBHOOK_FORMAT", WEBHOOK_FORMATS, "json"),
+    },
   };
   for (const [name, path] of [
     ["NOMAD_CACERT", config.tls.caCert],

@@ -37,9 +37,11 @@ describe("config defaults", () => {
       dryRun: false,
       actionCooldownMs: 5 * 60_000,
       dockerHost: "unix:///var/run/docker.sock",
+      httpListen: { host: "127.0.0.1", port: 9464 },
       procRoot: "/proc",
       logLevel: "info",
       logFormat: "text",
+      webhook: { url: undefined, allowedHosts: [], format: "json" },
     });
   });
 
@@ -111,6 +113,25 @@ describe("valid values", () => {
       (c) => c.tokenVariable,
       { path: "nomad/jobs/monitor/token", key: "secret" },
     ],
+    [
+      "webhook URL with a path and query",
+      { WEBHOOK_URL: "https://hooks.example.com/services/T0/B0/x?y=1" },
+      (c) => c.webhook.url,
+      "https://hooks.example.com/services/T0/B0/x?y=1",
+    ],
+    [
+      "plain http webhook",
+      { WEBHOOK_URL: "http://10.0.0.5:8080/hook" },
+      (c) => c.webhook.url,
+      "http://10.0.0.5:8080/hook",
+    ],
+    [
+      "webhook allow-list, hosts and host:port, lower-cased",
+      { WEBHOOK_ALLOWED_HOSTS: "Hooks.Example.com, 10.0.0.5:8080,[::1]:9000" },
+      (c) => c.webhook.allowedHosts,
+      ["hooks.example.com", "10.0.0.5:8080", "[::1]:9000"],
+    ],
+    ["slack format", { WEBHOOK_FORMAT: "Slack" }, (c) => c.webhook.format, "slack"],
   ])("%s", (_name, env, pick, expected) => {
     expect(pick(configOf({ ...outsideNomad, ...env }))).toEqual(expected);
   });
@@ -186,6 +207,33 @@ describe("invalid values", () => {
       "client cert without key",
       { NOMAD_CLIENT_CERT: "/proc" },
       "NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY must be set together",
+    ],
+    [
+      "webhook URL without scheme",
+      { WEBHOOK_URL: "hooks.example.com/nomad" },
+      'WEBHOOK_URL="hooks.example.com/nomad" is not valid: expected an http:// or https:// URL',
+    ],
+    ["webhook URL of another scheme", { WEBHOOK_URL: "ftp://hooks.example.com/" }, 'WEBHOOK_URL="ftp://'],
+    [
+      "allow-list entry with a scheme",
+      { WEBHOOK_ALLOWED_HOSTS: "hooks.example.com,https://other.example.com" },
+      'WEBHOOK_ALLOWED_HOSTS="hooks.example.com,https://other.example.com" is not valid: expected a comma-separated list of hosts or host:port',
+    ],
+    [
+      "allow-list with an empty entry",
+      { WEBHOOK_ALLOWED_HOSTS: "a.example.com,," },
+      "WEBHOOK_ALLOWED_HOSTS=",
+    ],
+    [
+      "allow-list port out of range",
+      { WEBHOOK_ALLOWED_HOSTS: "a.example.com:70000" },
+      "WEBHOOK_ALLOWED_HOSTS=",
+    ],
+    ["allow-list with a path", { WEBHOOK_ALLOWED_HOSTS: "a.example.com/hook" }, "WEBHOOK_ALLOWED_HOSTS="],
+    [
+      "webhook format",
+      { WEBHOOK_FORMAT: "teams" },
+      'WEBHOOK_FORMAT="teams" is not valid: expected one of json, slack',
     ],
   ])("%s", (_name, env, message) => {
     const errors = errorsOf({ ...outsideNomad, ...env });
