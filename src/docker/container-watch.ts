@@ -18,7 +18,8 @@ const EVENT_FILTERS = {
   event: ["start", "die", "destroy", "rename"],
   label: [ALLOC_ID_LABEL],
 };
-const DEFAULT_CONCURRENCY = 32;
+// Measured on 2 cores, 778 inspects: 1.3 s with 8 in flight, 2.0 s with 32 (dockerd and this process contend).
+const DEFAULT_CONCURRENCY = 8;
 /** Docker's event stream has no heartbeat: a ping now and then notices a connection that died silently. */
 const DEFAULT_PING_INTERVAL_MS = 30_000;
 const DEFAULT_RECONNECT = { initialMs: 1_000, maxMs: 30_000 };
