@@ -202,6 +202,13 @@ const expectedEndpoints = [
     answer: { type: "array", items: ref("AllocationListStub") },
   },
   {
+    endpoint: "POST /v1/jobs",
+    operationId: "registerJob",
+    parameters: [namespace, region],
+    body: ref("JobRegisterRequest"),
+    answer: ref("JobRegisterResponse"),
+  },
+  {
     endpoint: "DELETE /v1/job/{job_id}",
     operationId: "stopJob",
     parameters: [

@@ -1,7 +1,8 @@
 import { type Grants, PERMISSION_DENIED, type TokenStore } from "./acl.js";
 import { asSent, type ClusterState } from "./cluster-state.js";
 import { HttpError, type Reply, type RequestContext, type Route } from "./http-server.js";
-import type { NomadAllocation, NomadJob, StringMap } from "./model.js";
+import { canonicalizeJob } from "./job-spec.js";
+import type { NomadAllocation, NomadJob, SimJob, StringMap } from "./model.js";
 import { isLive } from "./scheduler.js";
 
 /** What the HTTP handlers need from the simulator besides its state. */
@@ -92,6 +93,33 @@ export function apiRoutes(deps: RouteDependencies): Route[] {
         const job = state.job(context.namespace, jobId ?? "");
         if (!job) throw new HttpError(404, "job not found", state.jobsIndex);
         return { json: job, index: job.ModifyIndex };
+      },
+    },
+    {
+      // `nomad job run`; `nomad-idle-monitor wake` re-registers a recorded job this way.
+      methods: ["POST", "PUT"],
+      pattern: /^\/v1\/jobs$/,
+      async handle(context) {
+        const body = await context.readJson();
+        const job = isObject(body) && isObject(body.Job) ? (body.Job as unknown as SimJob) : undefined;
+        // hashicorp/nomad command/agent/job_endpoint.go jobUpdate.
+        if (!job || typeof job.ID !== "string" || job.ID === "")
+          throw new HttpError(400, "Job must be specified");
+        const namespace = job.Namespace || context.namespace;
+        if (!authorize(context).allowsNamespace(namespace, "submit-job"))
+          throw new HttpError(403, PERMISSION_DENIED);
+        const write = state.registerJob(canonicalizeJob({ ...job, Namespace: namespace }), undefined);
+        deps.evaluateLater(namespace, job.ID);
+        return {
+          json: {
+            EvalID: write.evalId,
+            EvalCreateIndex: write.index,
+            JobModifyIndex: write.index,
+            Warnings: "",
+            Index: write.index,
+          },
+          index: write.index,
+        };
       },
     },
     {

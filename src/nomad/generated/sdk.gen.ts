@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { DeleteVariableData, DeleteVariableErrors, DeleteVariableResponses, GetAllocationData, GetAllocationErrors, GetAllocationResponses, GetJobData, GetJobErrors, GetJobResponses, GetJobScaleStatusData, GetJobScaleStatusErrors, GetJobScaleStatusResponses, ListJobAllocationsData, ListJobAllocationsErrors, ListJobAllocationsResponses, ListNodeAllocationsData, ListNodeAllocationsErrors, ListNodeAllocationsResponses, ListVariablesData, ListVariablesErrors, ListVariablesResponses, ReadVariableData, ReadVariableErrors, ReadVariableResponses, ScaleTaskGroupData, ScaleTaskGroupErrors, ScaleTaskGroupResponses, StopJobData, StopJobErrors, StopJobResponses, StreamEventsData, StreamEventsErrors, StreamEventsResponses, WriteVariableData, WriteVariableErrors, WriteVariableResponses } from './types.gen.js';
+import type { DeleteVariableData, DeleteVariableErrors, DeleteVariableResponses, GetAllocationData, GetAllocationErrors, GetAllocationResponses, GetJobData, GetJobErrors, GetJobResponses, GetJobScaleStatusData, GetJobScaleStatusErrors, GetJobScaleStatusResponses, ListJobAllocationsData, ListJobAllocationsErrors, ListJobAllocationsResponses, ListNodeAllocationsData, ListNodeAllocationsErrors, ListNodeAllocationsResponses, ListVariablesData, ListVariablesErrors, ListVariablesResponses, ReadVariableData, ReadVariableErrors, ReadVariableResponses, RegisterJobData, RegisterJobErrors, RegisterJobResponses, ScaleTaskGroupData, ScaleTaskGroupErrors, ScaleTaskGroupResponses, StopJobData, StopJobErrors, StopJobResponses, StreamEventsData, StreamEventsErrors, StreamEventsResponses, WriteVariableData, WriteVariableErrors, WriteVariableResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -42,6 +42,25 @@ export const getAllocation = <ThrowOnError extends boolean = true>(options: Opti
     security: [{ name: 'X-Nomad-Token', type: 'apiKey' }],
     url: '/v1/allocation/{alloc_id}',
     ...options
+});
+
+/**
+ * Register a job (or a new version of it), as `nomad job run` does.
+ *
+ * Needs `submit-job`. `nomad-idle-monitor wake` re-registers the specification it recorded
+ * when it stopped the job (the job may have been garbage-collected since). Body
+ * `{"Job": {...}}`; a job read with `GET /v1/job/:job_id` is accepted as it is.
+ *
+ */
+export const registerJob = <ThrowOnError extends boolean = true>(options: Options<RegisterJobData, ThrowOnError>) => (options.client ?? client).post<RegisterJobResponses, RegisterJobErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ name: 'X-Nomad-Token', type: 'apiKey' }],
+    url: '/v1/jobs',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });
 
 /**

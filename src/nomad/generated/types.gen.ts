@@ -194,6 +194,10 @@ export type Task = {
     } | null;
 };
 
+export type JobRegisterRequest = {
+    Job: Job;
+};
+
 export type JobDeregisterResponse = {
     /**
      * Empty when the job did not exist.
@@ -496,6 +500,57 @@ export type GetAllocationResponses = {
 };
 
 export type GetAllocationResponse = GetAllocationResponses[keyof GetAllocationResponses];
+
+export type RegisterJobData = {
+    body: JobRegisterRequest;
+    path?: never;
+    query?: {
+        /**
+         * Namespace; `default` when absent, `*` for all on list endpoints and the stream.
+         */
+        namespace?: string;
+        /**
+         * Region to forward the request to; the agent's own region when absent.
+         */
+        region?: string;
+    };
+    url: '/v1/jobs';
+};
+
+export type RegisterJobErrors = {
+    /**
+     * Validation error, as a sentence.
+     */
+    400: string;
+    /**
+     * The task API socket (`${NOMAD_SECRETS_DIR}/api.sock`) was called without a token.
+     */
+    401: string;
+    /**
+     * `Permission denied` or `ACL token not found`.
+     */
+    403: string;
+    /**
+     * Server error, plain text. Recorded from Nomad 1.6.5: on the event stream `Permission denied`
+     * for a refused subscription (labelled `application/json`, body not JSON); while the agent
+     * cannot reach a server, its dial error (`rpc error: failed to get conn: dial tcp …:4647:
+     * connect: connection refused`, on the stream `dial tcp …` labelled `application/json`) or
+     * `Server error authenticating request` — a server problem, not a bad token.
+     *
+     */
+    500: string;
+};
+
+export type RegisterJobError = RegisterJobErrors[keyof RegisterJobErrors];
+
+export type RegisterJobResponses = {
+    /**
+     * The evaluation created for the registration.
+     */
+    200: JobRegisterResponse;
+};
+
+export type RegisterJobResponse = RegisterJobResponses[keyof RegisterJobResponses];
 
 export type StopJobData = {
     body?: never;
