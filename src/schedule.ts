@@ -344,41 +344,38 @@ const DATE_TIME =
 
 /**
  * The instant `exclude-until` names: an RFC 3339 date-time with its offset, or for a bare date the end of
- * that day (the next midnight) in `timezone`. Undefined for anything else, an impossible date included.
+ * that day in `timezone` (the instant its last minute ends, which is the next local midnight but on a day
+ * whose midnight falls in a DST change). Years 0001–9999. Undefined for anything else, an impossible date
+ * included.
  */
+type Six = [number, number, number, number, number, number];
+
 function parseExcludeUntil(value: string, timezone: string): number | undefined {
   const date = DATE.exec(value);
   if (date) {
     const [y, m, d] = date.slice(1).map(Number) as [number, number, number];
     if (!isCalendarDate(y, m, d)) return undefined;
-    // The day's last minute in the zone, then the next local midnight: croner does the zone arithmetic.
-    const lastMinute = new Cron(`59 23 ${d} ${m} *`, { timezone, mode: "5-part" }).nextRun(
-      new Date(Date.UTC(y, m - 1, d) - 2 * 86_400_000),
-    );
-    if (lastMinute === null) return undefined;
-    return new Cron("0 0 * * *", { timezone, mode: "5-part" }).nextRun(lastMinute)?.getTime();
+    // The day's last minute in the zone, plus a minute: croner does the zone arithmetic. Any minute of the day
+    // is an interval pattern, so a minute that happens twice counts at its second occurrence, and a day
+    // that ends in a gap ends where the gap begins.
+    const dayMinutes = new Cron(`0 * * ${d} ${m} * ${y}`, { timezone, mode: "7-part" });
+    const lastMinute = dayMinutes.previousRuns(1, new Date(fullYearUtc(y, m, d + 3, 0, 0, 0)))[0];
+    return lastMinute === undefined ? undefined : lastMinute.getTime() + MINUTE_MS;
   }
   const time = DATE_TIME.exec(value);
   if (!time) return undefined;
-  const [y, mo, d, h, mi, s] = time.slice(1, 7).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [y, mo, d, h, mi, s] = time.slice(1, 7).map(Number) as Six;
   const [fraction, zulu, sign, offsetH, offsetM] = time.slice(7);
   if (!isCalendarDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return undefined;
   const offsetMinutes = zulu ? 0 : (sign === "-" ? -1 : 1) * (Number(offsetH) * 60 + Number(offsetM));
   if (!zulu && (Number(offsetH) > 23 || Number(offsetM) > 59)) return undefined;
-  const ms = Math.floor(Number(`0${fraction ?? ""}`) * 1000);
+  const ms = Number(`${(fraction ?? ".").slice(1)}000`.slice(0, 3));
   return fullYearUtc(y, mo, d, h, mi, s) + ms - offsetMinutes * MINUTE_MS;
 }
 
 function isCalendarDate(y: number, m: number, d: number): boolean {
   const date = new Date(fullYearUtc(y, m, d, 0, 0, 0));
-  return m >= 1 && m <= 12 && d >= 1 && date.getUTCFullYear() === y && date.getUTCMonth() === m - 1;
+  return y >= 1 && m >= 1 && m <= 12 && d >= 1 && date.getUTCFullYear() === y && date.getUTCMonth() === m - 1;
 }
 
 /** Date.UTC, without its mapping of years 0–99 to 1900–1999. */

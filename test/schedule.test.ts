@@ -117,6 +117,9 @@ describe("readScheduleMeta: invalid values are reported, naming scope, key and v
     { key: "idle-monitor.exclude-until", value: "2026-12-24T18:00:00", expected: /RFC 3339/ },
     { key: "idle-monitor.exclude-until", value: "2026-12-24T24:00:00Z", expected: /RFC 3339/ },
     { key: "idle-monitor.exclude-until", value: "24.12.2026", expected: /RFC 3339/ },
+    { key: "idle-monitor.exclude-until", value: "0000-01-01", expected: /RFC 3339/ },
+    { key: "idle-monitor.exclude-until", value: "0000-01-01T00:00:00Z", expected: /RFC 3339/ },
+    { key: "idle-monitor.exclude-until", value: "2026-12-24T18:00:00+24:00", expected: /RFC 3339/ },
     { key: "idle-monitor.exclude-until", value: "tomorrow", expected: /RFC 3339/ },
     { key: "idle-monitor.exclude-until", value: "2026-12-24T18:00:00+1:00", expected: /RFC 3339/ },
     { key: "idle-monitor.warn-before", value: "soon", expected: /Go\/Nomad duration.*"0" for no warning/ },
@@ -394,6 +397,16 @@ describe("exclude-until", () => {
       meta: { "idle-monitor.exclude-until": "2026-07-01" },
       zone: "Europe/Berlin",
       until: "2026-07-01T22:00:00.000Z",
+    },
+    {
+      name: "a bare date whose midnight is moved back an hour (Asuncion, 2024-03-24 00:00 → 23:00) lasts 25 hours",
+      meta: { "idle-monitor.exclude-until": "2024-03-23", "idle-monitor.timezone": "America/Asuncion" },
+      until: "2024-03-24T04:00:00.000Z",
+    },
+    {
+      name: "the last date there is",
+      meta: { "idle-monitor.exclude-until": "9999-12-31", "idle-monitor.timezone": "America/Los_Angeles" },
+      until: "+010000-01-01T08:00:00.000Z",
     },
     {
       name: "a bare date on the day clocks move forward is 23 hours long",
