@@ -228,6 +228,20 @@ describe("retries and bounds", () => {
     expect(lines.join("")).toContain("after 3 attempt(s): status 503");
   });
 
+  it("says what failed from the error code only when nobody listens", async () => {
+    const clock = new FakeClock();
+    const closed = await receiver();
+    const server = servers.pop();
+    await new Promise((resolve) => server?.close(resolve));
+    const { instance, lines } = webhooks({ clock, url: closed.url, bounds: { attempts: 1 } });
+    instance.notify(event);
+    await until(() => instance.stats.failed === 1, "the failure");
+    const text = lines.join("");
+    expect(text).toContain("after 1 attempt(s): network error ECONNREFUSED");
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain("x-idle-monitor-signature");
+  });
+
   it("does not follow a redirect, which could lead past the allow-list", async () => {
     const clock = new FakeClock();
     const target = await receiver(() => 302);
