@@ -15,7 +15,8 @@ import { countingProxy } from "./docker-proxy.js";
 import { SETUP_CONCURRENCY } from "./world-keeper.js";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
-const SETTLE_MS = 45_000;
+// The first cycle comes one CHECK_INTERVAL (60 s) after start: the view is not yet seeded at the very start.
+const SETTLE_MS = 75_000;
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 
 function job(index: number): SimJob {
@@ -81,7 +82,7 @@ export async function requestsPerHour(args: string[]): Promise<number> {
     const { host, port } = proxy.endpoint as { host: string; port: number };
     monitor = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
       cwd: REPO_ROOT,
-      stdio: ["ignore", "ignore", "inherit"],
+      stdio: ["ignore", "pipe", "inherit"],
       env: {
         PATH: process.env.PATH,
         NOMAD_ADDR: sim.address,
@@ -92,6 +93,8 @@ export async function requestsPerHour(args: string[]): Promise<number> {
         LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
       },
     });
+    // The monitor's log (warnings and up, unless LOG_LEVEL says otherwise) goes with the bench's progress.
+    monitor.stdout?.pipe(process.stderr);
     await sleep(SETTLE_MS);
     const [nomadStart, dockerStart] = [sim.calls.length, proxy.requests().length];
     const started = performance.now();
