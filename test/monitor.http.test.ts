@@ -59,11 +59,15 @@ describe.skipIf(!world)("the monitor's HTTP listener: metrics, probes, status", 
       const { body } = await get(`${url}/metrics`);
       return value(body, METRIC_NAMES.secondsUntilAction, labels) !== undefined && body;
     });
-    await sleep(1_500);
-    const later = (await get(`${url}/metrics`)).body;
-    expect(value(later, METRIC_NAMES.secondsUntilAction, labels)).toBeLessThan(
-      value(first, METRIC_NAMES.secondsUntilAction, labels) as number,
-    );
+    const later = await waitFor("the time to action to fall", async () => {
+      const { body } = await get(`${url}/metrics`);
+      const seconds = value(body, METRIC_NAMES.secondsUntilAction, labels);
+      return (
+        seconds !== undefined &&
+        seconds < (value(first, METRIC_NAMES.secondsUntilAction, labels) as number) &&
+        body
+      );
+    });
     expect(value(later, METRIC_NAMES.readings, { state: "measured" })).toBeGreaterThan(
       value(first, METRIC_NAMES.readings, { state: "measured" }) ?? 0,
     );

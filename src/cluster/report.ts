@@ -37,8 +37,27 @@ export const PART_CHARS = 60_000;
 
 /** The report as the items of one or more Variables; `generation` tells a whole set from a half-written one. */
 export function encodeReport(report: NodeReport, generation: number, partChars = PART_CHARS): ReportItems[] {
+  return encodeParts("report", report, generation, partChars);
+}
+
+/** The report from all its parts, or undefined while they do not form one whole generation (or are not a report). */
+export function assembleReport(parts: ReadonlyArray<ReportItems | undefined>): NodeReport | undefined {
+  const report = assembleParts("report", parts) as Partial<NodeReport> | undefined;
+  if (report?.v !== 1 || typeof report.nodeId !== "string" || typeof report.heartbeatMs !== "number")
+    return undefined;
+  if (typeof report.allocs !== "object" || report.allocs === null) return undefined;
+  return { cooldowns: {}, writtenAt: 0, ...report } as NodeReport;
+}
+
+/** Any JSON value as the items of one or more Variables, under the item `key`. */
+export function encodeParts(
+  key: string,
+  value: unknown,
+  generation: number,
+  partChars = PART_CHARS,
+): ReportItems[] {
   // Non-ASCII escaped, so that characters are bytes and a part's size is its length.
-  const json = JSON.stringify(report).replace(
+  const json = JSON.stringify(value).replace(
     /[\u007f-\uffff]/g,
     (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
@@ -46,15 +65,15 @@ export function encodeReport(report: NodeReport, generation: number, partChars =
   for (let start = 0; start < json.length; start += partChars)
     chunks.push(json.slice(start, start + partChars));
   return chunks.map((chunk, part) => ({
-    report: chunk,
+    [key]: chunk,
     part: String(part),
     parts: String(chunks.length),
     generation: String(generation),
   }));
 }
 
-/** The report from all its parts, or undefined while they do not form one whole generation (or are not a report). */
-export function assembleReport(parts: ReadonlyArray<ReportItems | undefined>): NodeReport | undefined {
+/** The value from all its parts, or undefined while they do not form one whole generation of JSON. */
+export function assembleParts(key: string, parts: ReadonlyArray<ReportItems | undefined>): unknown {
   const [first] = parts;
   if (!first) return undefined;
   const { parts: count, generation } = first;
@@ -63,14 +82,10 @@ export function assembleReport(parts: ReadonlyArray<ReportItems | undefined>): N
   for (const [index, part] of parts.entries()) {
     if (!part || part.generation !== generation || part.parts !== count || part.part !== String(index))
       return undefined;
-    json += part.report ?? "";
+    json += part[key] ?? "";
   }
   try {
-    const report = JSON.parse(json) as Partial<NodeReport>;
-    if (report.v !== 1 || typeof report.nodeId !== "string" || typeof report.heartbeatMs !== "number")
-      return undefined;
-    if (typeof report.allocs !== "object" || report.allocs === null) return undefined;
-    return { cooldowns: {}, writtenAt: 0, ...report } as NodeReport;
+    return JSON.parse(json);
   } catch {
     return undefined;
   }
