@@ -7,7 +7,6 @@ import {
   listenerUrl,
   scenario,
   serviceJob,
-  sleep,
   waitFor,
   waitForLog,
 } from "./monitor/harness.js";
