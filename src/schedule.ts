@@ -305,8 +305,28 @@ function own(meta: Record<string, string>, key: string): string | undefined {
   return Object.hasOwn(meta, key) && typeof meta[key] === "string" ? meta[key] : undefined;
 }
 
+/**
+ * Results of deterministic functions, kept because croner is not cheap (building a pattern or an Intl zone
+ * formatter costs around a millisecond) and the same meta is read every cycle. Bounded: emptied when full.
+ */
+function memoized<R>(fn: (value: string, timezone: string) => R): (value: string, timezone: string) => R {
+  const cache = new Map<string, R>();
+  return (value, timezone) => {
+    const key = JSON.stringify([value, timezone]);
+    if (cache.has(key)) return cache.get(key) as R;
+    if (cache.size >= MEMO_SIZE) cache.clear();
+    const result = fn(value, timezone);
+    cache.set(key, result);
+    return result;
+  };
+}
+
+const MEMO_SIZE = 1_000;
+
 /** The expressions of one value, or why one of them is not valid. */
-function compile(value: string, timezone: string): Expressions | string {
+const compile = memoized(compileExpressions);
+
+function compileExpressions(value: string, timezone: string): Expressions | string {
   const texts = value.split(";").map((part) => part.trim());
   const crons: Cron[] = [];
   for (const text of texts) {
@@ -326,7 +346,8 @@ function compile(value: string, timezone: string): Expressions | string {
 
 const NEVER_REFERENCE = Date.UTC(2000, 0, 1);
 
-function isTimezone(name: string): boolean {
+const isTimezone = (name: string): boolean => knownZone(name, "");
+const knownZone = memoized((name: string): boolean => {
   if (name.trim() === "" || name !== name.trim()) return false;
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: name });
@@ -336,7 +357,7 @@ function isTimezone(name: string): boolean {
   } catch {
     return false;
   }
-}
+});
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATE_TIME =
@@ -350,7 +371,9 @@ const DATE_TIME =
  */
 type Six = [number, number, number, number, number, number];
 
-function parseExcludeUntil(value: string, timezone: string): number | undefined {
+const parseExcludeUntil = memoized(excludeUntilInstant);
+
+function excludeUntilInstant(value: string, timezone: string): number | undefined {
   const date = DATE.exec(value);
   if (date) {
     const [y, m, d] = date.slice(1).map(Number) as [number, number, number];
