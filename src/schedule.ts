@@ -124,7 +124,7 @@ export class Schedule {
   /** @internal */
   constructor(
     readonly timezone: string,
-    readonly keepAliveWindows: Expressions,
+    private readonly windows: Expressions,
     private readonly firings: Readonly<Record<FiringKind, Expressions>>,
     /** Instant before which nothing is done (exclusive), or undefined. */
     readonly excludeUntil: number | undefined,
@@ -134,7 +134,7 @@ export class Schedule {
 
   /** The expressions as written, per kind. */
   expressions(kind: FiringKind | "keep-alive"): readonly string[] {
-    return kind === "keep-alive" ? this.keepAliveWindows.text : this.firings[kind].text;
+    return kind === "keep-alive" ? this.windows.text : this.firings[kind].text;
   }
 
   /** Whether `exclude-until` still holds at `now`. */
@@ -144,7 +144,7 @@ export class Schedule {
 
   /** Whether the minute holding `now` is in a keep-alive window. */
   keepAlive(now: number): boolean {
-    return this.keepAliveWindows.matches(now);
+    return this.windows.matches(now);
   }
 
   /** The first firing of `kind` strictly after `now`, or undefined when there is none. */

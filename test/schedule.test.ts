@@ -326,6 +326,17 @@ describe("daylight saving time in Europe/Berlin (2026-03-29 02:00→03:00, 2026-
       expected: at("2026-03-29T01:00:00Z"),
     },
     {
+      name: "spring: a list of hours is an interval too, 0 2,14 * * * skips 02:00 that night",
+      value: () =>
+        iso(
+          berlin({ "idle-monitor.stop-at": "0 2,14 * * *" }).nextFiring(
+            "stop-at",
+            at("2026-03-28T14:00:00Z"),
+          ),
+        ),
+      expected: "2026-03-29T12:00:00.000Z",
+    },
+    {
       name: "autumn: an interval fires on both occurrences of 02:30",
       value: () =>
         [at("2026-10-25T00:00:00Z"), at("2026-10-25T00:30:00Z"), at("2026-10-25T01:00:00Z")].map((from) =>
