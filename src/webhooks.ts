@@ -253,6 +253,13 @@ export class Webhooks {
     this.format = options.format ?? "json";
     this.clock = options.clock ?? systemClock;
     this.bounds = { ...DEFAULT_WEBHOOK_BOUNDS, ...options.bounds };
+    // Node sets up its HTTP client on the first fetch, which takes a few hundred milliseconds of the
+    // event loop: that happens here, at startup, not in the middle of the first stop.
+    if (this.url !== undefined || this.allowedHosts.length > 0) {
+      fetch("data:,")
+        .then((response) => response.body?.cancel())
+        .catch(() => undefined);
+    }
   }
 
   /**
@@ -326,6 +333,8 @@ export class Webhooks {
 
   private async deliver(delivery: Delivery): Promise<void> {
     const { attempts, deadlineMs, backoff, requestTimeoutMs } = this.bounds;
+    // The caller of notify() goes on before any of the work of a request is done.
+    await Promise.resolve();
     const deadline = this.clock.now() + deadlineMs;
     let last: Attempt = { ok: false, retry: false, why: "not attempted" };
     let made = 0;
