@@ -15,7 +15,7 @@ import { parseArgs, promisify } from "node:util";
 import ts from "typescript";
 import type { DockerEndpoint } from "../src/docker/engine-client.js";
 import { DockerWorld } from "../test/world/world.js";
-import { type CountingProxy, countingProxy } from "./docker-proxy.js";
+import { type CountingProxy, countingProxy, endpointOf } from "./docker-proxy.js";
 import { requestsPerHour } from "./requests-per-hour.js";
 import type { CycleFigures, FromSampler, ToSampler } from "./sampler-process.js";
 import {
@@ -84,7 +84,9 @@ interface Sampling {
   first: CycleFigures;
   firstRequests: Record<string, number>;
   cycles: CycleFigures[];
+  /** Requests of a cycle, but the inspects of containers other work started meanwhile. */
   requestsPerCycle: number[];
+  othersInspectsPerCycle: number[];
   steady: { windowMs: number; cycles: number; requests: Record<string, number> };
   baselines: Array<{ ms: number; inspects: number }>;
   rssBeforeSamplingBytes: number;
@@ -335,10 +337,32 @@ class SamplerProcess {
   }
 }
 
-function requestsSince(proxy: CountingProxy, before: number): Record<string, number> {
+/** Set apart: the sampler inspects every labelled container once, when it starts, whoever started it. */
+const OTHERS_INSPECTS = "GET /containers/{id}/json (containers other work started meanwhile)";
+
+/** Requests by endpoint since `before`; inspects of containers not among `ours` counted apart. */
+function requestsSince(
+  proxy: CountingProxy,
+  before: number,
+  ours: ReadonlySet<string>,
+): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const request of proxy.requests().slice(before)) counts[request] = (counts[request] ?? 0) + 1;
+  for (const path of proxy.paths().slice(before)) {
+    const inspected = path.match(/^GET \/containers\/([0-9a-f]{64})\/json$/)?.[1];
+    const endpoint =
+      inspected === undefined
+        ? endpointOf(path.split(" ")[0] ?? "GET", path.slice(path.indexOf(" ") + 1))
+        : ours.has(inspected)
+          ? "GET /containers/{id}/json"
+          : OTHERS_INSPECTS;
+    counts[endpoint] = (counts[endpoint] ?? 0) + 1;
+  }
   return counts;
+}
+
+/** What the sampler asked because of the bench's own containers and cycles. */
+function ownTotal(counts: Record<string, number>): number {
+  return total(counts) - (counts[OTHERS_INSPECTS] ?? 0);
 }
 
 function total(counts: Record<string, number>): number {
@@ -356,6 +380,7 @@ async function sample(
   const sampler = new SamplerProcess(build.entry, proxy, cpuProfileDir);
   try {
     const allocIds = setup.world.allocations.map((allocation) => allocation.allocId);
+    const ours = new Set(setup.containerIds);
     const { rssBeforeSamplingBytes } = await sampler.ask(
       { kind: "start", allocIds, procRoot: PROC_ROOT },
       "started",
@@ -363,7 +388,7 @@ async function sample(
     const cycle = async () => {
       const before = proxy.requests().length;
       const { figures } = await sampler.ask({ kind: "cycle" }, "cycle");
-      return { figures, requests: requestsSince(proxy, before) };
+      return { figures, requests: requestsSince(proxy, before, ours) };
     };
 
     say("sampling: the first cycle (one list, one inspect per container that owns a namespace)");
@@ -386,7 +411,7 @@ async function sample(
     const steady = {
       windowMs: performance.now() - windowStarted,
       cycles: steadyCycles,
-      requests: requestsSince(proxy, windowStart),
+      requests: requestsSince(proxy, windowStart, ours),
     };
 
     say(`start to baseline: ${BASELINE_PROBES} new containers, one at a time`);
@@ -402,7 +427,7 @@ async function sample(
       const delivered = sampler.baselines.get(allocId);
       if (delivered === undefined)
         throw new Error(`no baseline for probe ${allocId} within ${BASELINE_TIMEOUT_MS / 1000} s`);
-      const requests = requestsSince(proxy, before);
+      const requests = requestsSince(proxy, before, new Set([...ours, ...placed.tasks.map((one) => one.id)]));
       baselines.push({
         ms: delivered - Date.parse(State.StartedAt),
         inspects: requests["GET /containers/{id}/json"] ?? 0,
@@ -414,7 +439,8 @@ async function sample(
       first: first.figures,
       firstRequests: first.requests,
       cycles: measured.map((one) => one.figures),
-      requestsPerCycle: measured.map((one) => total(one.requests)),
+      requestsPerCycle: measured.map((one) => ownTotal(one.requests)),
+      othersInspectsPerCycle: measured.map((one) => one.requests[OTHERS_INSPECTS] ?? 0),
       steady,
       baselines,
       rssBeforeSamplingBytes,
@@ -593,6 +619,7 @@ function report(
   const wall = spread(sampling.cycles.map((cycle) => cycle.wallMs));
   const cpu = spread(sampling.cycles.map((cycle) => cycle.cpuMs));
   const requests = spread(sampling.requestsPerCycle);
+  const others = spread(sampling.othersInspectsPerCycle);
   const baselineMs = spread(sampling.baselines.map((baseline) => baseline.ms));
   const everyCycle = [sampling.first, ...sampling.cycles];
   const unknown = unknownTotals(everyCycle);
@@ -618,6 +645,10 @@ function report(
         [
           "Docker requests per cycle (at the proxy)",
           ...[requests.min, requests.median, requests.p90, requests.max].map(String),
+        ],
+        [
+          "  + inspects of containers others started",
+          ...[others.min, others.median, others.p90, others.max].map(String),
         ],
         [
           `start → baseline reading (ms, ${sampling.baselines.length} new containers)`,
@@ -700,6 +731,7 @@ function report(
       cycleCpuMs: cpu,
       dockerRequestsPerCycle: requests.median,
       dockerRequestsPerCycleMax: requests.max,
+      othersInspectsPerCycle: others,
       dockerRequestsPerHour: hourly,
       startToBaselineMs: baselineMs,
       samplerPeakRssBytes: sampling.peakRssBytes,
