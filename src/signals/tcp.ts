@@ -46,14 +46,29 @@ export function parseTcpTable(text: string): TcpTable {
   const sockets: TcpSocket[] = [];
   let malformedLines = 0;
   for (const line of text.split("\n")) {
-    const fields = line.trim().split(/\s+/);
-    const [slot, local, remote, st] = fields;
+    const [slot, local, remote, st] = firstFields(line, 4);
     if (slot === undefined || slot === "" || slot === "sl") continue;
     const socket = slot.endsWith(":") ? parseRow(local, remote, st) : undefined;
     if (socket === undefined) malformedLines++;
     else sockets.push(socket);
   }
   return { sockets, malformedLines };
+}
+
+/** The first `count` space- or tab-separated fields of a line (a row has 17; only 4 are needed). */
+function firstFields(line: string, count: number): string[] {
+  const fields: string[] = [];
+  let index = 0;
+  while (fields.length < count) {
+    while (index < line.length && (line[index] === " " || line[index] === "\t" || line[index] === "\r"))
+      index++;
+    if (index >= line.length) break;
+    const start = index;
+    while (index < line.length && line[index] !== " " && line[index] !== "\t" && line[index] !== "\r")
+      index++;
+    fields.push(line.slice(start, index));
+  }
+  return fields;
 }
 
 function parseRow(
