@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// nomad-idle-monitor's command-line tool (`status`), run from an operator's machine like `nomad` itself.
+// nomad-idle-monitor's command-line tool (`status`, `wake`), run from an operator's machine like `nomad` itself.
 import { EXIT, parseCommandLine } from "./cli/args.js";
 import { runStatus } from "./cli/status-command.js";
+import { runWake } from "./cli/wake-command.js";
 
 async function main(argv: readonly string[]): Promise<number> {
   const io = { out: (text: string) => console.log(text), err: (text: string) => console.error(text) };
@@ -15,6 +16,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return EXIT.usage;
     case "status":
       return runStatus(parsed.options, io);
+    case "wake":
+      return runWake(parsed.options, io);
   }
 }
 

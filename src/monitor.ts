@@ -21,6 +21,7 @@ import {
   cooldownAfter,
   describeWait,
   describeWhere,
+  type GroupOutcome,
   type GroupVerdict,
   groupTasks,
   planJob,
@@ -416,6 +417,7 @@ export class Monitor {
     if (!(await this.claim(first, firstAction.kind, spansNodes))) return;
 
     const target = { namespace: first.namespace, jobId: first.jobId };
+    if (!config.dryRun && job) await this.recordWake(first, job, actions);
     const reasonOf = (outcome: (typeof actions)[number]) => {
       const { verdict } = byGroup.get(outcome.group) as GroupCycle;
       return `group ${outcome.group} ${describeIdleness(verdict, outcome.otherNodes, config.checkIntervalMs)}`;
@@ -429,6 +431,28 @@ export class Monitor {
     if (stopping.length === 0 || signal?.aborted) return;
     const result = await this.deps.actions.stopJob(target, stopping.map(reasonOf).join("; "), signal);
     this.afterAction(key, "stop", result, `stop job ${first.jobId}`, signal);
+  }
+
+  /** Before acting: what `wake` needs to bring the job back as it was, or the groups' counts. */
+  private async recordWake(group: WatchedGroup, job: Job, actions: readonly GroupOutcome[]): Promise<void> {
+    const { cluster, nodeId, clock } = this.deps;
+    const stopping = actions.some((outcome) => outcome.kind === "stop");
+    const scaled = Object.fromEntries(
+      actions
+        .filter((outcome) => outcome.kind === "scale")
+        .map(({ group: name }) => [
+          name,
+          job.TaskGroups.find((candidate) => candidate.Name === name)?.Count ?? 1,
+        ]),
+    );
+    await cluster.recordWake({
+      v: 1,
+      namespace: group.namespace,
+      jobId: group.jobId,
+      node: nodeId,
+      at: clock.now(),
+      ...(stopping ? { stopped: job } : { scaled }),
+    });
   }
 
   /**

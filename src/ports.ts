@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { WakeRecord } from "./cluster/records.js";
 import type { NodeReport } from "./cluster/report.js";
 import type { Reading } from "./idle.js";
 import type { Allocation, AllocationListStub, Job } from "./nomad/generated/types.gen.js";
@@ -140,6 +141,8 @@ export interface ClusterPort {
   /** Reads what the other nodes published since the last call. */
   refresh(): Promise<void>;
   evidence(): PeerEvidence[];
+  /** Keeps what is needed to bring a job back (`wake`); a failure is reported, not thrown. */
+  recordWake(record: WakeRecord): Promise<void>;
   /** Claims the action on a job, so that one node only acts. */
   claim(
     namespace: string,

@@ -162,6 +162,7 @@ describe("defect 8: noise at placement", () => {
         refresh: async () => undefined,
         evidence: () => [],
         claim: unused,
+        recordWake: unused,
       },
       sampler,
       clock,

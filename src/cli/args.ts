@@ -25,10 +25,22 @@ export interface StatusOptions {
   job: string | undefined;
 }
 
+export interface WakeOptions {
+  connection: Connection;
+  /** The job's namespace. */
+  namespace: string;
+  monitorNamespace: string;
+  monitorJob: string;
+  job: string;
+  /** Only this group (of a record of scaled groups). */
+  group: string | undefined;
+}
+
 export type Parsed =
   | { kind: "help"; text: string }
   | { kind: "usage-error"; message: string; help: string }
-  | { kind: "status"; options: StatusOptions };
+  | { kind: "status"; options: StatusOptions }
+  | { kind: "wake"; options: WakeOptions };
 
 export const EXIT = {
   ok: 0,
@@ -91,6 +103,7 @@ export const MAIN_HELP = `Usage: nomad-idle-monitor <command> [options] [args]
 Commands:
 
   status    Show the watched jobs, their idle time and time to action, or why they wait
+  wake      Bring back a job the monitor stopped, or a group it scaled to zero
 
 Run "nomad-idle-monitor <command> -help" for a command's options.
 
@@ -132,6 +145,38 @@ Status Options:
 
 ${EXIT_CODES}`;
 
+export const WAKE_HELP = `Usage: nomad-idle-monitor wake [options] <job>
+
+  Undoes what the monitor did to a job: registers the job again exactly as it
+  was when the monitor stopped it (even after Nomad garbage-collected it), or
+  scales the groups it scaled to zero back to the counts they had. Only what
+  the monitor did can be undone: when it acts, it records what it needs under
+  nomad/jobs/<monitor job>/wake/ in its namespace, and wake removes the record
+  once the job is back. Needs a token with nomad/idle-monitor-wake-policy.hcl.
+
+${GENERAL_OPTIONS}
+
+Wake Options:
+
+  -namespace=<namespace>
+    The job's namespace. Default = default
+
+  -group=<group>
+    Only this group, of the groups the monitor scaled to zero.
+
+  -monitor-namespace=<namespace>
+    The namespace of the monitor's job, where its Variables are. Default = default
+
+  -monitor-job=<job ID>
+    The ID of the monitor's job, which names its Variables. Default = idle-monitor
+
+Exit Codes:
+
+  0  the job (or group) was brought back, or was already running
+  1  error talking to Nomad (unreachable, TLS, token refused, server error)
+  2  usage error (unknown flag, missing value)
+  3  no record: the monitor did not stop or scale this job (or group)`;
+
 /** Go's flag package takes -flag and --flag alike, as `nomad` does: node's parseArgs takes only --flag. */
 function goStyle(args: readonly string[]): string[] {
   const out: string[] = [];
@@ -151,9 +196,56 @@ export function parseCommandLine(argv: readonly string[], env: Environment): Par
   const [command, ...rest] = argv;
   if (command === undefined || ["-h", "-help", "--help", "help"].includes(command))
     return { kind: "help", text: MAIN_HELP };
-  if (command !== "status")
-    return { kind: "usage-error", message: `unknown command "${command}"`, help: MAIN_HELP };
-  return parseStatus(rest, env);
+  if (command === "status") return parseStatus(rest, env);
+  if (command === "wake") return parseWake(rest, env);
+  return { kind: "usage-error", message: `unknown command "${command}"`, help: MAIN_HELP };
+}
+
+function parseWake(args: readonly string[], env: Environment): Parsed {
+  let parsed: ReturnType<typeof parseWakeArgs>;
+  try {
+    parsed = parseWakeArgs(goStyle(args));
+  } catch (error) {
+    return {
+      kind: "usage-error",
+      message: error instanceof Error ? error.message : String(error),
+      help: WAKE_HELP,
+    };
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: "help", text: WAKE_HELP };
+  const [job, ...extra] = positionals;
+  if (job === undefined || extra.length > 0)
+    return { kind: "usage-error", message: "this command takes one argument: <job>", help: WAKE_HELP };
+  const empty = Object.entries(values).find(([, value]) => value === "");
+  if (empty) return { kind: "usage-error", message: `-${empty[0]} needs a value`, help: WAKE_HELP };
+  return {
+    kind: "wake",
+    options: {
+      connection: connectionOf(values, env),
+      namespace: values.namespace ?? "default",
+      monitorNamespace: values["monitor-namespace"] ?? "default",
+      monitorJob: values["monitor-job"] ?? "idle-monitor",
+      job,
+      group: values.group,
+    },
+  };
+}
+
+function parseWakeArgs(args: string[]) {
+  return parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      ...CONNECTION_OPTIONS,
+      help: { type: "boolean", short: "h" },
+      namespace: { type: "string" },
+      group: { type: "string" },
+      "monitor-namespace": { type: "string" },
+      "monitor-job": { type: "string" },
+    },
+  });
 }
 
 function parseStatus(args: readonly string[], env: Environment): Parsed {
@@ -174,23 +266,11 @@ function parseStatus(args: readonly string[], env: Environment): Parsed {
     };
   const empty = Object.entries(values).find(([, value]) => value === "");
   if (empty) return { kind: "usage-error", message: `-${empty[0]} needs a value`, help: STATUS_HELP };
-  const text = (name: string) => (env[name]?.trim() ? env[name]?.trim() : undefined);
   const namespace = values.namespace ?? "*";
   return {
     kind: "status",
     options: {
-      connection: {
-        address: values.address ?? text("NOMAD_ADDR") ?? "http://127.0.0.1:4646",
-        region: values.region ?? text("NOMAD_REGION"),
-        token: text("NOMAD_TOKEN"),
-        tls: {
-          caCert: values["ca-cert"] ?? text("NOMAD_CACERT"),
-          clientCert: values["client-cert"] ?? text("NOMAD_CLIENT_CERT"),
-          clientKey: values["client-key"] ?? text("NOMAD_CLIENT_KEY"),
-          serverName: values["tls-server-name"] ?? text("NOMAD_TLS_SERVER_NAME"),
-          skipVerify: values["tls-skip-verify"] ?? ["1", "true"].includes(text("NOMAD_SKIP_VERIFY") ?? ""),
-        },
-      },
+      connection: connectionOf(values, env),
       namespace: namespace === "*" ? undefined : namespace,
       monitorNamespace: values["monitor-namespace"] ?? "default",
       monitorJob: values["monitor-job"] ?? "idle-monitor",
@@ -206,18 +286,45 @@ function parseStatusArgs(args: string[]) {
     allowPositionals: true,
     strict: true,
     options: {
+      ...CONNECTION_OPTIONS,
       help: { type: "boolean", short: "h" },
-      address: { type: "string" },
-      region: { type: "string" },
-      "ca-cert": { type: "string" },
-      "client-cert": { type: "string" },
-      "client-key": { type: "string" },
-      "tls-server-name": { type: "string" },
-      "tls-skip-verify": { type: "boolean" },
       namespace: { type: "string" },
       "monitor-namespace": { type: "string" },
       "monitor-job": { type: "string" },
       json: { type: "boolean" },
     },
   });
+}
+
+const CONNECTION_OPTIONS = {
+  address: { type: "string" },
+  region: { type: "string" },
+  "ca-cert": { type: "string" },
+  "client-cert": { type: "string" },
+  "client-key": { type: "string" },
+  "tls-server-name": { type: "string" },
+  "tls-skip-verify": { type: "boolean" },
+} as const;
+
+type ConnectionValues = {
+  [key in keyof typeof CONNECTION_OPTIONS]?: (typeof CONNECTION_OPTIONS)[key]["type"] extends "boolean"
+    ? boolean
+    : string;
+};
+
+/** The `nomad` CLI's environment variables, overridden by its flags. */
+function connectionOf(values: ConnectionValues, env: Environment): Connection {
+  const text = (name: string) => (env[name]?.trim() ? env[name]?.trim() : undefined);
+  return {
+    address: values.address ?? text("NOMAD_ADDR") ?? "http://127.0.0.1:4646",
+    region: values.region ?? text("NOMAD_REGION"),
+    token: text("NOMAD_TOKEN"),
+    tls: {
+      caCert: values["ca-cert"] ?? text("NOMAD_CACERT"),
+      clientCert: values["client-cert"] ?? text("NOMAD_CLIENT_CERT"),
+      clientKey: values["client-key"] ?? text("NOMAD_CLIENT_KEY"),
+      serverName: values["tls-server-name"] ?? text("NOMAD_TLS_SERVER_NAME"),
+      skipVerify: values["tls-skip-verify"] ?? ["1", "true"].includes(text("NOMAD_SKIP_VERIFY") ?? ""),
+    },
+  };
 }

@@ -5,6 +5,7 @@ import type { PeerEvidence } from "../plan.js";
 import type { ClusterPort, VariableStore } from "../ports.js";
 import { IndexClock } from "./freshness.js";
 import type { StatePaths } from "./paths.js";
+import { type WakeRecord, WakeRecords } from "./records.js";
 import { assembleReport, encodeReport, type NodeReport, type ReportItems } from "./report.js";
 
 export interface ExchangeTiming {
@@ -264,6 +265,19 @@ export class ClusterExchange implements ClusterPort {
       }
     }
     return evidence;
+  }
+
+  async recordWake(record: WakeRecord): Promise<void> {
+    const { store, paths } = this.#options;
+    try {
+      await new WakeRecords(store, paths).add(record);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (this.#notices.shouldSay("wake-record"))
+        this.#options.log.warn(
+          `cannot keep what job ${record.jobId} needs to be woken (${reason}); acting all the same, but \`nomad-idle-monitor wake\` will not be able to bring it back`,
+        );
+    }
   }
 
   /**

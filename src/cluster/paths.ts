@@ -36,8 +36,9 @@ export function decodeSegment(segment: string): string {
  * the monitor's namespace: a task's workload identity can be allowed exactly that subtree.
  *
  * - `<root>/activity/<node>/<part>`: each node's report, written by that node only;
- * - `<root>/claims/<job>`: a claim on one action, written with check-and-set by the node that acts.
- * Records that must outlive an allocation get their own subtree beside these.
+ * - `<root>/claims/<job>`: a claim on one action, written with check-and-set by the node that acts;
+ * - `<root>/wake/<job>/<part>`: what the monitor stopped or scaled, to bring it back (it outlives the
+ *   allocations; it may hold a job's specification, so the read-only status policy does not reach it).
  */
 export class StatePaths {
   constructor(readonly root: string) {}
@@ -77,5 +78,11 @@ export class StatePaths {
 
   isClaim(path: string): boolean {
     return path.startsWith(this.claims);
+  }
+
+  /** Where what is needed to bring a job back is kept, in parts; not reached by the status policy. */
+  wakeRecordOf(namespace: string, jobId: string): string {
+    const wake = `${this.root}/wake/`;
+    return `${wake}${encodeSegment(`${namespace}/${jobId}`, MAX_PATH - wake.length - 4)}/`;
   }
 }

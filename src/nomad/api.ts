@@ -5,6 +5,7 @@ import { AxiosError, type AxiosResponse } from "axios";
 import type { Config } from "../config.js";
 import { type MonitorMetrics, statusClass } from "../metrics.js";
 import {
+  type Job,
   type NomadApi,
   NomadError,
   type ScaleRequest,
@@ -21,6 +22,7 @@ import {
   listNodeAllocations,
   listVariables,
   readVariable,
+  registerJob,
   scaleTaskGroup,
   stopJob,
   streamEvents,
@@ -166,6 +168,16 @@ export class NomadHttpApi implements NomadApi {
           query: this.query(namespace),
           body: { Count: count, Target: { Group: group }, Message: message, Meta: meta, Error: false },
         }),
+    );
+    return response.data.EvalID;
+  }
+
+  /** Registers the job as given (`nomad job run`); returns the evaluation ID. Used by `wake` only. */
+  async registerJob(job: Job): Promise<string> {
+    const response = await this.call(
+      "POST /v1/jobs",
+      `register job ${job.ID} in namespace ${job.Namespace}`,
+      () => registerJob({ client: this.client, query: this.query(job.Namespace), body: { Job: job } }),
     );
     return response.data.EvalID;
   }

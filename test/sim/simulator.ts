@@ -193,6 +193,11 @@ export class NomadSimulator {
     };
   }
 
+  /** What Nomad's garbage collector does to a stopped job after a while (or `nomad job stop -purge`). */
+  purgeJob(namespace: string, jobId: string): void {
+    if (!this.state.deregisterJob(namespace, jobId, true)) throw new Error(`no job ${jobId} in ${namespace}`);
+  }
+
   /** An operator's `nomad job stop` (no purge), settled. */
   async stopJob(namespace: string, jobId: string): Promise<void> {
     if (!this.state.deregisterJob(namespace, jobId, false))

@@ -1,0 +1,79 @@
+import type { Job, VariableStore } from "../ports.js";
+import type { StatePaths } from "./paths.js";
+import { assembleParts, encodeParts } from "./report.js";
+
+/** What the monitor did to a job, kept so that `nomad-idle-monitor wake` can undo it. */
+export interface WakeRecord {
+  v: 1;
+  namespace: string;
+  jobId: string;
+  /** The node whose monitor acted, and when (its clock). */
+  node: string;
+  at: number;
+  /** The job as Nomad returned it right before the monitor stopped it: registered again as it was. */
+  stopped?: Job;
+  /** Groups the monitor scaled to zero, with the counts they had. */
+  scaled?: Record<string, number>;
+}
+
+const KEY = "record";
+
+/**
+ * Wake records in Nomad Variables, one set of parts per job (a job's specification can exceed one
+ * Variable's 64 KiB). A stop replaces the record; a scale adds its group to what was scaled before.
+ */
+export class WakeRecords {
+  constructor(
+    private readonly store: VariableStore,
+    private readonly paths: StatePaths,
+  ) {}
+
+  async load(namespace: string, jobId: string): Promise<WakeRecord | undefined> {
+    const parts = await this.#parts(namespace, jobId);
+    const record = assembleParts(
+      KEY,
+      parts.map((part) => part.items),
+    ) as Partial<WakeRecord> | undefined;
+    return record?.v === 1 && record.jobId === jobId ? (record as WakeRecord) : undefined;
+  }
+
+  /** Keeps what the monitor just did: a stop replaces the record, a scale joins the groups scaled before. */
+  async add(record: WakeRecord): Promise<void> {
+    const previous = record.scaled ? await this.load(record.namespace, record.jobId) : undefined;
+    await this.save(
+      previous?.scaled ? { ...record, scaled: { ...previous.scaled, ...record.scaled } } : record,
+    );
+  }
+
+  async save(record: WakeRecord): Promise<void> {
+    const { namespace, jobId } = record;
+    const existing = await this.#parts(namespace, jobId);
+    const parts = encodeParts(KEY, record, record.at);
+    for (const [index, items] of parts.entries()) {
+      const path = `${this.paths.wakeRecordOf(namespace, jobId)}${index}`;
+      const result = await this.store.write(path, items, existing[index]?.modifyIndex ?? 0);
+      if (result.kind === "conflict") throw new Error(`${path} changed while it was being written`);
+    }
+    for (const stale of existing.slice(parts.length)) await this.store.delete(stale.path, stale.modifyIndex);
+  }
+
+  async remove(namespace: string, jobId: string): Promise<void> {
+    for (const part of await this.#parts(namespace, jobId))
+      await this.store.delete(part.path, part.modifyIndex);
+  }
+
+  async #parts(namespace: string, jobId: string) {
+    const prefix = this.paths.wakeRecordOf(namespace, jobId);
+    const { entries } = await this.store.list(prefix);
+    const numbered = entries
+      .map((entry) => ({ ...entry, part: Number(entry.path.slice(prefix.length)) }))
+      .filter((entry) => Number.isInteger(entry.part))
+      .sort((a, b) => a.part - b.part);
+    const read = await Promise.all(numbered.map((entry) => this.store.read(entry.path)));
+    return numbered.map((entry, index) => ({
+      path: entry.path,
+      modifyIndex: read[index]?.modifyIndex ?? entry.modifyIndex,
+      items: read[index]?.items,
+    }));
+  }
+}

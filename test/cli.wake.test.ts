@@ -1,0 +1,131 @@
+import { execFile } from "node:child_process";
+import { afterAll, describe, expect, it } from "vitest";
+import { simulatorPolicyFromFile } from "./deploy/acl-policy.js";
+import {
+  actionCalls,
+  allSecrets,
+  expectNoSecretsInLogs,
+  jobStopped,
+  scenario,
+  serviceJob,
+  waitFor,
+} from "./monitor/harness.js";
+import { openWorldForTests } from "./world/world.js";
+
+const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
+const WAKE_POLICY = new URL("../nomad/idle-monitor-wake-policy.hcl", import.meta.url).pathname;
+const WAKE_RECORDS = "nomad/jobs/idle-monitor/wake/";
+const world = await openWorldForTests();
+const outputs: string[] = [];
+
+function wake(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", CLI, "wake", ...args],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env }, timeout: 90_000 },
+      (error, stdout, stderr) => {
+        outputs.push(stdout, stderr);
+        resolve({
+          code: error && typeof error.code === "number" ? error.code : error ? -1 : 0,
+          stdout,
+          stderr,
+        });
+      },
+    );
+  });
+}
+
+describe.skipIf(!world)("nomad-idle-monitor wake", () => {
+  afterAll(async () => {
+    expectNoSecretsInLogs();
+    for (const secret of allSecrets) expect(outputs.filter((output) => output.includes(secret))).toEqual([]);
+    await world?.close();
+  });
+
+  async function setUp() {
+    const current = await scenario(world!);
+    const token = current.sim.createToken(await simulatorPolicyFromFile(WAKE_POLICY));
+    allSecrets.add(token);
+    return { current, env: { NOMAD_ADDR: current.sim.address, NOMAD_TOKEN: token } };
+  }
+
+  it("registers a job the monitor stopped again as it was, even after Nomad garbage-collected it", async () => {
+    const { current, env } = await setUp();
+    const { sim } = current;
+    await sim.registerJob(serviceJob("woken", { meta: { "idle-monitor.enabled": "true", owner: "alice" } }));
+    await sim.whenSettled();
+    current.startMonitor();
+    await waitFor("the job to be stopped", () => jobStopped(sim, "woken"), 30_000);
+    await waitFor("the wake record", () => sim.listVariables("default", WAKE_RECORDS).length > 0);
+    sim.purgeJob("default", "woken");
+    expect(sim.job("default", "woken")).toBeUndefined();
+
+    const woken = await wake(["woken"], env);
+    expect(woken.stderr).toBe("");
+    expect(woken.code).toBe(0);
+    expect(woken.stdout).toMatch(
+      new RegExp(
+        `^Registered job "woken" in namespace "default" again as it was before node ${current.localNode} stopped it \\d+s ago \\(version 0\\); evaluation \\S+\\.\\n$`,
+      ),
+    );
+    await sim.whenSettled();
+    expect(sim.job("default", "woken")).toMatchObject({
+      Stop: false,
+      Meta: { "idle-monitor.enabled": "true", owner: "alice" },
+    });
+    expect(sim.allocations({ jobId: "woken" }).some((alloc) => alloc.DesiredStatus === "run")).toBe(true);
+    expect(sim.listVariables("default", WAKE_RECORDS)).toEqual([]);
+
+    const again = await wake(["woken"], env);
+    expect(again.code).toBe(3);
+    expect(again.stderr).toMatch(/^No record of job "woken" in namespace "default"/);
+  });
+
+  it("scales a group the monitor scaled to zero back to the count it had", async () => {
+    const { current, env } = await setUp();
+    const { sim } = current;
+    const meta = { "idle-monitor.enabled": "true", "idle-monitor.action": "scale-to-zero" };
+    await sim.registerJob(serviceJob("scaled", { meta, groups: [{ name: "web", count: 2 }] }), {
+      nodes: { web: [current.localNode] },
+    });
+    await sim.whenSettled();
+    current.startMonitor();
+    await waitFor(
+      "the group to be scaled to 0",
+      () => sim.job("default", "scaled")?.TaskGroups[0]?.Count === 0,
+      30_000,
+    );
+    await waitFor("the wake record", () => sim.listVariables("default", WAKE_RECORDS).length > 0);
+
+    const other = await wake(["scaled", "-group", "db"], env);
+    expect(other.code).toBe(3);
+    expect(other.stderr).toMatch(/did not scale group "db" of job "scaled"; it scaled: web/);
+
+    const woken = await wake(["scaled", "-group=web"], env);
+    expect(woken.code).toBe(0);
+    expect(woken.stdout).toMatch(
+      new RegExp(
+        `^Scaled group "web" of job "scaled" back to 2 \\(scaled to 0 by node ${current.localNode} \\d+s ago\\); evaluation \\S+\\.\\n$`,
+      ),
+    );
+    expect(sim.job("default", "scaled")?.TaskGroups[0]?.Count).toBe(2);
+    expect(actionCalls(sim).filter((call) => call.path.endsWith("/scale"))).toHaveLength(2);
+  });
+
+  it("says what it needs when there is no record, and takes -help", async () => {
+    const { env } = await setUp();
+    const missing = await wake(["never-stopped"], env);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/wake brings back only what the monitor did/);
+    const help = await wake(["-help"], env);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: nomad-idle-monitor wake \[options\] <job>/);
+    const usage = await wake([], env);
+    expect(usage.code).toBe(2);
+  });
+});
