@@ -51,15 +51,22 @@ export async function runDaemon(
   let monitor: Monitor | undefined;
   const startedAt = clock.now();
   // Up first, so that a monitor waiting for Nomad shows as alive but not ready.
+  const { httpListen } = config;
+  // Watching and acting matter more than being watched: a port in use is said, not fatal.
   const listener =
-    config.httpListen &&
+    httpListen &&
     (await startHttpListener({
-      listen: config.httpListen,
+      listen: httpListen,
       metrics,
       health: () => health({ config, clock, startedAt, token: actionToken, monitor }),
       status: () => monitor?.status() ?? { node: undefined, allocations: {} },
       bearerToken: () => actionToken.httpToken(),
       log,
+    }).catch((error: unknown) => {
+      log.error(
+        `cannot serve /metrics and the probes on ${httpListen.host}:${httpListen.port} (${(error as Error).message}); running without them`,
+      );
+      return undefined;
     }));
   if (listener)
     log.info(
@@ -74,7 +81,7 @@ export async function runDaemon(
     const sampler = new DockerNetworkSampler({
       engine: new DockerEngineClient(dockerEndpoint(config.dockerHost)),
       procRoot: config.procRoot,
-      now: () => clock.now(),
+      clock,
     });
     log.info(
       `watching node ${nodeId}: sampling every ${formatDuration(config.checkIntervalMs)}, default idle timeout ${formatDuration(config.idleTimeoutMs)}, threshold ${config.activityThresholdBytes} B${config.dryRun ? " (DRY_RUN: decisions are logged, never carried out)" : ""}`,

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { type Cancel, type Clock, systemClock } from "../clock.js";
 import { backoffDelay } from "../retry.js";
 import { limiter } from "./bounded.js";
 import {
@@ -46,6 +47,8 @@ export interface ContainerWatchOptions {
   concurrency?: number;
   pingIntervalMs?: number;
   reconnect?: { initialMs: number; maxMs: number };
+  /** The ping and the reconnect backoff run on it. */
+  clock?: Clock;
 }
 
 /**
@@ -71,9 +74,10 @@ export class ContainerWatch {
   #stream: AbortController | undefined;
   #connected = false;
   #connecting: Promise<void> | undefined;
-  #reconnectTimer: NodeJS.Timeout | undefined;
+  #reconnectTimer: Cancel | undefined;
   #reconnectAttempt = 0;
-  #pingTimer: NodeJS.Timeout | undefined;
+  #pingTimer: Cancel | undefined;
+  readonly #clock: Clock;
   #closed = false;
   #seeded = false;
   #version = 0;
@@ -84,6 +88,7 @@ export class ContainerWatch {
     concurrency = DEFAULT_CONCURRENCY,
     pingIntervalMs = DEFAULT_PING_INTERVAL_MS,
     reconnect = DEFAULT_RECONNECT,
+    clock = systemClock,
   }: ContainerWatchOptions) {
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
@@ -93,6 +98,7 @@ export class ContainerWatch {
     this.#queue = limiter(concurrency);
     this.#pingIntervalMs = pingIntervalMs;
     this.#reconnect = reconnect;
+    this.#clock = clock;
   }
 
   /** Changes whenever the set of containers or what is known of them changes. */
@@ -140,14 +146,14 @@ export class ContainerWatch {
   close(): void {
     this.#closed = true;
     this.#disconnect();
-    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer?.();
     for (const tracked of this.#containers.values()) tracked.probe?.close();
     this.#containers.clear();
     this.#engine.close();
   }
 
   #connect(): Promise<void> {
-    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer?.();
     this.#reconnectTimer = undefined;
     const connecting = this.#seed().finally(() => {
       if (this.#connecting === connecting) this.#connecting = undefined;
@@ -177,8 +183,7 @@ export class ContainerWatch {
     this.#connected = true;
     this.#reconnectAttempt = 0;
     for (const event of buffered) this.#apply(event);
-    this.#pingTimer = setInterval(() => this.#ping(stream), this.#pingIntervalMs);
-    this.#pingTimer.unref();
+    this.#pingTimer = this.#clock.every(this.#pingIntervalMs, () => this.#ping(stream));
   }
 
   /** Newline-separated JSON objects, one per event, until the stream ends. */
@@ -221,7 +226,8 @@ export class ContainerWatch {
 
   #disconnect(): void {
     this.#connected = false;
-    clearInterval(this.#pingTimer);
+    this.#pingTimer?.();
+    this.#pingTimer = undefined;
     const stream = this.#stream;
     this.#stream = undefined;
     stream?.abort();
@@ -230,11 +236,10 @@ export class ContainerWatch {
   #scheduleReconnect(): void {
     if (this.#closed || this.#connecting || this.#reconnectTimer !== undefined) return;
     const delay = backoffDelay(this.#reconnectAttempt++, this.#reconnect);
-    this.#reconnectTimer = setTimeout(() => {
+    this.#reconnectTimer = this.#clock.after(delay, () => {
       this.#reconnectTimer = undefined;
       if (!this.#connected && !this.#connecting && !this.#closed) this.#connect().catch(() => {});
-    }, delay);
-    this.#reconnectTimer.unref();
+    });
   }
 
   /**

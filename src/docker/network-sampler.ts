@@ -1,12 +1,11 @@
+import { systemClock } from "../clock.js";
 import type { Reading } from "../idle.js";
 import type { NetworkSampler } from "../ports.js";
 import { ContainerWatch, type ContainerWatchOptions } from "./container-watch.js";
 import { type AllocationNetwork, allocationNetworks, NO_RUNNING_CONTAINERS } from "./network-namespaces.js";
 
-export interface DockerNetworkSamplerOptions extends ContainerWatchOptions {
-  /** The clock of the readings delivered outside the cycle (onBaseline); the monitor's. */
-  now?: () => number;
-}
+/** The clock (`ContainerWatchOptions.clock`) also times the readings delivered outside the cycle. */
+export type DockerNetworkSamplerOptions = ContainerWatchOptions;
 
 type NamespaceRead =
   | { bytes: number; processesVisible: true }
@@ -27,9 +26,10 @@ export class DockerNetworkSampler implements NetworkSampler {
   #networks: { version: number; byAlloc: Map<string, AllocationNetwork> } | undefined;
   #procRootVisible: boolean | undefined;
 
-  constructor({ now = Date.now, ...options }: DockerNetworkSamplerOptions) {
+  constructor(options: DockerNetworkSamplerOptions) {
     this.#watch = new ContainerWatch(options);
-    this.#now = now;
+    const clock = options.clock ?? systemClock;
+    this.#now = () => clock.now();
     this.#watch.onInspected((allocId) => this.#announce(allocId));
   }
 
