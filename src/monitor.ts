@@ -100,6 +100,7 @@ export class Monitor {
     this.view = new NodeAllocations(nodeId);
     this.watch = new AllocationWatch({
       metrics,
+      onNewAllocations: () => void this.baselineNewAllocations(),
       nomad,
       token,
       view: this.view,
@@ -125,6 +126,7 @@ export class Monitor {
     const { clock, config, log, metrics } = this.deps;
     const watching = this.watch.run(signal);
     await this.restore();
+    this.deps.sampler.onBaseline?.((reading) => this.takeBaseline(reading));
     let nextTick = clock.now();
     while (!signal.aborted) {
       const started = clock.now();
@@ -210,6 +212,46 @@ export class Monitor {
     log.info(
       `resuming from this node's last report: ${allocs} allocation${allocs === 1 ? "" : "s"}, ${this.cooldownUntil.size} job${this.cooldownUntil.size === 1 ? "" : "s"} in cooldown`,
     );
+  }
+
+  /**
+   * A reading the sampler took as soon as a new container started, outside the cycle: the allocation's
+   * baseline, so that its first cycle already measures traffic instead of starting the count.
+   */
+  private takeBaseline(reading: Reading): void {
+    const { allocId } = reading;
+    if (reading.state !== "measured" || this.latest.has(allocId)) return;
+    const group = watchedGroups(this.view.live(), this.rules).watched.find((candidate) =>
+      candidate.allocations.some((alloc) => alloc.id === allocId),
+    );
+    const alloc = group?.allocations.find((candidate) => candidate.id === allocId);
+    if (!group || !alloc) return;
+    this.resume(allocId);
+    if (this.meter.lastGood(allocId)) return;
+    const activity = this.meter.measure(reading, {
+      thresholdBytes: group.policy.thresholdBytes,
+      checkIntervalMs: this.deps.config.checkIntervalMs,
+    });
+    this.tracker.record(activity, alloc.startedAt);
+    this.latest.set(allocId, activity.state);
+    this.unknownStreak.set(allocId, 0);
+    this.groupLog(group).debug(
+      `job ${group.jobId} group ${group.group} allocation ${shortId(allocId)}: ${activity.state}, ${activity.reason} (taken as soon as it was seen)`,
+    );
+  }
+
+  /**
+   * New allocations are measured as soon as the stream tells of them, outside the cycle; those whose
+   * containers are not up yet get their baseline when the sampler sees them start (takeBaseline).
+   */
+  private async baselineNewAllocations(): Promise<void> {
+    const { sampler, clock } = this.deps;
+    const fresh = watchedGroups(this.view.live(), this.rules)
+      .watched.flatMap((group) => group.allocations.map((alloc) => alloc.id))
+      .filter((allocId) => !this.latest.has(allocId));
+    if (fresh.length === 0) return;
+    const readings = await sampler.sample(fresh, clock.now()).catch(() => undefined);
+    for (const reading of readings?.values() ?? []) this.takeBaseline(reading);
   }
 
   private resume(allocId: string): void {

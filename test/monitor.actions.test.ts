@@ -3,6 +3,7 @@ import {
   actionCalls,
   expectNoSecretsInLogs,
   jobStopped,
+  type LogLine,
   messages,
   scenario,
   serviceJob,
@@ -45,6 +46,24 @@ describe.skipIf(!world)("stop, scale to zero, dry run", () => {
     expect(sent).toBeGreaterThan(10 * 65_536);
     expect(jobStopped(sim, "busy")).toBe(false);
     expect(actionCalls(sim).map((call) => call.path)).toEqual(["/v1/job/sentinel"]);
+  });
+
+  it("takes a new allocation's baseline as soon as it is seen, before any cycle does", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    // Cycles 20 s apart: the first runs at start, with nothing placed yet.
+    current.startMonitor({ CHECK_INTERVAL: "20s", IDLE_TIMEOUT: "1m" });
+    await waitForLog(logs, /^watching node /);
+    await sim.registerJob(serviceJob("late"));
+    const [baseline] = await waitForLog(
+      logs,
+      /allocation \S+: baseline, first reading \(taken as soon as it was seen\)$/,
+      15_000,
+    );
+    expect(baseline?.msg).toMatch(/^job late group web allocation /);
+    // No cycle had looked at the job yet: its first decision comes after the baseline.
+    const decisions = messages(logs, /^job late group web: /);
+    expect(decisions.every((line) => logs.indexOf(line) > logs.indexOf(baseline as LogLine))).toBe(true);
   });
 
   it("scales only the idle group to zero, with a message for the Nomad UI", async () => {

@@ -59,6 +59,8 @@ export class AllocationWatch {
       log: Logger;
       timing?: WatchTiming;
       metrics: MonitorMetrics;
+      /** Called when the stream brought allocations new to the view (their jobs read). */
+      onNewAllocations?: () => void;
     },
   ) {
     this.notices = new RateLimitedNotice(60_000, () => deps.clock.now());
@@ -217,7 +219,8 @@ export class AllocationWatch {
         view.updateJob(job);
       }
     }
-    if (missingJobs) void this.queueJobReads();
+    // Told once the jobs of new allocations are known too, so that they can be measured at once.
+    if (missingJobs) void this.queueJobReads().then(() => this.deps.onNewAllocations?.());
   }
 
   /** One job read at a time, whoever asks (events or a resync), so no job is read twice at once. */
