@@ -9,12 +9,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { mapBounded } from "../src/docker/bounded.js";
+import { simulatorPolicyFromFile } from "../test/deploy/acl-policy.js";
 import { dockerWorldRuntime, NomadSimulator, type SimJob } from "../test/sim/index.js";
 import { DockerWorld } from "../test/world/world.js";
 import { countingProxy } from "./docker-proxy.js";
 import { SETUP_CONCURRENCY } from "./world-keeper.js";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+const STATE_POLICY = fileURLToPath(new URL("../nomad/idle-monitor-state-policy.hcl", import.meta.url));
 // The first cycle comes one CHECK_INTERVAL (60 s) after start: the view is not yet seeded at the very start.
 const SETTLE_MS = 75_000;
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
@@ -69,6 +71,8 @@ export async function requestsPerHour(args: string[]): Promise<number> {
     const node = sim.addNode("bench-node", dockerWorldRuntime(world));
     const actionToken = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });
     sim.putVariable("default", "nomad/jobs/idle-monitor", { token: actionToken });
+    // As the README's deploy steps do: the monitor's identity keeps the shared state.
+    sim.attachPolicyToJob("default", "idle-monitor", await simulatorPolicyFromFile(STATE_POLICY));
     const placing = performance.now();
     await mapBounded(
       Array.from({ length: allocations }, (_, index) => index),

@@ -66,6 +66,8 @@ try {
       // The monitor reads its action token from the Variable with its workload identity, as in production.
       NOMAD_TOKEN: sim.workloadIdentity("default", "idle-monitor"),
       NOMAD_NODE_ID: node,
+      // Any free port: the monitor's log line says where /metrics is.
+      HTTP_LISTEN: "127.0.0.1:0",
       CHECK_INTERVAL,
       IDLE_TIMEOUT,
     },

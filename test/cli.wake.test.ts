@@ -70,7 +70,7 @@ describe.skipIf(!world)("nomad-idle-monitor wake", () => {
     expect(woken.code).toBe(0);
     expect(woken.stdout).toMatch(
       new RegExp(
-        `^Registered job "woken" in namespace "default" again as it was before node ${current.localNode} stopped it \\d+s ago \\(version 0\\); evaluation \\S+\\.\\n$`,
+        `^Registered job "woken" in namespace "default" again as it was before node ${current.localNode} stopped it \\S+ ago \\(version 0\\); evaluation \\S+\\.\\n$`,
       ),
     );
     await sim.whenSettled();
@@ -110,7 +110,7 @@ describe.skipIf(!world)("nomad-idle-monitor wake", () => {
     expect(woken.code).toBe(0);
     expect(woken.stdout).toMatch(
       new RegExp(
-        `^Scaled group "web" of job "scaled" back to 2 \\(scaled to 0 by node ${current.localNode} \\d+s ago\\); evaluation \\S+\\.\\n$`,
+        `^Scaled group "web" of job "scaled" back to 2 \\(scaled to 0 by node ${current.localNode} \\S+ ago\\); evaluation \\S+\\.\\n$`,
       ),
     );
     expect(sim.job("default", "scaled")?.TaskGroups[0]?.Count).toBe(2);

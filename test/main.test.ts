@@ -23,7 +23,8 @@ interface Run {
 /** Runs the real entry point, as `node dist/main.js` would, with only the given environment. */
 function runMain(env: Record<string, string>): Run {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { PATH: process.env.PATH ?? "", ...env },
+    // A free port for the listener: tests run side by side.
+    env: { PATH: process.env.PATH ?? "", HTTP_LISTEN: "127.0.0.1:0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const stdout: string[] = [];

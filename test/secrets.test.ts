@@ -91,6 +91,7 @@ describe("an axios error carrying the Nomad token", () => {
       NOMAD_ADDR: address,
       NOMAD_TOKEN: SECRET,
       NOMAD_NODE_ID: "node-1",
+      HTTP_LISTEN: "127.0.0.1:0",
       PROC_ROOT: "/proc",
     });
     expectNoSecret(output);
