@@ -14,11 +14,18 @@ const ACTION = "idle-monitor.action";
 const KEYS = [ENABLED, TIMEOUT, THRESHOLD, ACTION];
 const GROUP = "web";
 
-const defaults = fc.record({
-  timeoutMs: fc.integer({ min: 1, max: 86_400_000 }),
-  thresholdBytes: fc.nat(),
-  checkIntervalMs: fc.integer({ min: 100, max: 3_600_000 }),
-});
+// As config.ts guarantees them: IDLE_TIMEOUT is at least CHECK_INTERVAL.
+const defaults = fc
+  .record({
+    checkIntervalMs: fc.integer({ min: 100, max: 3_600_000 }),
+    extraTimeoutMs: fc.integer({ min: 0, max: 86_400_000 }),
+    thresholdBytes: fc.nat(),
+  })
+  .map(({ checkIntervalMs, extraTimeoutMs, thresholdBytes }) => ({
+    checkIntervalMs,
+    timeoutMs: checkIntervalMs + extraTimeoutMs,
+    thresholdBytes,
+  }));
 
 /** The spec of one entry (design.md "Meta keys"), written apart from the code under test. */
 function isValid(key: string, value: string, checkIntervalMs: number): boolean {
