@@ -3,6 +3,7 @@
 // other none; the idle one is stopped within a minute, the busy one keeps running.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { simulatorPolicyFromFile } from "../test/deploy/acl-policy.js";
 import { dockerWorldRuntime, NomadSimulator, type SimJob } from "../test/sim/index.js";
 import { DockerWorld } from "../test/world/world.js";
 
@@ -47,6 +48,12 @@ try {
   const node = sim.addNode("demo-node", dockerWorldRuntime(world));
   const actionToken = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });
   sim.putVariable("default", "nomad/jobs/idle-monitor", { token: actionToken });
+  // As the README's deploy steps do: the monitor's identity keeps the shared state and wake records.
+  sim.attachPolicyToJob(
+    "default",
+    "idle-monitor",
+    await simulatorPolicyFromFile("nomad/idle-monitor-state-policy.hcl"),
+  );
   await sim.registerJob(devJob("dev-idle"));
   await sim.registerJob(devJob("dev-busy"));
   await sim.whenSettled();
