@@ -237,14 +237,7 @@ function parseWakeArgs(args: string[]) {
     args,
     allowPositionals: true,
     strict: true,
-    options: {
-      ...CONNECTION_OPTIONS,
-      help: { type: "boolean", short: "h" },
-      namespace: { type: "string" },
-      group: { type: "string" },
-      "monitor-namespace": { type: "string" },
-      "monitor-job": { type: "string" },
-    },
+    options: { ...COMMAND_OPTIONS, group: { type: "string" } },
   });
 }
 
@@ -285,14 +278,7 @@ function parseStatusArgs(args: string[]) {
     args,
     allowPositionals: true,
     strict: true,
-    options: {
-      ...CONNECTION_OPTIONS,
-      help: { type: "boolean", short: "h" },
-      namespace: { type: "string" },
-      "monitor-namespace": { type: "string" },
-      "monitor-job": { type: "string" },
-      json: { type: "boolean" },
-    },
+    options: { ...COMMAND_OPTIONS, json: { type: "boolean" } },
   });
 }
 
@@ -304,6 +290,15 @@ const CONNECTION_OPTIONS = {
   "client-key": { type: "string" },
   "tls-server-name": { type: "string" },
   "tls-skip-verify": { type: "boolean" },
+} as const;
+
+/** What every command takes: where Nomad is, where the monitor keeps its state, the job's namespace. */
+const COMMAND_OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  help: { type: "boolean", short: "h" },
+  namespace: { type: "string" },
+  "monitor-namespace": { type: "string" },
+  "monitor-job": { type: "string" },
 } as const;
 
 type ConnectionValues = {
