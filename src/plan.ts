@@ -296,7 +296,7 @@ function describeOther({ group, why }: { group: string; why: OtherGroupState }):
   }
 }
 
-export function describeEligibility(eligibility: Exclude<GroupEligibility, { kind: "watched" }>): string {
+function describeEligibility(eligibility: Exclude<GroupEligibility, { kind: "watched" }>): string {
   switch (eligibility.kind) {
     case "not-opted-in":
       return "not opted in";
