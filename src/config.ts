@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { DURATION_FORM, parseDuration } from "./duration.js";
+import { monitorTimezone } from "./schedule.js";
 import { allowedHostEntry, webhookUrl } from "./webhooks.js";
 
 export type LogFormat = "text" | "json";
@@ -36,6 +37,8 @@ export interface Config {
   readonly procRoot: string;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
+  /** The zone of schedules that name none (`idle-monitor.timezone`): TZ when it is an IANA zone, else UTC. */
+  readonly timezone: string;
   /** Events about what the monitor did (issue 11). */
   readonly webhook: {
     /** WEBHOOK_URL: every event goes there; undefined when unset. */
@@ -234,6 +237,7 @@ export function parseConfig(
     procRoot,
     logLevel: oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     logFormat: oneOf("LOG_FORMAT", LOG_FORMATS, "text"),
+    timezone: monitorTimezone(text("TZ")),
     webhook: {
       url: webhookUrlRaw,
       allowedHosts: allowedHosts.filter((entry) => entry !== undefined),

@@ -115,6 +115,7 @@ export class Monitor {
         timeoutMs: config.idleTimeoutMs,
         thresholdBytes: config.activityThresholdBytes,
         checkIntervalMs: config.checkIntervalMs,
+        timezone: config.timezone,
       },
       namespaces: config.namespaces,
       self: { namespace: config.namespace, jobId: config.self.jobId },

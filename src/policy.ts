@@ -1,4 +1,6 @@
 import { DURATION_FORM, formatDuration, parseDuration } from "./duration.js";
+import { readScheduleMeta, SCHEDULE_KEYS, type Schedule } from "./schedule.js";
+import { SIGNAL_KEYS, type SignalSettings, signalSettings } from "./signals/meta.js";
 
 export type Action = "stop" | "scale-to-zero";
 
@@ -6,12 +8,18 @@ export interface GroupPolicy {
   timeoutMs: number;
   thresholdBytes: number;
   action: Action;
+  /** keep-alive windows, stop-at/start-at firings, exclude-until and warn-before (schedule.ts). */
+  schedule: Schedule;
+  /** The activity signals beyond bytes: CPU gate, open connections, health-check budget (signals/meta.ts). */
+  signals: SignalSettings;
 }
 
 export interface PolicyDefaults {
   timeoutMs: number;
   thresholdBytes: number;
   checkIntervalMs: number;
+  /** The zone of schedules that name none: the monitor's TZ, else UTC. */
+  timezone: string;
 }
 
 /** One bad `idle-monitor.*` entry; `expected` is the valid form, for the log line. */
@@ -48,7 +56,8 @@ const ACTION = "idle-monitor.action";
 const ENABLED_FORM = '"true" or "false"';
 const THRESHOLD_FORM = 'a whole number of bytes (Rx+Tx per check interval), digits only, e.g. "500"';
 const ACTION_FORM = '"stop" or "scale-to-zero"';
-const KEY_FORM = `one of the keys ${[ENABLED, TIMEOUT, THRESHOLD, ACTION].join(", ")}`;
+const KNOWN_KEYS = [ENABLED, TIMEOUT, THRESHOLD, ACTION, ...SCHEDULE_KEYS, ...SIGNAL_KEYS];
+const KEY_FORM = `one of the keys ${KNOWN_KEYS.join(", ")}`;
 const NOT_OPTED_IN: GroupPolicyResult = { kind: "not-opted-in" };
 
 /**
@@ -66,14 +75,23 @@ export function groupPolicy(job: JobMeta, group: string, defaults: PolicyDefault
 
   const jobSettings = readScope("job", jobMeta, defaults.checkIntervalMs);
   const groupSettings = readScope("group", groupMeta, defaults.checkIntervalMs);
-  const problems = [...jobSettings.problems, ...groupSettings.problems];
-  if (problems.length > 0) return { kind: "invalid", problems };
+  const schedule = readScheduleMeta(jobMeta, groupMeta, { timezone: defaults.timezone });
+  const signals = signalSettings(job, group);
+  const problems = [
+    ...jobSettings.problems,
+    ...groupSettings.problems,
+    ...(schedule.kind === "invalid" ? schedule.problems : []),
+    ...signals.problems,
+  ];
+  if (problems.length > 0 || schedule.kind === "invalid") return { kind: "invalid", problems };
   return {
     kind: "opted-in",
     policy: {
       timeoutMs: groupSettings.timeoutMs ?? jobSettings.timeoutMs ?? defaults.timeoutMs,
       thresholdBytes: groupSettings.thresholdBytes ?? jobSettings.thresholdBytes ?? defaults.thresholdBytes,
       action: groupSettings.action ?? jobSettings.action ?? "stop",
+      schedule: schedule.schedule,
+      signals: signals.settings,
     },
   };
 }
@@ -132,7 +150,8 @@ function readScope(
         else settings.action = value;
         break;
       default:
-        problem(key, value, KEY_FORM);
+        // The schedule and signal keys are validated by their own modules.
+        if (!KNOWN_KEYS.includes(key)) problem(key, value, KEY_FORM);
     }
   }
   return settings;

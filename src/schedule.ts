@@ -132,6 +132,23 @@ export class Schedule {
     readonly warnBeforeMs: number,
   ) {}
 
+  /** What was written, for comparing two versions of a job's policy. */
+  toJSON(): object {
+    return {
+      timezone: this.timezone,
+      keepAlive: this.windows.text,
+      stopAt: this.firings["stop-at"].text,
+      startAt: this.firings["start-at"].text,
+      excludeUntil: this.excludeUntil,
+      warnBeforeMs: this.warnBeforeMs,
+    };
+  }
+
+  /** Whether any firing of `kind` is set. */
+  has(kind: FiringKind): boolean {
+    return this.firings[kind].text.length > 0;
+  }
+
   /** The expressions as written, per kind. */
   expressions(kind: FiringKind | "keep-alive"): readonly string[] {
     return kind === "keep-alive" ? this.windows.text : this.firings[kind].text;

@@ -318,7 +318,12 @@ function remainingOf(readings: readonly Reading[] | undefined): number | undefin
 /** Meta is read as the monitors read it; only validity matters here, and the reports carry the interval. */
 function policyDefaults(readings: readonly Reading[]) {
   const heartbeatMs = readings[0]?.heartbeatMs ?? 0;
-  return { timeoutMs: 0, thresholdBytes: 0, checkIntervalMs: heartbeatMs / HEARTBEAT_INTERVALS };
+  return {
+    timeoutMs: 0,
+    thresholdBytes: 0,
+    checkIntervalMs: heartbeatMs / HEARTBEAT_INTERVALS,
+    timezone: "UTC",
+  };
 }
 
 function groupState(allocations: readonly AllocationStatus[], waits: readonly StatusWait[]): GroupState {

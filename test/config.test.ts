@@ -41,6 +41,7 @@ describe("config defaults", () => {
       procRoot: "/proc",
       logLevel: "info",
       logFormat: "text",
+      timezone: "UTC",
       webhook: { url: undefined, allowedHosts: [], format: "json" },
     });
   });

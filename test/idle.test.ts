@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { type Activity, ActivityTracker, decideGroup, type Reading, TrafficMeter } from "../src/idle.js";
 import type { GroupPolicy } from "../src/policy.js";
+import { testPolicy } from "./support/policy.js";
 
 const T0 = Date.UTC(2025, 0, 6, 9, 0, 0);
 const SECOND = 1_000;
 const MINUTE = 60_000;
 const INTERVAL = MINUTE;
-const policy: GroupPolicy = { timeoutMs: 5 * MINUTE, thresholdBytes: 500, action: "stop" };
+const policy: GroupPolicy = testPolicy({ timeoutMs: 5 * MINUTE, thresholdBytes: 500, action: "stop" });
 const threshold = { thresholdBytes: policy.thresholdBytes, checkIntervalMs: INTERVAL };
 
 /** A reading of one allocation with one namespace whose cumulative counter is `total`. */

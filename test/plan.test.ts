@@ -11,13 +11,14 @@ import {
 } from "../src/plan.js";
 import type { GroupPolicy } from "../src/policy.js";
 import type { ActionOutcome, AllocationListStub, Job } from "../src/ports.js";
+import { testPolicy } from "./support/policy.js";
 
 const NOW = Date.UTC(2026, 11, 1, 9, 0, 0);
 const MINUTE = 60_000;
 const HERE = "node-here";
 const THERE = "node-there";
 const rules: EligibilityRules = {
-  defaults: { timeoutMs: 15 * MINUTE, thresholdBytes: 500, checkIntervalMs: MINUTE },
+  defaults: { timeoutMs: 15 * MINUTE, thresholdBytes: 500, checkIntervalMs: MINUTE, timezone: "UTC" },
   namespaces: "*",
   self: { namespace: "default", jobId: "idle-monitor" },
 };
@@ -89,7 +90,7 @@ function alloc(
   };
 }
 
-const stopPolicy: GroupPolicy = { timeoutMs: 15 * MINUTE, thresholdBytes: 500, action: "stop" };
+const stopPolicy: GroupPolicy = testPolicy({ timeoutMs: 15 * MINUTE, thresholdBytes: 500, action: "stop" });
 const scalePolicy: GroupPolicy = { ...stopPolicy, action: "scale-to-zero" };
 const idle: GroupDecision = { kind: "idle", idleForMs: 16 * MINUTE, bytesSeen: 40, reason: "idle for 16m" };
 const active: GroupDecision = { kind: "active", idleForMs: 2 * MINUTE, reason: "quiet for 2m of 15m" };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type GroupPolicyResult, groupPolicy, ignoredTaskKeys, type JobMeta } from "../src/policy.js";
 
-const defaults = { timeoutMs: 900_000, thresholdBytes: 500, checkIntervalMs: 60_000 };
+const defaults = { timeoutMs: 900_000, thresholdBytes: 500, checkIntervalMs: 60_000, timezone: "UTC" };
 
 function job(
   jobMeta: Record<string, string> | null,
@@ -11,7 +11,10 @@ function job(
 }
 
 function optedIn(policy: Partial<{ timeoutMs: number; thresholdBytes: number; action: string }>) {
-  return { kind: "opted-in", policy: { timeoutMs: 900_000, thresholdBytes: 500, action: "stop", ...policy } };
+  return {
+    kind: "opted-in",
+    policy: expect.objectContaining({ timeoutMs: 900_000, thresholdBytes: 500, action: "stop", ...policy }),
+  };
 }
 
 function invalidKeys(result: GroupPolicyResult): string[] {
@@ -125,6 +128,18 @@ describe("groupPolicy: settings", () => {
     },
     { name: "explicit stop", jobMeta: { ...on, "idle-monitor.action": "stop" }, expected: optedIn({}) },
     {
+      name: "schedule and signal keys are the policy's too",
+      jobMeta: { ...on, "idle-monitor.stop-at": "0 20 * * 1-5", "idle-monitor.timezone": "Europe/Berlin" },
+      groupMeta: { "idle-monitor.cpu": "10%", "idle-monitor.connections": "22" },
+      expected: {
+        kind: "opted-in",
+        policy: expect.objectContaining({
+          schedule: expect.objectContaining({ timezone: "Europe/Berlin" }),
+          signals: { cpuPercent: 10, connections: { kind: "ports", ports: [22] }, ignoreChecks: true },
+        }),
+      },
+    },
+    {
       name: "other meta keys are not ours",
       jobMeta: { ...on, owner: "team-a", "idle-monitor": "x", "idle_monitor.timeout": "x" },
       expected: optedIn({}),
@@ -162,6 +177,14 @@ describe("groupPolicy: invalid values are never acted on", () => {
       expected: /one of the keys idle-monitor\.enabled, idle-monitor\.timeout/,
     },
     { key: "Idle-Monitor.Timeout", value: "5m", expected: /one of the keys/ },
+    { key: "idle-monitor.keep-alive", value: "* 25 * * *", expected: /cron expressions/ },
+    { key: "idle-monitor.stop-at", value: "0 20 * * 1-5, 0 22 * * 6", expected: /separated by ";"/ },
+    { key: "idle-monitor.timezone", value: "Mars/Olympus", expected: /IANA time zone/ },
+    { key: "idle-monitor.exclude-until", value: "friday", expected: /RFC 3339/ },
+    { key: "idle-monitor.warn-before", value: "soon", expected: /"0" for no warning/ },
+    { key: "idle-monitor.cpu", value: "5", expected: /followed by "%"/ },
+    { key: "idle-monitor.connections", value: "ssh", expected: /list of ports/ },
+    { key: "idle-monitor.ignore-checks", value: "yes", expected: /"true" or "false"/ },
   ];
   it.each(invalid)("$key = '$value' in the group", ({ key, value, expected }) => {
     const result = groupPolicy(job({ "idle-monitor.enabled": "true" }, { [key]: value }), "web", defaults);

