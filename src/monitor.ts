@@ -34,9 +34,11 @@ import {
   type ClusterPort,
   type Job,
   type JobActions,
+  type MonitorEvent,
   type NetworkSampler,
   type NomadApi,
   NomadError,
+  type Notifier,
   type TokenSource,
 } from "./ports.js";
 import { type GroupStatus, nodeStatus } from "./status.js";
@@ -53,6 +55,8 @@ export interface MonitorDeps {
   clock: Clock;
   log: Logger;
   watchTiming?: WatchTiming;
+  /** Webhooks; none when WEBHOOK_URL and WEBHOOK_ALLOWED_HOSTS are unset. */
+  notifier?: Notifier;
 }
 
 /** A running allocation unknown for this many readings in a row is worth a warning; before, it is starting. */
@@ -467,13 +471,23 @@ export class Monitor {
     };
     for (const outcome of actions) {
       if (outcome.kind !== "scale" || signal?.aborted) continue;
-      const result = await this.deps.actions.scaleToZero(target, outcome.group, reasonOf(outcome), signal);
-      this.afterAction(key, "scale", result, `scale group ${outcome.group} of job ${first.jobId}`, signal);
+      const reason = reasonOf(outcome);
+      const result = await this.deps.actions.scaleToZero(target, outcome.group, reason, signal);
+      const event = { group: first, scaled: outcome.group, reason };
+      this.afterAction(
+        key,
+        "scale",
+        result,
+        `scale group ${outcome.group} of job ${first.jobId}`,
+        event,
+        signal,
+      );
     }
     const stopping = actions.filter((outcome) => outcome.kind === "stop");
     if (stopping.length === 0 || signal?.aborted) return;
-    const result = await this.deps.actions.stopJob(target, stopping.map(reasonOf).join("; "), signal);
-    this.afterAction(key, "stop", result, `stop job ${first.jobId}`, signal);
+    const reason = stopping.map(reasonOf).join("; ");
+    const result = await this.deps.actions.stopJob(target, reason, signal);
+    this.afterAction(key, "stop", result, `stop job ${first.jobId}`, { group: first, reason }, signal);
   }
 
   /** Before acting: what `wake` needs to bring the job back as it was, or the groups' counts. */
@@ -560,20 +574,42 @@ export class Monitor {
     kind: ActionKind,
     outcome: ActionOutcome,
     what: string,
+    about: { group: WatchedGroup; scaled?: string; reason: string },
     signal?: AbortSignal,
   ): void {
     const { clock, config, log, metrics } = this.deps;
     metrics.actions.inc({ kind, outcome: outcome.kind });
+    const { group, scaled, reason } = about;
     const until = cooldownAfter(outcome, clock.now(), config.actionCooldownMs);
-    if (until !== undefined) {
-      this.cooldownUntil.set(key, until);
+    if (until !== undefined) this.cooldownUntil.set(key, until);
+    if (outcome.kind === "done") {
+      this.notify(group, kind === "scale" ? "scaled" : "stopped", reason, scaled);
       return;
     }
-    if (signal?.aborted || outcome.kind === "done" || outcome.kind === "dry-run") return;
+    if (signal?.aborted || outcome.kind === "dry-run") return;
     if (this.notices.shouldSay(`action:${key}:${what}`)) {
       const retry = outcome.kind === "refused" ? "will try again next cycle" : "will try again";
       log.warn(`could not ${what}: ${outcome.message}; ${retry}`);
+      if (outcome.kind === "failed")
+        this.notify(group, "failed", `could not ${what}: ${outcome.message}`, scaled);
     }
+  }
+
+  /** Tells the job's owners through the webhooks, if any are set. */
+  private notify(group: WatchedGroup, type: MonitorEvent["type"], reason: string, groupName?: string): void {
+    const { notifier, clock, nodeId } = this.deps;
+    notifier?.notify(
+      {
+        type,
+        namespace: group.namespace,
+        job: group.jobId,
+        ...(groupName !== undefined ? { group: groupName } : {}),
+        reason,
+        node: nodeId,
+        at: clock.now(),
+      },
+      group.policy.webhook,
+    );
   }
 
   private sayNotes({ namespace, jobId, jobModifyIndex, notes }: JobNotes): void {

@@ -1,6 +1,7 @@
 import { DURATION_FORM, formatDuration, parseDuration } from "./duration.js";
 import { readScheduleMeta, SCHEDULE_KEYS, type Schedule } from "./schedule.js";
 import { SIGNAL_KEYS, type SignalSettings, signalSettings } from "./signals/meta.js";
+import { webhookUrl } from "./webhooks.js";
 
 export type Action = "stop" | "scale-to-zero";
 
@@ -10,6 +11,8 @@ export interface GroupPolicy {
   action: Action;
   /** keep-alive windows, stop-at/start-at firings, exclude-until and warn-before (schedule.ts). */
   schedule: Schedule;
+  /** The job's own `idle-monitor.webhook` URL (used only for hosts in WEBHOOK_ALLOWED_HOSTS). */
+  webhook: string | undefined;
   /** The activity signals beyond bytes: CPU gate, open connections, health-check budget (signals/meta.ts). */
   signals: SignalSettings;
 }
@@ -52,11 +55,13 @@ const ENABLED = "idle-monitor.enabled";
 const TIMEOUT = "idle-monitor.timeout";
 const THRESHOLD = "idle-monitor.threshold";
 const ACTION = "idle-monitor.action";
+const WEBHOOK = "idle-monitor.webhook";
 
 const ENABLED_FORM = '"true" or "false"';
 const THRESHOLD_FORM = 'a whole number of bytes (Rx+Tx per check interval), digits only, e.g. "500"';
 const ACTION_FORM = '"stop" or "scale-to-zero"';
-const KNOWN_KEYS = [ENABLED, TIMEOUT, THRESHOLD, ACTION, ...SCHEDULE_KEYS, ...SIGNAL_KEYS];
+const WEBHOOK_FORM = "an http:// or https:// URL whose host is in the monitor's WEBHOOK_ALLOWED_HOSTS";
+const KNOWN_KEYS = [ENABLED, TIMEOUT, THRESHOLD, ACTION, WEBHOOK, ...SCHEDULE_KEYS, ...SIGNAL_KEYS];
 const KEY_FORM = `one of the keys ${KNOWN_KEYS.join(", ")}`;
 const NOT_OPTED_IN: GroupPolicyResult = { kind: "not-opted-in" };
 
@@ -90,6 +95,7 @@ export function groupPolicy(job: JobMeta, group: string, defaults: PolicyDefault
       timeoutMs: groupSettings.timeoutMs ?? jobSettings.timeoutMs ?? defaults.timeoutMs,
       thresholdBytes: groupSettings.thresholdBytes ?? jobSettings.thresholdBytes ?? defaults.thresholdBytes,
       action: groupSettings.action ?? jobSettings.action ?? "stop",
+      webhook: groupSettings.webhook ?? jobSettings.webhook,
       schedule: schedule.schedule,
       signals: signals.settings,
     },
@@ -113,6 +119,7 @@ interface ScopeSettings {
   timeoutMs?: number;
   thresholdBytes?: number;
   action?: Action;
+  webhook?: string;
   problems: MetaProblem[];
 }
 
@@ -148,6 +155,10 @@ function readScope(
       case ACTION:
         if (value !== "stop" && value !== "scale-to-zero") problem(key, value, ACTION_FORM);
         else settings.action = value;
+        break;
+      case WEBHOOK:
+        if (webhookUrl(value.trim()) === undefined) problem(key, value, WEBHOOK_FORM);
+        else settings.webhook = value.trim();
         break;
       default:
         // The schedule and signal keys are validated by their own modules.

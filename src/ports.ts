@@ -98,6 +98,25 @@ export interface JobActions {
   ): Promise<ActionOutcome>;
 }
 
+export type MonitorEventType = "warned" | "stopped" | "scaled" | "started" | "failed";
+
+/** Something the monitor did or is about to do, for the people who own the job (webhooks). */
+export interface MonitorEvent {
+  type: MonitorEventType;
+  namespace: string;
+  job: string;
+  group?: string;
+  reason: string;
+  node: string;
+  at: number;
+}
+
+/** Tells people of events; returns at once and never throws (a slow receiver never holds the loop). */
+export interface Notifier {
+  /** `jobWebhook`: the job's own `idle-monitor.webhook`, if it sets one. */
+  notify(event: MonitorEvent, jobWebhook: string | undefined): void;
+}
+
 /** The action token: the token to send, and a way to read it again when Nomad rejects it. */
 export interface TokenSource {
   current(): string | undefined;
