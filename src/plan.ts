@@ -4,6 +4,7 @@ import { type EligibilityRules, type GroupEligibility, groupEligibility } from "
 import type { GroupDecision } from "./idle.js";
 import type { GroupPolicy } from "./policy.js";
 import type { ActionOutcome, AllocationListStub, Job } from "./ports.js";
+import { describeInstant, type Intent, type Schedule } from "./schedule.js";
 
 /** What this node decided about one watched group of the job. */
 export interface GroupVerdict {
@@ -57,6 +58,10 @@ export type WaitCause =
   | { kind: "job-gone" }
   | { kind: "job-stopped" }
   | { kind: "cooldown"; untilMs: number }
+  /** `idle-monitor.exclude-until`: nothing is done before it. */
+  | { kind: "excluded"; untilMs: number; timezone: string }
+  /** In an `idle-monitor.keep-alive` window: not stopped for idleness; `untilMs` when the window ends. */
+  | { kind: "keep-alive"; windows: readonly string[]; untilMs: number | undefined; timezone: string }
   | { kind: "not-idle"; decision: Exclude<GroupDecision, { kind: "idle" }> }
   | { kind: "not-eligible"; eligibility: Exclude<GroupEligibility, { kind: "watched" }> }
   | { kind: "job-changed"; changes: JobChange[] }
@@ -117,6 +122,62 @@ export function planJob(input: PlanInput): GroupOutcome[] {
   });
 }
 
+/** What the group's schedule says against an action now (exclude-until, keep-alive), or undefined. */
+export function scheduleHold(schedule: Schedule, intent: Intent, now: number): WaitCause | undefined {
+  const verdict = schedule.allows(intent, now, true);
+  if (verdict.act) return undefined;
+  const { timezone } = schedule;
+  if (verdict.because === "excluded")
+    return { kind: "excluded", untilMs: schedule.excludeUntil ?? now, timezone };
+  const windows = schedule.expressions("keep-alive");
+  return { kind: "keep-alive", windows, untilMs: schedule.keepAliveUntil(now), timezone };
+}
+
+/** A group whose `stop-at` fired, with the policy it had when it fired. */
+export interface FiredGroup {
+  group: string;
+  policy: GroupPolicy;
+}
+
+export interface FiringInput {
+  nodeId: string;
+  fired: readonly FiredGroup[];
+  /** When the stop-at fired. */
+  firing: number;
+  fresh: Job | undefined;
+  allocations: readonly AllocationListStub[];
+  now: number;
+  rules: EligibilityRules;
+}
+
+/**
+ * What to do when groups' `stop-at` fired: the owner's explicit wish, so activity does not matter and
+ * neither do other nodes' reports — the job is stopped as a whole (or each group scaled to zero, per its
+ * action). Only what the job says now counts: gone, stopped, no longer opted in, no longer firing then,
+ * or excluded means wait.
+ */
+export function planFiring(input: FiringInput): GroupOutcome[] {
+  const { fresh, fired, now, firing } = input;
+  const waitAll = (cause: WaitCause) => fired.map(({ group }) => ({ group, kind: "wait" as const, cause }));
+  if (!fresh) return waitAll({ kind: "job-gone" });
+  if (fresh.Stop) return waitAll({ kind: "job-stopped" });
+  const live = input.allocations.filter(isLive);
+  return fired.map(({ group }): GroupOutcome => {
+    const eligibility = groupEligibility(fresh, group, input.rules);
+    if (eligibility.kind !== "watched")
+      return { group, kind: "wait", cause: { kind: "not-eligible", eligibility } };
+    const { policy } = eligibility;
+    if (policy.schedule.lastFiring("stop-at", firing - 1, firing) !== firing)
+      return { group, kind: "wait", cause: { kind: "job-changed", changes: ["policy"] } };
+    const held = scheduleHold(policy.schedule, "stop-at", now);
+    if (held) return { group, kind: "wait", cause: held };
+    if (policy.action === "stop") return { group, kind: "stop", otherNodes: otherNodes(input, live) };
+    const min = fresh.TaskGroups.find((candidate) => candidate.Name === group)?.Scaling?.Min ?? 0;
+    if (min > 0) return { group, kind: "wait", cause: { kind: "scaling-min", min } };
+    return { group, kind: "scale", otherNodes: otherNodes(input, live, group) };
+  });
+}
+
 /** Why this group cannot be acted on by its own measure, or undefined when it can. */
 function readiness(
   input: PlanInput,
@@ -126,6 +187,8 @@ function readiness(
 ): WaitCause | undefined {
   const { decision, group } = verdict;
   if (decision.kind !== "idle") return { kind: "not-idle", decision };
+  const held = scheduleHold(verdict.policy.schedule, "idle-stop", input.now);
+  if (held) return held;
   const eligibility = groupEligibility(fresh, group, input.rules);
   if (eligibility.kind !== "watched") return { kind: "not-eligible", eligibility };
   const changes = jobChanges(input.decidedOn, fresh, group, input.rules);
@@ -213,7 +276,11 @@ function actingNodeCause(
 }
 
 /** The other nodes that run live allocations of the job (or of one group), by name. */
-function otherNodes(input: PlanInput, live: readonly AllocationListStub[], group?: string): string[] {
+function otherNodes(
+  input: { nodeId: string },
+  live: readonly AllocationListStub[],
+  group?: string,
+): string[] {
   const remote = live.filter(
     (alloc) => alloc.NodeID !== input.nodeId && (group === undefined || alloc.TaskGroup === group),
   );
@@ -258,6 +325,13 @@ export function describeWait(jobId: string, group: string, cause: WaitCause, now
       return `${what}: the job is already stopped; nothing to do`;
     case "cooldown":
       return `${what}: acted on recently; leaving it alone for ${formatDuration(cause.untilMs - now)} more`;
+    case "excluded":
+      return `${what}: excluded until ${describeInstant(cause.untilMs, cause.timezone)} (idle-monitor.exclude-until); not acting on it before then`;
+    case "keep-alive": {
+      const until =
+        cause.untilMs === undefined ? "" : ` until ${describeInstant(cause.untilMs, cause.timezone)}`;
+      return `${what} is idle, but in its keep-alive window (${cause.windows.map((window) => `"${window}"`).join("; ")})${until}; not stopping it for idleness before then`;
+    }
     case "not-idle":
       return `${what}: ${cause.decision.kind}: ${cause.decision.reason}`;
     case "not-eligible":

@@ -149,6 +149,13 @@ export interface VariableStore {
   delete(path: string, cas: number): Promise<"deleted" | "conflict">;
 }
 
+export interface Lease {
+  /** Up to when the holders of this lease carried out what came due; undefined for a new lease. */
+  evaluatedAt: number | undefined;
+  /** Records that what came due up to `at` was dealt with; false when the lease was lost meanwhile. */
+  evaluated(at: number): Promise<boolean>;
+}
+
 /** What the monitors of a cluster share (cluster/exchange.ts implements it over Nomad Variables). */
 export interface ClusterPort {
   /** Whether reports go out and come in; without it, jobs spanning nodes are left alone. */
@@ -162,6 +169,15 @@ export interface ClusterPort {
   evidence(): PeerEvidence[];
   /** Keeps what is needed to bring a job back (`wake`); a failure is reported, not thrown. */
   recordWake(record: WakeRecord): Promise<void>;
+  /** Every record of what the monitors stopped or scaled (for `start-at`); throws when they cannot be read. */
+  wakeRecords(): Promise<WakeRecord[]>;
+  /** Replaces a job's record with what is left to bring back, or removes it (undefined). */
+  settleWake(namespace: string, jobId: string, remaining: WakeRecord | undefined): Promise<void>;
+  /**
+   * Takes or renews a lease that one monitor of the cluster holds at a time, or undefined when another
+   * holds it (or it cannot be written). `evaluatedAt` is what its last holder said it had dealt with.
+   */
+  lease(name: string, durationMs: number): Promise<Lease | undefined>;
   /** Claims the action on a job, so that one node only acts. */
   claim(
     namespace: string,

@@ -90,6 +90,7 @@ export type ScheduleResult =
 type Meta = Record<string, string> | null | undefined;
 
 const MINUTE_MS = 60_000;
+const KEEP_ALIVE_HORIZON_MS = 8 * 24 * 60 * MINUTE_MS;
 
 /** A compiled set of expressions of one key, and what was written. */
 class Expressions {
@@ -164,6 +165,19 @@ export class Schedule {
     return this.windows.matches(now);
   }
 
+  /**
+   * When the keep-alive window holding `now` ends: the start of the first minute outside every window,
+   * looked for up to 8 days ahead; undefined when `now` is outside every window or none ends that soon.
+   */
+  keepAliveUntil(now: number): number | undefined {
+    if (!this.keepAlive(now)) return undefined;
+    const start = now - mod(now, MINUTE_MS);
+    for (let minute = start + MINUTE_MS; minute <= start + KEEP_ALIVE_HORIZON_MS; minute += MINUTE_MS) {
+      if (!this.windows.matches(minute)) return minute;
+    }
+    return undefined;
+  }
+
   /** The first firing of `kind` strictly after `now`, or undefined when there is none. */
   nextFiring(kind: FiringKind, now: number): number | undefined {
     return this.firings[kind].next(now);
@@ -218,6 +232,25 @@ export class Schedule {
     return { act: true };
   }
 }
+
+/** "2026-12-01 20:00 Europe/Berlin": an instant as the people who wrote the schedule read it. */
+export function describeInstant(at: number, timezone: string): string {
+  const text = zonedFormat(timezone, "").format(new Date(at));
+  return `${text} ${timezone}`;
+}
+
+const zonedFormat = memoized(
+  (timezone: string): Intl.DateTimeFormat =>
+    new Intl.DateTimeFormat("sv-SE", {
+      timeZone: timezone,
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    }),
+);
 
 /**
  * The grace for missed firings: a firing missed by at most this long is carried out late, an older one is

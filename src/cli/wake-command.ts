@@ -2,6 +2,7 @@ import { StatePaths } from "../cluster/paths.js";
 import { type WakeRecord, WakeRecords } from "../cluster/records.js";
 import { formatDuration } from "../duration.js";
 import { NomadHttpApi } from "../nomad/api.js";
+import { bringBack, type WakeStep } from "../wake.js";
 import { EXIT, type WakeOptions } from "./args.js";
 import type { Output } from "./status-command.js";
 
@@ -29,14 +30,21 @@ export async function runWake(options: WakeOptions, io: Output, now = Date.now()
       );
       return EXIT.notWatched;
     }
-    const done = record.stopped
-      ? await restart(api, record, record.stopped, io, now)
-      : await rescale(api, record, group, io, now);
-    if (done === undefined) return EXIT.notWatched;
-    const left = Object.entries(record.scaled ?? {}).filter(
-      ([name]) => group !== undefined && name !== group,
+    const scaled = Object.keys(record.scaled ?? {});
+    if (!record.stopped && group !== undefined && !scaled.includes(group)) {
+      io.err(
+        `The monitor did not scale group "${group}" of job "${jobId}"; it scaled: ${scaled.join(", ")}.`,
+      );
+      return EXIT.notWatched;
+    }
+    const { steps, remaining } = await bringBack(
+      api,
+      record,
+      group === undefined ? undefined : [group],
+      "wake",
     );
-    if (left.length > 0) await records.save({ ...record, scaled: Object.fromEntries(left) });
+    for (const step of steps) io.out(describeStep(record, step, now));
+    if (remaining) await records.save(remaining);
     else await records.remove(namespace, jobId);
     return EXIT.ok;
   } catch (error) {
@@ -45,54 +53,16 @@ export async function runWake(options: WakeOptions, io: Output, now = Date.now()
   }
 }
 
-async function restart(
-  api: NomadHttpApi,
-  record: WakeRecord,
-  stopped: NonNullable<WakeRecord["stopped"]>,
-  io: Output,
-  now: number,
-): Promise<true> {
-  const current = await api.job(record.namespace, record.jobId);
-  if (current && !current.Stop) {
-    io.out(`Job "${record.jobId}" is running (version ${current.Version}); nothing to wake.`);
-    return true;
+function describeStep(record: WakeRecord, step: WakeStep, now: number): string {
+  switch (step.kind) {
+    case "running":
+      return `Job "${record.jobId}" is running (version ${step.version}); nothing to wake.`;
+    // Registered as it was; Nomad gives it a new version (and takes it back from a garbage collection).
+    case "registered":
+      return `Registered job "${record.jobId}" in namespace "${record.namespace}" again as it was before node ${record.node} stopped it ${ago(record.at, now)} (version ${step.version}); evaluation ${step.evalId}.`;
+    case "scaled":
+      return `Scaled group "${step.group}" of job "${record.jobId}" back to ${step.count} (scaled to 0 by node ${record.node} ${ago(record.at, now)}); evaluation ${step.evalId}.`;
   }
-  // Registered as it was; Nomad gives it a new version (and takes it back from a garbage collection).
-  const evalId = await api.registerJob({ ...stopped, Stop: false });
-  io.out(
-    `Registered job "${record.jobId}" in namespace "${record.namespace}" again as it was before node ${record.node} stopped it ${ago(record.at, now)} (version ${stopped.Version}); evaluation ${evalId}.`,
-  );
-  return true;
-}
-
-async function rescale(
-  api: NomadHttpApi,
-  record: WakeRecord,
-  only: string | undefined,
-  io: Output,
-  now: number,
-): Promise<true | undefined> {
-  const scaled = Object.entries(record.scaled ?? {}).filter(([name]) => only === undefined || name === only);
-  if (scaled.length === 0) {
-    io.err(
-      `The monitor did not scale group "${only}" of job "${record.jobId}"; it scaled: ${Object.keys(record.scaled ?? {}).join(", ")}.`,
-    );
-    return undefined;
-  }
-  for (const [group, count] of scaled) {
-    const evalId = await api.scaleGroup({
-      namespace: record.namespace,
-      jobId: record.jobId,
-      group,
-      count,
-      message: `nomad-idle-monitor wake: back to ${count}, as before node ${record.node} scaled it to 0`,
-      meta: { "idle-monitor.reason": "wake" },
-    });
-    io.out(
-      `Scaled group "${group}" of job "${record.jobId}" back to ${count} (scaled to 0 by node ${record.node} ${ago(record.at, now)}); evaluation ${evalId}.`,
-    );
-  }
-  return true;
 }
 
 function ago(at: number, now: number): string {

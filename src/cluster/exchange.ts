@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import { RateLimitedNotice } from "../notices.js";
 import type { PeerEvidence } from "../plan.js";
-import type { ClusterPort, VariableStore } from "../ports.js";
+import type { ClusterPort, Lease, VariableStore } from "../ports.js";
 import { IndexClock } from "./freshness.js";
 import type { StatePaths } from "./paths.js";
 import { type WakeRecord, WakeRecords } from "./records.js";
@@ -65,6 +65,7 @@ export class ClusterExchange implements ClusterPort {
   readonly #notices: RateLimitedNotice;
   readonly #peers = new Map<string, PeerReport>();
   readonly #claims = new Map<string, SeenVariable & { durationMs: number }>();
+  readonly #wakeRecords: WakeRecords;
   /** ModifyIndex of each part of this node's own report, for check-and-set. */
   #ownParts: number[] = [];
   #written: { digest: string; at: number } | undefined;
@@ -75,6 +76,7 @@ export class ClusterExchange implements ClusterPort {
     this.#options = options;
     this.#indexes = new IndexClock(options.timing.retentionMs);
     this.#notices = new RateLimitedNotice(60_000, () => options.clock.now());
+    this.#wakeRecords = new WakeRecords(options.store, options.paths);
   }
 
   /** Whether reports go out and come in: without both, jobs spanning nodes are left alone. */
@@ -268,15 +270,61 @@ export class ClusterExchange implements ClusterPort {
   }
 
   async recordWake(record: WakeRecord): Promise<void> {
-    const { store, paths } = this.#options;
     try {
-      await new WakeRecords(store, paths).add(record);
+      await this.#wakeRecords.add(record);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       if (this.#notices.shouldSay("wake-record"))
         this.#options.log.warn(
           `cannot keep what job ${record.jobId} needs to be woken (${reason}); acting all the same, but \`nomad-idle-monitor wake\` will not be able to bring it back`,
         );
+    }
+  }
+
+  wakeRecords(): Promise<WakeRecord[]> {
+    return this.#wakeRecords.list();
+  }
+
+  async settleWake(namespace: string, jobId: string, remaining: WakeRecord | undefined): Promise<void> {
+    if (remaining) await this.#wakeRecords.save(remaining);
+    else await this.#wakeRecords.remove(namespace, jobId);
+  }
+
+  /**
+   * A lease in a Variable whose items say who holds it and until when (Nomad 1.6 has no Variable locks):
+   * taken when absent, expired or already this node's, always with check-and-set, so that two monitors
+   * racing for it never both get it. Expiry is compared on the reader's clock.
+   */
+  async lease(name: string, durationMs: number): Promise<Lease | undefined> {
+    const { store, paths, nodeId, clock } = this.#options;
+    const path = paths.lease(name);
+    try {
+      const current = await store.read(path);
+      const now = clock.now();
+      const holder = current?.items.node;
+      if (current && holder !== nodeId && Number(current.items.expiresAt) > now) return undefined;
+      const previous = Number(current?.items.evaluatedAt);
+      const evaluatedAt = Number.isFinite(previous) && previous > 0 ? previous : undefined;
+      const items = {
+        node: nodeId,
+        expiresAt: String(now + durationMs),
+        evaluatedAt: String(evaluatedAt ?? 0),
+      };
+      const taken = await store.write(path, items, current?.modifyIndex ?? 0);
+      if (taken.kind === "conflict") return undefined;
+      let index = taken.modifyIndex;
+      return {
+        evaluatedAt,
+        evaluated: async (at: number) => {
+          const written = await store.write(path, { ...items, evaluatedAt: String(at) }, index);
+          if (written.kind === "conflict") return false;
+          index = written.modifyIndex;
+          return true;
+        },
+      };
+    } catch (error) {
+      this.#failed(`hold the ${name} lease`, error);
+      return undefined;
     }
   }
 

@@ -38,7 +38,8 @@ export function decodeSegment(segment: string): string {
  * - `<root>/activity/<node>/<part>`: each node's report, written by that node only;
  * - `<root>/claims/<job>`: a claim on one action, written with check-and-set by the node that acts;
  * - `<root>/wake/<job>/<part>`: what the monitor stopped or scaled, to bring it back (it outlives the
- *   allocations; it may hold a job's specification, so the read-only status policy does not reach it).
+ *   allocations; it may hold a job's specification, so the read-only status policy does not reach it);
+ * - `<root>/leases/<name>`: held by one monitor at a time, with its expiry in its items.
  */
 export class StatePaths {
   constructor(readonly root: string) {}
@@ -80,9 +81,17 @@ export class StatePaths {
     return path.startsWith(this.claims);
   }
 
+  get wake(): string {
+    return `${this.root}/wake/`;
+  }
+
   /** Where what is needed to bring a job back is kept, in parts; not reached by the status policy. */
   wakeRecordOf(namespace: string, jobId: string): string {
-    const wake = `${this.root}/wake/`;
-    return `${wake}${encodeSegment(`${namespace}/${jobId}`, MAX_PATH - wake.length - 4)}/`;
+    return `${this.wake}${encodeSegment(`${namespace}/${jobId}`, MAX_PATH - this.wake.length - 4)}/`;
+  }
+
+  /** A lease one monitor of the cluster holds at a time (`start-at` of jobs that run nowhere). */
+  lease(name: string): string {
+    return `${this.root}/leases/${name}`;
   }
 }

@@ -23,10 +23,43 @@ const KEY = "record";
  * Variable's 64 KiB). A stop replaces the record; a scale adds its group to what was scaled before.
  */
 export class WakeRecords {
+  readonly #listed = new Map<string, { version: string; record: WakeRecord | undefined }>();
+
   constructor(
     private readonly store: VariableStore,
     private readonly paths: StatePaths,
   ) {}
+
+  /** Every job's record; a record is read again only when one of its parts changed since the last call. */
+  async list(): Promise<WakeRecord[]> {
+    const { entries } = await this.store.list(this.paths.wake);
+    const byJob = new Map<string, Array<{ path: string; modifyIndex: number; part: number }>>();
+    for (const entry of entries) {
+      const cut = entry.path.lastIndexOf("/");
+      const part = Number(entry.path.slice(cut + 1));
+      if (!Number.isInteger(part)) continue;
+      const prefix = entry.path.slice(0, cut + 1);
+      byJob.set(prefix, [...(byJob.get(prefix) ?? []), { ...entry, part }]);
+    }
+    const records: WakeRecord[] = [];
+    for (const [prefix, parts] of byJob) {
+      parts.sort((a, b) => a.part - b.part);
+      const version = parts.map((part) => `${part.part}@${part.modifyIndex}`).join(",");
+      let cached = this.#listed.get(prefix);
+      if (cached?.version !== version) {
+        const read = await Promise.all(parts.map((part) => this.store.read(part.path)));
+        const record = assembleParts(
+          KEY,
+          read.map((part) => part?.items),
+        ) as Partial<WakeRecord> | undefined;
+        cached = { version, record: record?.v === 1 ? (record as WakeRecord) : undefined };
+        this.#listed.set(prefix, cached);
+      }
+      if (cached.record) records.push(cached.record);
+    }
+    for (const prefix of this.#listed.keys()) if (!byJob.has(prefix)) this.#listed.delete(prefix);
+    return records;
+  }
 
   async load(namespace: string, jobId: string): Promise<WakeRecord | undefined> {
     const parts = await this.#parts(namespace, jobId);
