@@ -24,7 +24,9 @@ import {
   type GroupOutcome,
   type GroupVerdict,
   groupTasks,
+  planFiring,
   planJob,
+  scheduleHold,
   shortId,
   type WaitCause,
 } from "./plan.js";
@@ -41,6 +43,8 @@ import {
   type Notifier,
   type TokenSource,
 } from "./ports.js";
+import { describeInstant, missedFiringGraceMs } from "./schedule.js";
+import { StartAt } from "./start-at.js";
 import { type GroupStatus, nodeStatus } from "./status.js";
 
 export interface MonitorDeps {
@@ -63,11 +67,19 @@ export interface MonitorDeps {
 const UNKNOWN_READINGS_BEFORE_WARNING = 3;
 /** How many intervals the next node in line waits for the acting node before it acts itself. */
 const TAKEOVER_INTERVALS = 2;
+/** How many intervals the start-at lease outlives its holder's last cycle. */
+const LEASE_INTERVALS = 3;
 const NODE_SCOPE = "";
 
 interface GroupCycle {
   group: WatchedGroup;
   verdict: GroupVerdict;
+}
+
+/** Groups of one job whose stop-at fired. */
+interface Fired {
+  firing: number;
+  groups: GroupCycle[];
 }
 
 /**
@@ -95,6 +107,16 @@ export class Monitor {
   /** The labels of each watched group's `seconds_until_action` series, so that it goes with the group. */
   private readonly seriesOf = new Map<string, { namespace: string; job: string; group: string }>();
   private lastReport: Omit<NodeReport, "heartbeatMs"> | undefined;
+  private readonly startAt: StartAt;
+  private readonly graceMs: number;
+  /** Up to when each group's stop-at firings were looked at. */
+  private readonly stopAtEvaluated = new Map<string, number>();
+  /** Before the first cycle after a restart: when this node last reported, so missed firings show. */
+  private stopAtRestoredFrom: number | undefined;
+  /** A stop-at firing not carried out yet (Nomad refused or failed): tried again within the grace. */
+  private readonly pendingStopAt = new Map<string, number>();
+  /** The action each group was last warned of, per kind, so that a warning is said once. */
+  private readonly warned = new Map<string, Map<string, number>>();
   /** When the last cycle ended (for /healthz), and whether the Docker Engine answered in it (/readyz). */
   lastCycleAt: number | undefined;
   dockerAnswers = false;
@@ -124,6 +146,19 @@ export class Monitor {
       namespaces: config.namespaces,
       self: { namespace: config.namespace, jobId: config.self.jobId },
     };
+    this.graceMs = missedFiringGraceMs(config.checkIntervalMs);
+    this.startAt = new StartAt({
+      cluster: deps.cluster,
+      nomad,
+      rules: this.rules,
+      nodeId,
+      clock,
+      log,
+      dryRun: config.dryRun,
+      graceMs: this.graceMs,
+      leaseMs: LEASE_INTERVALS * config.checkIntervalMs,
+      notifier: deps.notifier,
+    });
   }
 
   /** Watches and samples until the signal aborts; an action in flight is allowed to finish. */
@@ -188,6 +223,12 @@ export class Monitor {
           this.deps.log.error(`acting on job ${group.jobId} failed: ${(error as Error).message}`);
       });
     }
+    this.stopAtRestoredFrom = undefined;
+    if (!signal?.aborted)
+      await this.startAt.run(signal).catch((error: unknown) => {
+        if (this.notices.shouldSay("start-at"))
+          this.deps.log.error(`start-at failed: ${(error as Error).message}`);
+      });
     // A cooldown begun this cycle is published at once, so that it survives a restart right after.
     this.lastReport = this.report(watched);
     await cluster.publish(this.lastReport);
@@ -209,6 +250,7 @@ export class Monitor {
     const { cluster, clock, log } = this.deps;
     this.restored = await cluster.restore();
     if (!this.restored) return;
+    this.stopAtRestoredFrom = this.restored.writtenAt;
     const now = clock.now();
     for (const [key, until] of Object.entries(this.restored.cooldowns)) {
       if (until > now) this.cooldownUntil.set(key, until);
@@ -432,7 +474,18 @@ export class Monitor {
   private async actOnJob(key: string, groups: readonly GroupCycle[], signal?: AbortSignal): Promise<void> {
     const { clock, nodeId, cluster, config } = this.deps;
     const [{ group: first }] = groups as [GroupCycle];
-    if (!groups.some(({ verdict }) => verdict.decision.kind === "idle")) return;
+    const now = clock.now();
+    const fired = this.firedStopAt(groups, now);
+    if (fired) return this.actOnFiring(key, fired, signal);
+    this.warnAhead(groups, now);
+    // A schedule holding back every idle group needs no fresh look at the job (and is said once).
+    const idle = groups.filter(({ group, verdict }) => {
+      if (verdict.decision.kind !== "idle") return false;
+      const held = scheduleHold(verdict.policy.schedule, "idle-stop", now);
+      if (held) this.onWait(group, held);
+      return held === undefined;
+    });
+    if (idle.length === 0) return;
     const cooldownUntil = this.cooldownUntil.get(key);
     if (cooldownUntil !== undefined && clock.now() < cooldownUntil) return;
 
@@ -488,6 +541,160 @@ export class Monitor {
     const reason = stopping.map(reasonOf).join("; ");
     const result = await this.deps.actions.stopJob(target, reason, signal);
     this.afterAction(key, "stop", result, `stop job ${first.jobId}`, { group: first, reason }, signal);
+  }
+
+  /** The groups whose stop-at came due since the last cycle (or is still to be carried out). */
+  private firedStopAt(groups: readonly GroupCycle[], now: number): Fired | undefined {
+    let fired: Fired | undefined;
+    for (const entry of groups) {
+      const firing = this.dueStopAt(entry.group, now);
+      if (firing === undefined || (fired && fired.firing !== firing)) continue;
+      fired = { firing, groups: [...(fired?.groups ?? []), entry] };
+    }
+    return fired;
+  }
+
+  /**
+   * A stop-at firing since the group was last looked at — but not one from before its allocations
+   * started (a job started after 20:00 is not stopped for the 20:00 firing). One missed by more than the
+   * grace (no monitor ran here) is said and skipped.
+   */
+  private dueStopAt(group: WatchedGroup, now: number): number | undefined {
+    const { schedule } = group.policy;
+    if (!schedule.has("stop-at")) return undefined;
+    const previous = this.stopAtEvaluated.get(group.key) ?? this.stopAtRestoredFrom;
+    this.stopAtEvaluated.set(group.key, now);
+    const pending = this.pendingStopAt.get(group.key);
+    if (pending !== undefined && now - pending <= this.graceMs) return pending;
+    this.pendingStopAt.delete(group.key);
+    const started = Math.min(...group.allocations.map((alloc) => alloc.startedAt));
+    const after = Math.max(previous ?? now - this.graceMs, Number.isFinite(started) ? started : now);
+    const due = schedule.dueFiring("stop-at", after, now, this.graceMs);
+    if (!due) return undefined;
+    if (due.kind === "skipped") {
+      this.groupLog(group).info(
+        `job ${group.jobId} group ${group.group}: its stop-at fired at ${describeInstant(due.firing, schedule.timezone)} while this monitor was not running (${formatDuration(due.lateByMs)} ago, more than the grace of ${formatDuration(this.graceMs)}); not carrying it out late`,
+      );
+      return undefined;
+    }
+    this.pendingStopAt.set(group.key, due.firing);
+    return due.firing;
+  }
+
+  /** A stop-at fired: the job is stopped (or the groups scaled to zero) whatever its activity, by one node. */
+  private async actOnFiring(key: string, fired: Fired, signal?: AbortSignal): Promise<void> {
+    const { clock, nodeId, config } = this.deps;
+    const [{ group: first }] = fired.groups as [GroupCycle];
+    const { job, allocations } = await this.freshLook(first.namespace, first.jobId, signal);
+    if (signal?.aborted) return;
+    if (job) this.view.updateJob(job);
+    const byGroup = new Map(fired.groups.map((entry) => [entry.group.group, entry]));
+    const outcomes = planFiring({
+      nodeId,
+      fired: fired.groups.map(({ verdict }) => ({ group: verdict.group, policy: verdict.policy })),
+      firing: fired.firing,
+      fresh: job,
+      allocations,
+      now: clock.now(),
+      rules: this.rules,
+    });
+    const reasonOf = (group: string) => {
+      const { schedule } = (byGroup.get(group) as GroupCycle).group.policy;
+      const expressions = schedule.expressions("stop-at").map((expression) => `"${expression}"`);
+      return `group ${group}: its stop-at ${expressions.join("; ")} fired at ${describeInstant(fired.firing, schedule.timezone)} (acting whatever its activity)`;
+    };
+    for (const outcome of outcomes) {
+      if (outcome.kind !== "wait") continue;
+      const { group } = byGroup.get(outcome.group) as GroupCycle;
+      this.pendingStopAt.delete(group.key);
+      const because =
+        outcome.cause.kind === "job-changed"
+          ? `job ${group.jobId} group ${group.group}: it no longer has that stop-at`
+          : describeWait(group.jobId, group.group, outcome.cause, clock.now());
+      this.groupLog(group).info(`${reasonOf(outcome.group)}, but not acting: ${because}`);
+    }
+    const actions = outcomes.filter((outcome) => outcome.kind !== "wait");
+    const [firstAction] = actions;
+    if (!firstAction || signal?.aborted) return;
+    const spansNodes = actions.some((outcome) => outcome.otherNodes.length > 0);
+    if (!(await this.claim(first, firstAction.kind, spansNodes))) {
+      for (const entry of fired.groups) this.pendingStopAt.delete(entry.group.key);
+      return;
+    }
+    const target = { namespace: first.namespace, jobId: first.jobId };
+    if (!config.dryRun && job) await this.recordWake(first, job, actions);
+    const settled = (result: ActionOutcome, groups: readonly string[]) => {
+      if (result.kind !== "done" && result.kind !== "dry-run") return;
+      for (const group of groups) this.pendingStopAt.delete((byGroup.get(group) as GroupCycle).group.key);
+    };
+    for (const outcome of actions) {
+      if (outcome.kind !== "scale" || signal?.aborted) continue;
+      const reason = reasonOf(outcome.group);
+      const result = await this.deps.actions.scaleToZero(target, outcome.group, reason, signal);
+      const event = { group: first, scaled: outcome.group, reason };
+      this.afterAction(
+        key,
+        "scale",
+        result,
+        `scale group ${outcome.group} of job ${first.jobId}`,
+        event,
+        signal,
+      );
+      settled(result, [outcome.group]);
+    }
+    const stopping = actions.filter((outcome) => outcome.kind === "stop");
+    if (stopping.length === 0 || signal?.aborted) return;
+    const reason = stopping.map((outcome) => reasonOf(outcome.group)).join("; ");
+    const result = await this.deps.actions.stopJob(target, reason, signal);
+    this.afterAction(key, "stop", result, `stop job ${first.jobId}`, { group: first, reason }, signal);
+    settled(
+      result,
+      stopping.map((outcome) => outcome.group),
+    );
+  }
+
+  /**
+   * One info line (and a `warned` event) when a group is within its warn-before of being acted on: its
+   * stop-at, or its idle timeout if it stays quiet — not when its schedule would hold the action back.
+   */
+  private warnAhead(groups: readonly GroupCycle[], now: number): void {
+    const { config } = this.deps;
+    for (const { group, verdict } of groups) {
+      const { schedule, timeoutMs, action } = verdict.policy;
+      if (schedule.warnBeforeMs <= 0) continue;
+      const what = `job ${group.jobId} group ${group.group}`;
+      const done = action === "stop" ? "the job will be stopped" : "the group will be scaled to 0";
+      const firing = schedule.warning("stop-at", now);
+      if (firing !== undefined) {
+        const expressions = schedule.expressions("stop-at").map((expression) => `"${expression}"`);
+        this.warnOnce(
+          group,
+          "stop-at",
+          firing,
+          `${what}: ${done} at ${describeInstant(firing, schedule.timezone)} (in ${formatDuration(firing - now)}) by its stop-at ${expressions.join("; ")}, whatever its activity`,
+        );
+      }
+      const { decision } = verdict;
+      if (decision.kind !== "active" || decision.idleForMs < config.checkIntervalMs) continue;
+      const at = now - decision.idleForMs + timeoutMs;
+      if (at <= now || at - now > schedule.warnBeforeMs || schedule.excluded(at) || schedule.keepAlive(at))
+        continue;
+      this.warnOnce(
+        group,
+        "idle",
+        at,
+        `${what} has been quiet for ${formatDuration(decision.idleForMs)}: ${done} at ${describeInstant(at, schedule.timezone)} (in ${formatDuration(at - now)}) if it stays quiet`,
+      );
+    }
+  }
+
+  private warnOnce(group: WatchedGroup, kind: string, at: number, line: string): void {
+    const warned = this.warned.get(group.key) ?? new Map<string, number>();
+    this.warned.set(group.key, warned);
+    if (warned.get(kind) === at) return;
+    warned.set(kind, at);
+    this.groupLog(group).info(line);
+    this.notify(group, "warned", line, group.group);
   }
 
   /** Before acting: what `wake` needs to bring the job back as it was, or the groups' counts. */
@@ -558,6 +765,10 @@ export class Monitor {
         return;
       case "scaling-min":
         this.said.say(scope, `scaling-min:${group.group}:${cause.min}`, () => log.warn(line));
+        return;
+      case "excluded":
+      case "keep-alive":
+        this.said.say(scope, `${cause.kind}:${group.group}:${cause.untilMs}`, () => log.info(line));
         return;
       case "awaiting-nodes":
       case "other-groups":
@@ -653,7 +864,13 @@ export class Monitor {
     const jobsHere = new Set(this.view.live().map((alloc) => jobKey(alloc.namespace, alloc.jobId)));
     this.said.forgetScopesExcept((scope) => scope === NODE_SCOPE || jobsHere.has(scope));
     const groups = new Set(watched.map((group) => group.key));
-    for (const map of [this.lastDecision, this.fingerprints]) {
+    for (const map of [
+      this.lastDecision,
+      this.fingerprints,
+      this.stopAtEvaluated,
+      this.pendingStopAt,
+      this.warned,
+    ]) {
       for (const key of map.keys()) if (!groups.has(key)) map.delete(key);
     }
     const now = this.deps.clock.now();

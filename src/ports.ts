@@ -23,6 +23,8 @@ export interface NomadApi {
   /** Stops (never purges) a job; returns the evaluation ID. */
   stopJob(namespace: string, jobId: string): Promise<string>;
   scaleGroup(request: ScaleRequest): Promise<string>;
+  /** Registers a job as given (what `wake` and `start-at` bring back); returns the evaluation ID. */
+  registerJob(job: Job): Promise<string>;
   /** Reads a Variable's items with the given token (the task's workload identity); `undefined` on 404. */
   readVariable(
     namespace: string,

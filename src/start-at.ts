@@ -1,0 +1,175 @@
+import type { Logger } from "pino";
+import type { Clock } from "./clock.js";
+import type { WakeRecord } from "./cluster/records.js";
+import { formatDuration } from "./duration.js";
+import { type EligibilityRules, groupEligibility } from "./eligibility.js";
+import { RateLimitedNotice } from "./notices.js";
+import type { ClusterPort, MonitorEvent, Notifier } from "./ports.js";
+import { describeInstant, type Schedule } from "./schedule.js";
+import { bringBack, type WakeApi, type WakeStep } from "./wake.js";
+
+export interface StartAtDeps {
+  cluster: ClusterPort;
+  nomad: WakeApi;
+  rules: EligibilityRules;
+  nodeId: string;
+  clock: Clock;
+  log: Logger;
+  dryRun: boolean;
+  /** A firing missed by more than this (every monitor was down) is skipped, not carried out late. */
+  graceMs: number;
+  /** How long the lease lasts unless renewed: how soon another monitor takes over from one that died. */
+  leaseMs: number;
+  notifier?: Notifier;
+}
+
+const LEASE = "start-at";
+
+/** The groups of a record whose `start-at` came due, and the firing. */
+interface Due {
+  groups: string[];
+  firing: number;
+  schedule: Schedule;
+  /** The job's own `idle-monitor.webhook`. */
+  webhook: string | undefined;
+}
+
+/**
+ * `idle-monitor.start-at`: brings back, when it fires, what the monitors stopped or scaled to zero — from
+ * the wake records, because a stopped job has no allocations anywhere for a node to watch. One monitor of
+ * the cluster does it: the holder of a lease Variable. The lease keeps up to when firings were dealt
+ * with, so a new holder neither replays them nor forgets those missed while every monitor was down
+ * (carried out late within the grace, else skipped with a log line).
+ */
+export class StartAt {
+  private readonly notices: RateLimitedNotice;
+
+  constructor(private readonly deps: StartAtDeps) {
+    this.notices = new RateLimitedNotice(60_000, () => deps.clock.now());
+  }
+
+  async run(signal?: AbortSignal): Promise<void> {
+    const { cluster, clock, leaseMs, log } = this.deps;
+    const lease = await cluster.lease(LEASE, leaseMs);
+    if (!lease || signal?.aborted) return;
+    const now = clock.now();
+    let records: WakeRecord[];
+    try {
+      records = await cluster.wakeRecords();
+    } catch (error) {
+      if (this.notices.shouldSay("records"))
+        log.warn(
+          `cannot read the wake records for start-at: ${(error as Error).message}; trying again next cycle`,
+        );
+      return;
+    }
+    for (const record of records) {
+      if (signal?.aborted) return;
+      await this.consider(record, lease.evaluatedAt, now).catch((error: unknown) => {
+        if (this.notices.shouldSay(`start:${record.namespace}/${record.jobId}`))
+          log.error(
+            `start-at of job ${record.jobId} failed: ${(error as Error).message}; trying again next cycle`,
+          );
+      });
+    }
+    await lease.evaluated(now);
+  }
+
+  private async consider(record: WakeRecord, evaluatedAt: number | undefined, now: number): Promise<void> {
+    const { nomad, cluster, dryRun } = this.deps;
+    const job = record.stopped ?? (await nomad.job(record.namespace, record.jobId));
+    if (!job) return;
+    const due = this.due(record, job, evaluatedAt, now);
+    if (!due) return;
+    const log = this.deps.log.child({ job: record.jobId, namespace: record.namespace });
+    const why = `start-at ${due.schedule
+      .expressions("start-at")
+      .map((expression) => `"${expression}"`)
+      .join("; ")} fired at ${describeInstant(due.firing, due.schedule.timezone)}`;
+    if (dryRun) {
+      log.info(`DRY_RUN: would bring back ${describeRecord(record, due.groups)} (${why})`);
+      return;
+    }
+    const result = await bringBack(nomad, record, record.stopped ? undefined : due.groups, "start-at");
+    await cluster.settleWake(record.namespace, record.jobId, result.remaining);
+    for (const step of result.steps) {
+      const line = describeStep(record, step, why);
+      log.info(line);
+      if (step.kind !== "running")
+        this.notify(record, step.kind === "scaled" ? step.group : undefined, line, due.webhook);
+    }
+  }
+
+  /** Which groups' start-at came due since the last evaluation, and after the record was made. */
+  private due(
+    record: WakeRecord,
+    job: NonNullable<WakeRecord["stopped"]>,
+    evaluatedAt: number | undefined,
+    now: number,
+  ): Due | undefined {
+    const { rules, graceMs } = this.deps;
+    const candidates = record.stopped
+      ? job.TaskGroups.map((group) => group.Name)
+      : Object.keys(record.scaled ?? {});
+    const after = Math.max(evaluatedAt ?? now - graceMs, record.at);
+    let due: Due | undefined;
+    for (const group of candidates) {
+      const eligibility = groupEligibility(job, group, rules);
+      if (eligibility.kind !== "watched") continue;
+      const { schedule } = eligibility.policy;
+      const firing = schedule.dueFiring("start-at", after, now, graceMs);
+      if (!firing) continue;
+      const log = this.deps.log.child({ job: record.jobId, namespace: record.namespace, group });
+      if (firing.kind === "skipped") {
+        log.info(
+          `job ${record.jobId} group ${group}: its start-at fired at ${describeInstant(firing.firing, schedule.timezone)} while no monitor could act (${formatDuration(firing.lateByMs)} ago, more than the grace of ${formatDuration(graceMs)}); not bringing it back late — \`nomad-idle-monitor wake ${record.jobId}\` does it by hand`,
+        );
+        continue;
+      }
+      if (schedule.excluded(now)) {
+        log.info(
+          `job ${record.jobId} group ${group}: start-at fired, but the job is excluded until ${describeInstant(schedule.excludeUntil ?? now, schedule.timezone)} (idle-monitor.exclude-until); not bringing it back`,
+        );
+        continue;
+      }
+      const { webhook } = eligibility.policy;
+      due = { groups: [...(due?.groups ?? []), group], firing: firing.firing, schedule, webhook };
+    }
+    return due;
+  }
+
+  private notify(
+    record: WakeRecord,
+    group: string | undefined,
+    reason: string,
+    webhook: string | undefined,
+  ): void {
+    const { notifier, nodeId, clock } = this.deps;
+    const event: MonitorEvent = {
+      type: "started",
+      namespace: record.namespace,
+      job: record.jobId,
+      ...(group !== undefined ? { group } : {}),
+      reason,
+      node: nodeId,
+      at: clock.now(),
+    };
+    notifier?.notify(event, webhook);
+  }
+}
+
+function describeRecord(record: WakeRecord, groups: readonly string[]): string {
+  if (record.stopped) return `job ${record.jobId} (stopped by node ${record.node})`;
+  return `${groups.map((group) => `group ${group} of job ${record.jobId} to ${record.scaled?.[group]}`).join(", ")}`;
+}
+
+function describeStep(record: WakeRecord, step: WakeStep, why: string): string {
+  switch (step.kind) {
+    case "running":
+      return `job ${record.jobId} runs already (version ${step.version}); nothing for its ${why} to bring back`;
+    case "registered":
+      return `started job ${record.jobId} in namespace ${record.namespace} again as it was before node ${record.node} stopped it (evaluation ${step.evalId}): ${why}`;
+    case "scaled":
+      return `scaled group ${step.group} of job ${record.jobId} back to ${step.count} (evaluation ${step.evalId}): ${why}`;
+  }
+}
