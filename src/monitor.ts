@@ -215,7 +215,7 @@ export class Monitor {
     this.updateGroupMetrics([...byJob.values()].flat(), notes);
     for (const [key, groups] of byJob) {
       if (signal?.aborted) break;
-      await this.actOnJob(key, groups, signal).catch((error: unknown) => {
+      await this.actOnJob(key, groups, now, signal).catch((error: unknown) => {
         if (signal?.aborted) return;
         // One bad job never stops the others.
         const [{ group }] = groups as [GroupCycle];
@@ -471,13 +471,19 @@ export class Monitor {
     );
   }
 
-  private async actOnJob(key: string, groups: readonly GroupCycle[], signal?: AbortSignal): Promise<void> {
+  /** `decidedAt`: when the groups' decisions were made (their idle times count from then). */
+  private async actOnJob(
+    key: string,
+    groups: readonly GroupCycle[],
+    decidedAt: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const { clock, nodeId, cluster, config } = this.deps;
     const [{ group: first }] = groups as [GroupCycle];
     const now = clock.now();
     const fired = this.firedStopAt(groups, now);
     if (fired) return this.actOnFiring(key, fired, signal);
-    this.warnAhead(groups, now);
+    this.warnAhead(groups, decidedAt);
     // A schedule holding back every idle group needs no fresh look at the job (and is said once).
     const idle = groups.filter(({ group, verdict }) => {
       if (verdict.decision.kind !== "idle") return false;

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import pino from "pino";
 import { expect, onTestFinished } from "vitest";
+import type { Clock } from "../../src/clock.js";
 import { type Environment, parseConfig } from "../../src/config.js";
 import { runDaemon } from "../../src/daemon.js";
 import { SAFE_LOG_OPTIONS } from "../../src/log.js";
@@ -35,8 +36,12 @@ export interface Scenario {
   actionToken: string;
   identityToken: string;
   logs: LogLine[];
-  /** Starts the monitor in this process against the simulator, with fast timings unless overridden. */
-  startMonitor(env?: Environment): void;
+  /**
+   * Starts a monitor in this process against the simulator, with fast timings unless overridden; on the
+   * local node unless `node` says otherwise, on `clock` if given. Returns that monitor's own log lines
+   * (every monitor's also go to `logs`).
+   */
+  startMonitor(env?: Environment, options?: { node?: string; clock?: Clock }): LogLine[];
 }
 
 /**
@@ -56,8 +61,8 @@ export async function scenario(world: DockerWorld): Promise<Scenario> {
   for (const secret of [actionToken, identityToken, sim.managementToken]) allSecrets.add(secret);
 
   const logs: LogLine[] = [];
-  let stop: AbortController | undefined;
-  let running: Promise<void> | undefined;
+  const stop = new AbortController();
+  const running: Array<Promise<void>> = [];
 
   const current: Scenario = {
     sim,
@@ -66,11 +71,12 @@ export async function scenario(world: DockerWorld): Promise<Scenario> {
     actionToken,
     identityToken,
     logs,
-    startMonitor(env = {}) {
+    startMonitor(env = {}, options = {}) {
+      const own: LogLine[] = [];
       const parsed = parseConfig({
         NOMAD_ADDR: sim.address,
         NOMAD_TOKEN: identityToken,
-        NOMAD_NODE_ID: localNode,
+        NOMAD_NODE_ID: options.node ?? localNode,
         NOMAD_ALLOC_ID: randomUUID(),
         NOMAD_JOB_ID: "idle-monitor",
         CHECK_INTERVAL: "500ms",
@@ -86,17 +92,20 @@ export async function scenario(world: DockerWorld): Promise<Scenario> {
         {
           write(line: string) {
             allLogLines.push(line);
-            logs.push(JSON.parse(line) as LogLine);
+            const parsedLine = JSON.parse(line) as LogLine;
+            logs.push(parsedLine);
+            own.push(parsedLine);
           },
         },
       );
-      stop = new AbortController();
-      running = runDaemon({ config: parsed.config, log, watchTiming: FAST_WATCH }, stop.signal);
+      const { clock } = options;
+      running.push(runDaemon({ config: parsed.config, log, watchTiming: FAST_WATCH, clock }, stop.signal));
+      return own;
     },
   };
   onTestFinished(async () => {
-    stop?.abort();
-    await running;
+    stop.abort();
+    await Promise.all(running);
     await sim.close();
   });
   return current;

@@ -1,0 +1,256 @@
+import { afterAll, describe, expect, it, onTestFailed } from "vitest";
+import {
+  actionCalls,
+  expectNoSecretsInLogs,
+  jobStopped,
+  type LogLine,
+  messages,
+  scenario,
+  serviceJob,
+  sleep,
+  waitFor,
+  waitForLog,
+} from "./monitor/harness.js";
+import { ShiftedClock } from "./support/shifted-clock.js";
+import { openWorldForTests } from "./world/world.js";
+
+const world = await openWorldForTests();
+
+/** A Wednesday, in UTC (the monitor's zone here: TZ is not set). */
+const at = (hour: number, minute: number, second = 0, day = 2) =>
+  Date.UTC(2026, 11, day, hour, minute, second);
+const SECOND = 1_000;
+
+function indexOf(logs: readonly LogLine[], pattern: RegExp): number {
+  return logs.findIndex((line) => pattern.test(line.msg));
+}
+
+/** Cycles the monitor ran after the line matching `after`: each one reads every watched allocation. */
+function readingsAfter(logs: readonly LogLine[], after: RegExp, jobId: string): number {
+  const from = indexOf(logs, after);
+  return from < 0 ? 0 : messages(logs.slice(from), new RegExp(`^job ${jobId} group web allocation `)).length;
+}
+
+describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until, warnings", () => {
+  afterAll(async () => {
+    expectNoSecretsInLogs();
+    await world?.close();
+  });
+
+  it("holds an idle job through its keep-alive window and stops it when the window ends", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    onTestFailed(() =>
+      console.log(
+        logs
+          .filter((l) => !/allocation [0-9a-f]{8}:|: (active|unknown|idle): /.test(l.msg))
+          .map((l) => l.msg)
+          .join("\n"),
+        sim.calls.filter((c) => c.method !== "GET").map((c) => `${c.method} ${c.path}`),
+      ),
+    );
+    await sim.registerJob(
+      serviceJob("lunch", {
+        meta: { "idle-monitor.enabled": "true", "idle-monitor.keep-alive": "* 8 * * *" },
+      }),
+    );
+    await sim.whenSettled();
+    const clock = new ShiftedClock(at(8, 59, 50));
+    current.startMonitor({}, { clock });
+
+    await waitForLog(logs, /in its keep-alive window \("\* 8 \* \* \*"\) until 2026-12-02 09:00 UTC/);
+    await waitFor("the window to end and the job to be stopped", () => jobStopped(sim, "lunch"), 30_000);
+    expect(clock.now()).toBeGreaterThanOrEqual(at(9, 0));
+    const held = indexOf(logs, /keep-alive window/);
+    const [stopped] = await waitForLog(logs, /^stopped job lunch/);
+    expect(held).toBeLessThan(logs.indexOf(stopped!));
+    // Idle (3 s) well before 09:00: it was held for cycles, not merely not idle yet.
+    expect(readingsAfter(logs, /keep-alive window/, "lunch")).toBeGreaterThan(3);
+    expect(actionCalls(sim)).toHaveLength(1);
+  });
+
+  it("scales a busy group to zero at its stop-at, after a warning, and brings it back at its start-at", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    onTestFailed(() =>
+      console.log(
+        logs
+          .filter((l) => !/allocation [0-9a-f]{8}:|: (active|unknown|idle): /.test(l.msg))
+          .map((l) => l.msg)
+          .join("\n"),
+        sim.calls.filter((c) => c.method !== "GET").map((c) => `${c.method} ${c.path}`),
+      ),
+    );
+    await sim.registerJob(
+      serviceJob("nightly", {
+        meta: {
+          "idle-monitor.enabled": "true",
+          "idle-monitor.action": "scale-to-zero",
+          // Only the schedule acts here, not idleness.
+          "idle-monitor.timeout": "1h",
+          "idle-monitor.stop-at": "0 20 * * *",
+          "idle-monitor.start-at": "0 8 * * *",
+        },
+        groups: [{ name: "web", count: 2 }],
+      }),
+      { nodes: { web: [current.localNode] } },
+    );
+    await sim.whenSettled();
+    // User load: one request to each allocation every 250 ms, until the group is scaled down.
+    let sent = 0;
+    let keepSending = true;
+    const traffic = (async () => {
+      while (keepSending) {
+        for (const alloc of sim.allocations({ jobId: "nightly" }).filter((a) => a.ClientStatus === "running"))
+          sent += await world!.sendTraffic(alloc.ID, 1).catch(() => 0);
+        await sleep(250);
+      }
+    })();
+    const clock = new ShiftedClock(at(19, 59, 54));
+    current.startMonitor({}, { clock });
+
+    const [warning] = await waitForLog(
+      logs,
+      /^job nightly group web: the group will be scaled to 0 at 2026-12-02 20:00 UTC \(in \d+s\) by its stop-at "0 20 \* \* \*", whatever its activity$/,
+    );
+    const [scaled] = await waitForLog(
+      logs,
+      /^scaled group web of job nightly in namespace default to 0 .*its stop-at "0 20 \* \* \*" fired at 2026-12-02 20:00 UTC/,
+      30_000,
+    );
+    keepSending = false;
+    await traffic;
+    expect(sent).toBeGreaterThan(0);
+    expect(logs.indexOf(warning!)).toBeLessThan(logs.indexOf(scaled!));
+    expect(sim.job("default", "nightly")?.TaskGroups[0]?.Count).toBe(0);
+
+    clock.jumpTo(at(7, 59, 57, 3));
+    await waitForLog(
+      logs,
+      /^scaled group web of job nightly back to 2 .*start-at "0 8 \* \* \*" fired at 2026-12-03 08:00 UTC/,
+      30_000,
+    );
+    expect(sim.job("default", "nightly")?.TaskGroups[0]?.Count).toBe(2);
+    const scales = actionCalls(sim).map((call) => `${call.method} ${call.path}`);
+    expect(scales).toEqual(["POST /v1/job/nightly/scale", "POST /v1/job/nightly/scale"]);
+  });
+
+  it("stop-at and start-at fire once per cluster: two nodes, one stop, one registration after garbage collection", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    onTestFailed(() =>
+      console.log(
+        logs
+          .filter((l) => !/allocation [0-9a-f]{8}:|: (active|unknown|idle): /.test(l.msg))
+          .map((l) => l.msg)
+          .join("\n"),
+        sim.calls.filter((c) => c.method !== "GET").map((c) => `${c.method} ${c.path}`),
+      ),
+    );
+    await sim.registerJob(
+      serviceJob("preview", {
+        meta: {
+          "idle-monitor.enabled": "true",
+          "idle-monitor.stop-at": "0 20 * * *",
+          "idle-monitor.start-at": "0 8 * * *",
+        },
+        groups: [{ name: "web", count: 2 }],
+      }),
+      { nodes: { web: [current.localNode, current.otherNode] } },
+    );
+    await sim.whenSettled();
+    expect(new Set(sim.allocations({ jobId: "preview" }).map((alloc) => alloc.NodeID)).size).toBe(2);
+    const clock = new ShiftedClock(at(19, 59, 55));
+    current.startMonitor({}, { clock });
+    current.startMonitor({}, { clock, node: current.otherNode });
+
+    await waitFor("the stop-at to stop the job", () => jobStopped(sim, "preview"), 30_000);
+    await waitForLog(logs, /^stopped job preview .*its stop-at "0 20 \* \* \*" fired/);
+    sim.purgeJob("default", "preview");
+    clock.jumpTo(at(7, 59, 57, 3));
+    await waitFor(
+      "the start-at to register the job again",
+      () => sim.job("default", "preview")?.Stop === false,
+      30_000,
+    );
+    await waitForLog(logs, /^started job preview in namespace default again as it was/);
+    // A few more cycles of both monitors: nobody acts twice.
+    await sleep(3 * SECOND);
+    const calls = sim.calls.filter(
+      (call) =>
+        (call.method === "DELETE" && call.path === "/v1/job/preview") ||
+        (call.method === "POST" && call.path === "/v1/jobs"),
+    );
+    expect(calls.map((call) => `${call.method} ${call.path}`)).toEqual([
+      "DELETE /v1/job/preview",
+      "POST /v1/jobs",
+    ]);
+    expect(messages(logs, /^stopped job preview/)).toHaveLength(1);
+    expect(messages(logs, /^started job preview/)).toHaveLength(1);
+  });
+
+  it("leaves an excluded job alone, its stop-at included, and says until when", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    onTestFailed(() =>
+      console.log(
+        logs
+          .filter((l) => !/allocation [0-9a-f]{8}:|: (active|unknown|idle): /.test(l.msg))
+          .map((l) => l.msg)
+          .join("\n"),
+        sim.calls.filter((c) => c.method !== "GET").map((c) => `${c.method} ${c.path}`),
+      ),
+    );
+    await sim.registerJob(
+      serviceJob("demo", {
+        meta: {
+          "idle-monitor.enabled": "true",
+          "idle-monitor.exclude-until": "2026-12-04",
+          "idle-monitor.stop-at": "0 10 * * *",
+        },
+      }),
+    );
+    await sim.whenSettled();
+    const clock = new ShiftedClock(at(9, 59, 56));
+    current.startMonitor({}, { clock });
+
+    await waitForLog(
+      logs,
+      /^job demo group web: excluded until 2026-12-05 00:00 UTC \(idle-monitor\.exclude-until\)/,
+    );
+    await waitForLog(
+      logs,
+      /its stop-at "0 10 \* \* \*" fired at 2026-12-02 10:00 UTC .*but not acting: .*excluded until 2026-12-05 00:00 UTC/,
+      30_000,
+    );
+    // Idle for its 3 s timeout many times over, and the cycles ran.
+    await waitFor("ten more cycles", () => readingsAfter(logs, /stop-at .* but not acting/, "demo") >= 10);
+    expect(jobStopped(sim, "demo")).toBe(false);
+    expect(actionCalls(sim)).toEqual([]);
+  });
+
+  it("warns before an idle stop, with the time it will happen, then stops", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    onTestFailed(() =>
+      console.log(
+        logs
+          .filter((l) => !/allocation [0-9a-f]{8}:|: (active|unknown|idle): /.test(l.msg))
+          .map((l) => l.msg)
+          .join("\n"),
+        sim.calls.filter((c) => c.method !== "GET").map((c) => `${c.method} ${c.path}`),
+      ),
+    );
+    await sim.registerJob(serviceJob("quiet"));
+    await sim.whenSettled();
+    current.startMonitor({ IDLE_TIMEOUT: "5s" });
+
+    const [warning] = await waitForLog(
+      logs,
+      /^job quiet group web has been quiet for [\d.]+m?s: the job will be stopped at \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC \(in [\d.]+s\) if it stays quiet$/,
+    );
+    const [stopped] = await waitForLog(logs, /^stopped job quiet/);
+    expect(logs.indexOf(warning!)).toBeLessThan(logs.indexOf(stopped!));
+    expect(messages(logs, /has been quiet for/)).toHaveLength(1);
+  });
+});
