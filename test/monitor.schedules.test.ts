@@ -1,7 +1,8 @@
-import { afterAll, describe, expect, it, onTestFailed } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import {
   actionCalls,
   expectNoSecretsInLogs,
+  explainOnFailure,
   jobStopped,
   type LogLine,
   messages,
@@ -40,15 +41,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   it("holds an idle job through its keep-alive window and stops it when the window ends", async () => {
     const current = await scenario(world!);
     const { sim, logs } = current;
-    onTestFailed(() =>
-      console.log(
-        logs
-          .filter((l) => !/allocation [0-9a-f]{8}:|: (active|unknown|idle): /.test(l.msg))
-          .map((l) => l.msg)
-          .join("\n"),
-        sim.calls.filter((c) => c.method !== "GET").map((c) => `${c.method} ${c.path}`),
-      ),
-    );
+    explainOnFailure(current);
     await sim.registerJob(
       serviceJob("lunch", {
         meta: { "idle-monitor.enabled": "true", "idle-monitor.keep-alive": "* 8 * * *" },
@@ -72,15 +65,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   it("scales a busy group to zero at its stop-at, after a warning, and brings it back at its start-at", async () => {
     const current = await scenario(world!);
     const { sim, logs } = current;
-    onTestFailed(() =>
-      console.log(
-        logs
-          .filter((l) => !/allocation [0-9a-f]{8}:|: (active|unknown|idle): /.test(l.msg))
-          .map((l) => l.msg)
-          .join("\n"),
-        sim.calls.filter((c) => c.method !== "GET").map((c) => `${c.method} ${c.path}`),
-      ),
-    );
+    explainOnFailure(current);
     await sim.registerJob(
       serviceJob("nightly", {
         meta: {
@@ -138,15 +123,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   it("stop-at and start-at fire once per cluster: two nodes, one stop, one registration after garbage collection", async () => {
     const current = await scenario(world!);
     const { sim, logs } = current;
-    onTestFailed(() =>
-      console.log(
-        logs
-          .filter((l) => !/allocation [0-9a-f]{8}:|: (active|unknown|idle): /.test(l.msg))
-          .map((l) => l.msg)
-          .join("\n"),
-        sim.calls.filter((c) => c.method !== "GET").map((c) => `${c.method} ${c.path}`),
-      ),
-    );
+    explainOnFailure(current);
     await sim.registerJob(
       serviceJob("preview", {
         meta: {
@@ -192,15 +169,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   it("leaves an excluded job alone, its stop-at included, and says until when", async () => {
     const current = await scenario(world!);
     const { sim, logs } = current;
-    onTestFailed(() =>
-      console.log(
-        logs
-          .filter((l) => !/allocation [0-9a-f]{8}:|: (active|unknown|idle): /.test(l.msg))
-          .map((l) => l.msg)
-          .join("\n"),
-        sim.calls.filter((c) => c.method !== "GET").map((c) => `${c.method} ${c.path}`),
-      ),
-    );
+    explainOnFailure(current);
     await sim.registerJob(
       serviceJob("demo", {
         meta: {
@@ -232,15 +201,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   it("warns before an idle stop, with the time it will happen, then stops", async () => {
     const current = await scenario(world!);
     const { sim, logs } = current;
-    onTestFailed(() =>
-      console.log(
-        logs
-          .filter((l) => !/allocation [0-9a-f]{8}:|: (active|unknown|idle): /.test(l.msg))
-          .map((l) => l.msg)
-          .join("\n"),
-        sim.calls.filter((c) => c.method !== "GET").map((c) => `${c.method} ${c.path}`),
-      ),
-    );
+    explainOnFailure(current);
     await sim.registerJob(serviceJob("quiet"));
     await sim.whenSettled();
     current.startMonitor({ IDLE_TIMEOUT: "5s" });

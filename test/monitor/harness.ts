@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import pino from "pino";
-import { expect, onTestFinished } from "vitest";
+import { expect, onTestFailed, onTestFinished } from "vitest";
 import type { Clock } from "../../src/clock.js";
 import { type Environment, parseConfig } from "../../src/config.js";
 import { runDaemon } from "../../src/daemon.js";
@@ -216,4 +216,15 @@ export function expectNoSecretsInLogs(): void {
     const leaked = allLogLines.filter((line) => line.includes(secret));
     expect(leaked, "a token appeared in a log line").toEqual([]);
   }
+}
+
+/** When the test fails: the monitor's info lines and the writes it made to Nomad, to tell why. */
+export function explainOnFailure({ logs, sim }: Scenario): void {
+  onTestFailed(() => {
+    const lines = logs.filter((line) => line.level >= 30).map((line) => line.msg);
+    const writes = sim.calls
+      .filter((call) => call.method !== "GET" && !call.path.startsWith("/v1/var/"))
+      .map((call) => `${call.method} ${call.path} → ${call.status}`);
+    console.log(["monitor log (info and above):", ...lines, "writes to Nomad:", ...writes].join("\n"));
+  });
 }
