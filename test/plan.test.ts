@@ -7,6 +7,7 @@ import {
   type GroupOutcome,
   type GroupVerdict,
   type PeerEvidence,
+  planFiring,
   planJob,
 } from "../src/plan.js";
 import type { GroupPolicy } from "../src/policy.js";
@@ -416,7 +417,56 @@ const cases: PlanCase[] = [
     allocations: [alloc("a1", "web"), alloc("old", "web", HERE, { DesiredStatus: "stop" })],
     expected: [{ group: "web", kind: "stop" }],
   },
+  {
+    name: "idle in a keep-alive window (09:00, window 08:00–18:59): not stopped for idleness",
+    rule: "schedule",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["a1"], scheduled({ "idle-monitor.keep-alive": "* 8-18 * * *" }))],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "wait", cause: "keep-alive" }],
+  },
+  {
+    name: "idle outside its keep-alive windows: stopped",
+    rule: "schedule",
+    fresh: oneGroup,
+    verdicts: [
+      verdict("web", idle, ["a1"], scheduled({ "idle-monitor.keep-alive": "* 19-23 * * *; * 0-7 * * *" })),
+    ],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "stop" }],
+  },
+  {
+    name: "active in a keep-alive window: its activity is what is said",
+    rule: "schedule",
+    fresh: oneGroup,
+    verdicts: [verdict("web", active, ["a1"], scheduled({ "idle-monitor.keep-alive": "* 8-18 * * *" }))],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "wait", cause: "not-idle" }],
+  },
+  {
+    name: "idle before exclude-until: left alone",
+    rule: "schedule",
+    fresh: oneGroup,
+    verdicts: [
+      verdict("web", idle, ["a1"], scheduled({ "idle-monitor.exclude-until": "2026-12-01T12:00:00Z" })),
+    ],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "wait", cause: "excluded" }],
+  },
+  {
+    name: "idle once exclude-until has passed: stopped",
+    rule: "schedule",
+    fresh: oneGroup,
+    verdicts: [verdict("web", idle, ["a1"], scheduled({ "idle-monitor.exclude-until": "2026-11-30" }))],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "stop" }],
+  },
 ];
+
+/** The stop policy with schedule meta, as groupPolicy reads it. */
+function scheduled(meta: Record<string, string>): GroupPolicy {
+  return testPolicy({ timeoutMs: 15 * MINUTE, thresholdBytes: 500, action: "stop" }, meta);
+}
 
 /** An outcome in the terms of the table: its kind, the cause's kind, and for awaited nodes who and why. */
 function summary(outcome: GroupOutcome) {
@@ -457,11 +507,84 @@ describe("planJob: one outcome per group", () => {
       "cluster",
       "cooldown",
       "re-read outcomes",
+      "schedule",
     ]) {
       expect(named).toContain(rule);
     }
   });
 });
+
+describe("planFiring: a stop-at acts whatever the activity, on what the job says now", () => {
+  const stopAt = { "idle-monitor.stop-at": "0 9 * * *" };
+  const firing = NOW;
+  const cases: Array<{
+    name: string;
+    fresh: Job | undefined;
+    allocations?: AllocationListStub[];
+    expected: Array<Record<string, unknown>>;
+  }> = [
+    {
+      name: "the job still has the stop-at: stopped as a whole, other nodes included",
+      fresh: job([{ name: "web", meta: stopAt }]),
+      allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
+      expected: [{ group: "web", kind: "stop", otherNodes: [THERE] }],
+    },
+    {
+      name: "scale-to-zero: the group is scaled",
+      fresh: job([{ name: "web", meta: { ...stopAt, "idle-monitor.action": "scale-to-zero" } }]),
+      expected: [{ group: "web", kind: "scale", otherNodes: [] }],
+    },
+    {
+      name: "scale-to-zero with a scaling min above zero: left as it is",
+      fresh: job([{ name: "web", min: 1, meta: { ...stopAt, "idle-monitor.action": "scale-to-zero" } }]),
+      expected: [{ group: "web", kind: "wait", cause: "scaling-min" }],
+    },
+    {
+      name: "the stop-at was changed meanwhile: it no longer fires then",
+      fresh: job([{ name: "web", meta: { "idle-monitor.stop-at": "0 20 * * *" } }]),
+      expected: [{ group: "web", kind: "wait", cause: "job-changed" }],
+    },
+    {
+      name: "excluded: left alone",
+      fresh: job([{ name: "web", meta: { ...stopAt, "idle-monitor.exclude-until": "2026-12-24" } }]),
+      expected: [{ group: "web", kind: "wait", cause: "excluded" }],
+    },
+    {
+      name: "a keep-alive window does not hold a stop-at back",
+      fresh: job([{ name: "web", meta: { ...stopAt, "idle-monitor.keep-alive": "* * * * *" } }]),
+      expected: [{ group: "web", kind: "stop", otherNodes: [] }],
+    },
+    {
+      name: "the job was stopped meanwhile",
+      fresh: job([{ name: "web", meta: stopAt }], { Stop: true }),
+      expected: [{ group: "web", kind: "wait", cause: "job-stopped" }],
+    },
+    {
+      name: "the job is gone",
+      fresh: undefined,
+      expected: [{ group: "web", kind: "wait", cause: "job-gone" }],
+    },
+  ];
+  it.each(cases)("$name", ({ fresh, allocations, expected }) => {
+    const outcomes = planFiring({
+      nodeId: HERE,
+      fired: [{ group: "web", policy: scheduledStop }],
+      firing,
+      fresh,
+      allocations: allocations ?? [alloc("a1", "web")],
+      now: NOW + 20_000,
+      rules,
+    });
+    expect(outcomes.map(summary)).toEqual(expected.map((outcome) => ({ otherNodes: [], ...outcome })));
+  });
+});
+
+const scheduledStop = testPolicy(
+  { timeoutMs: 15 * MINUTE, thresholdBytes: 500, action: "stop" },
+  {
+    "idle-monitor.stop-at": "0 9 * * *",
+  },
+);
 
 describe("after an action", () => {
   const cooldownMs = 5 * MINUTE;
@@ -539,6 +662,21 @@ describe("the log line of a wait is rendered from its cause", () => {
       "cooldown",
       { kind: "cooldown", untilMs: NOW + 90_000 },
       "job dev group web: acted on recently; leaving it alone for 1m30s more",
+    ],
+    [
+      "excluded",
+      { kind: "excluded", untilMs: Date.UTC(2026, 11, 4, 23, 0), timezone: "Europe/Berlin" },
+      "job dev group web: excluded until 2026-12-05 00:00 Europe/Berlin (idle-monitor.exclude-until); not acting on it before then",
+    ],
+    [
+      "keep-alive",
+      {
+        kind: "keep-alive",
+        windows: ["* 8-18 * * 1-5", "* 10-12 * * 6"],
+        untilMs: Date.UTC(2026, 11, 1, 17, 0),
+        timezone: "Europe/Berlin",
+      },
+      'job dev group web is idle, but in its keep-alive window ("* 8-18 * * 1-5"; "* 10-12 * * 6") until 2026-12-01 18:00 Europe/Berlin; not stopping it for idleness before then',
     ],
   ])("%s", (_name, cause, line) => {
     expect(describeWait("dev", "web", cause, NOW)).toBe(line);
