@@ -4,6 +4,7 @@ import type { MonitorMetrics } from "../metrics.js";
 import { type NomadApi, NomadError, type TokenSource } from "../ports.js";
 
 const HTTP_TOKEN_ITEM = "http_token";
+const WEBHOOK_SECRET_ITEM = "webhook_secret";
 
 export type TokenConfig = Pick<Config, "nomadToken" | "namespace" | "tokenVariable" | "self">;
 
@@ -19,6 +20,8 @@ export class ActionToken implements TokenSource {
 
   /** The optional bearer token of the monitor's HTTP listener, from the same Variable (item `http_token`). */
   private http: string | undefined;
+  /** The key that signs webhook requests, from the same Variable (item `webhook_secret`). */
+  private webhook: string | undefined;
 
   constructor(
     private readonly nomad: Pick<NomadApi, "readVariable">,
@@ -30,6 +33,11 @@ export class ActionToken implements TokenSource {
   /** What a request to /metrics, /readyz or /v1/status must present as `Authorization: Bearer …`, if anything. */
   httpToken(): string | undefined {
     return this.http;
+  }
+
+  /** What webhook requests are signed with; without it no event is sent (webhooks.ts). */
+  webhookSecret(): string | undefined {
+    return this.webhook;
   }
 
   /** The token to send now; `undefined` before the first load, or when running without ACLs. */
@@ -72,6 +80,7 @@ export class ActionToken implements TokenSource {
       // `echo $TOKEN | nomad var put … token=-` keeps the newline; a token never has surrounding whitespace.
       const token = items?.[key]?.trim();
       this.http = items?.[HTTP_TOKEN_ITEM]?.trim() || undefined;
+      this.webhook = items?.[WEBHOOK_SECRET_ITEM]?.trim() || undefined;
       if (token) return this.use(token, "variable", `action token loaded from ${where}`);
       problem =
         items === undefined

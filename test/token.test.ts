@@ -1,0 +1,78 @@
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import { ActionToken } from "../src/nomad/token.js";
+import { NomadError } from "../src/ports.js";
+
+const TOKEN = "action-token-0123";
+const SECRET = "webhook-secret-4567";
+const PATH = "nomad/jobs/idle-monitor";
+
+/** An ActionToken over a Variable the test rewrites (or makes unreadable) between loads. */
+function tokenOver(initial: Record<string, string> | undefined) {
+  const lines: string[] = [];
+  const log = pino({ level: "debug" }, { write: (line: string) => lines.push(line) });
+  const variable: { items: Record<string, string> | undefined; failing: boolean } = {
+    items: initial,
+    failing: false,
+  };
+  const token = new ActionToken(
+    {
+      readVariable: async () => {
+        if (variable.failing) throw new NomadError("unavailable", 500, "Nomad answered 500");
+        return variable.items;
+      },
+    },
+    {
+      nomadToken: "identity",
+      namespace: "default",
+      tokenVariable: { path: PATH, key: "token" },
+      self: { allocId: "alloc-1", jobId: "idle-monitor" },
+    },
+    log,
+  );
+  return { token, variable, lines };
+}
+
+describe("the webhook secret in the token's Variable", () => {
+  it("is read with the token, without the whitespace `nomad var put … =-` keeps", async () => {
+    const { token, lines } = tokenOver({ token: TOKEN, webhook_secret: `${SECRET}\n` });
+    await token.load();
+    expect(token.current()).toBe(TOKEN);
+    expect(token.webhookSecret()).toBe(SECRET);
+    expect(lines.join("\n")).not.toContain(SECRET);
+  });
+
+  it("is absent without the item, or when the item is blank", async () => {
+    const variables: Record<string, string>[] = [{ token: TOKEN }, { token: TOKEN, webhook_secret: " \n" }];
+    for (const items of variables) {
+      const { token } = tokenOver(items);
+      await token.load();
+      expect(token.webhookSecret()).toBeUndefined();
+    }
+  });
+
+  it("is reloaded with the token: added, rotated and removed without a restart", async () => {
+    const { token, variable } = tokenOver({ token: TOKEN });
+    await token.load();
+    variable.items = { token: TOKEN, webhook_secret: SECRET };
+    await token.load();
+    expect(token.webhookSecret()).toBe(SECRET);
+    variable.items = { token: TOKEN, webhook_secret: "rotated" };
+    await token.load();
+    expect(token.webhookSecret()).toBe("rotated");
+    variable.items = { token: TOKEN };
+    await token.load();
+    expect(token.webhookSecret()).toBeUndefined();
+  });
+
+  it("is kept, like the token, when a reload fails, and appears in no error", async () => {
+    const { token, variable, lines } = tokenOver({ token: TOKEN, webhook_secret: SECRET });
+    await token.load();
+    variable.failing = true;
+    const error = await token.load().catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(Error);
+    expect(JSON.stringify(error) + String(error)).not.toContain(SECRET);
+    expect(token.webhookSecret()).toBe(SECRET);
+    expect(lines.join("\n")).not.toContain(SECRET);
+  });
+});
