@@ -142,7 +142,7 @@ export function jobWebhookTarget(
       : `WEBHOOK_ALLOWED_HOSTS is ${allowedHosts.join(",")}`;
   return {
     ok: false,
-    reason: `idle-monitor.webhook names host ${url.host}, which is not allowed (${list}); it is not used`,
+    reason: `idle-monitor.webhook names host ${url.host}, which is not allowed (${list}); it is not used. To allow it, add ${url.host} to WEBHOOK_ALLOWED_HOSTS`,
   };
 }
 
@@ -286,6 +286,14 @@ export class Webhooks {
     return { queued: unique.length, ...(refused ? { refused } : {}) };
   }
 
+  /**
+   * Whether events can be signed now. At start, so that a missing secret is said then (once), not at
+   * the first event hours later.
+   */
+  checkSecret(): boolean {
+    return this.secret() !== undefined;
+  }
+
   /** Stops: queued events are dropped, requests and backoffs under way are cut, nothing is retried. */
   async close(): Promise<void> {
     if (!this.closing.signal.aborted) {
@@ -378,7 +386,7 @@ export class Webhooks {
     if (secret === undefined && !this.warnedUnsigned) {
       this.warnedUnsigned = true;
       this.options.log.warn(
-        'webhooks: no item "webhook_secret" in the token\'s Nomad Variable; events are not sent unsigned. Add one with `nomad var put -in-place <path> webhook_secret=<random>` (the same secret goes to the receivers)',
+        'webhooks: no item "webhook_secret" in the action token\'s Nomad Variable; events are not sent unsigned. Add one as README "Webhooks" shows (the receivers verify with the same secret)',
       );
     }
     if (secret !== undefined) this.warnedUnsigned = false;

@@ -172,6 +172,21 @@ describe("signed delivery", () => {
     expect(lines.filter((line) => line.includes("webhook_secret"))).toHaveLength(1);
   });
 
+  it("says a missing secret at start (checkSecret), and not again at the first event", async () => {
+    const clock = new FakeClock();
+    const target = await receiver();
+    let secret: string | undefined;
+    const { instance, lines } = webhooks({ clock, url: target.url, secret: () => secret });
+    expect(instance.checkSecret()).toBe(false);
+    expect(lines.filter((line) => line.includes("webhook_secret"))).toHaveLength(1);
+    instance.notify(event);
+    await until(() => instance.stats.unsigned === 1, "the event to be refused");
+    expect(lines.filter((line) => line.includes("webhook_secret"))).toHaveLength(1);
+    secret = SECRET;
+    expect(instance.checkSecret()).toBe(true);
+    expect(lines.join("\n")).not.toContain(SECRET);
+  });
+
   it("formats a Slack-compatible text payload, still signed", async () => {
     const clock = new FakeClock();
     const target = await receiver();
@@ -332,7 +347,7 @@ describe("a job's own webhook", () => {
     expect(result).toEqual({
       queued: 1,
       refused:
-        "idle-monitor.webhook names host 169.254.169.254, which is not allowed (WEBHOOK_ALLOWED_HOSTS is hooks.example.com); it is not used",
+        "idle-monitor.webhook names host 169.254.169.254, which is not allowed (WEBHOOK_ALLOWED_HOSTS is hooks.example.com); it is not used. To allow it, add 169.254.169.254 to WEBHOOK_ALLOWED_HOSTS",
     });
   });
 
