@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { Actions } from "./actions.js";
-import { type Clock, systemClock } from "./clock.js";
+import { type Cancel, type Clock, systemClock } from "./clock.js";
 import { ClusterExchange, exchangeTiming } from "./cluster/exchange.js";
 import { StatePaths } from "./cluster/paths.js";
 import type { Config } from "./config.js";
@@ -14,14 +14,18 @@ import { NomadHttpApi } from "./nomad/api.js";
 import { ActionToken } from "./nomad/token.js";
 import type { WatchTiming } from "./nomad/watch.js";
 import { RateLimitedNotice } from "./notices.js";
+import { WebhookNotifier } from "./notifier.js";
 import type { NomadApi } from "./ports.js";
 import { backoffDelay } from "./retry.js";
+import { Webhooks, webhookUrl } from "./webhooks.js";
 
 const TOKEN_REFRESH_MS = 5 * 60_000;
 const STARTUP_RETRY = { initialMs: 1_000, maxMs: 30_000 };
 /** Alive while a cycle ended within this many intervals (plus the grace a start needs). */
 const ALIVE_INTERVALS = 3;
 const STARTUP_GRACE_MS = 60_000;
+/** What is queued is dropped at shutdown; a receiver that holds a request never holds the exit longer. */
+const WEBHOOKS_CLOSE_MS = 1_000;
 
 export interface DaemonOptions {
   config: Config;
@@ -86,6 +90,7 @@ export async function runDaemon(
     log.info(
       `watching node ${nodeId}: sampling every ${formatDuration(config.checkIntervalMs)}, default idle timeout ${formatDuration(config.idleTimeoutMs)}, threshold ${config.activityThresholdBytes} B${config.dryRun ? " (DRY_RUN: decisions are logged, never carried out)" : ""}`,
     );
+    const webhooks = startWebhooks(config, actionToken, clock, log);
     const cluster = new ClusterExchange({
       // The workload identity, whose job-attached policy allows the monitor's own Variables subtree.
       store: nomad.variables(config.namespace, config.nomadToken),
@@ -107,6 +112,7 @@ export async function runDaemon(
       clock,
       log,
       watchTiming,
+      notifier: webhooks && new WebhookNotifier(webhooks, log),
     });
     const stopRefreshing = clock.every(TOKEN_REFRESH_MS, () => {
       actionToken.load().catch((error: unknown) => {
@@ -118,11 +124,43 @@ export async function runDaemon(
       await monitor.run(signal);
     } finally {
       stopRefreshing();
+      if (webhooks) await closeWithin(webhooks, WEBHOOKS_CLOSE_MS, clock);
       await sampler.close();
     }
   } finally {
     if (listener) await listener.close();
   }
+}
+
+/** The webhooks, when WEBHOOK_URL or WEBHOOK_ALLOWED_HOSTS is set; signed with the Variable's `webhook_secret`. */
+function startWebhooks(config: Config, token: ActionToken, clock: Clock, log: Logger): Webhooks | undefined {
+  const { url, allowedHosts, format } = config.webhook;
+  if (url === undefined && allowedHosts.length === 0) return undefined;
+  const webhooks = new Webhooks({
+    url,
+    allowedHosts,
+    format,
+    secret: () => token.webhookSecret(),
+    log,
+    clock,
+  });
+  // The origin only: a webhook URL's path can be a credential (Slack's are).
+  const where = url === undefined ? "no WEBHOOK_URL" : `events to ${webhookUrl(url)?.origin}`;
+  const hosts = allowedHosts.length === 0 ? "" : `, job webhooks allowed on ${allowedHosts.join(",")}`;
+  log.info(`webhooks: ${where}${hosts} (format ${format})`);
+  webhooks.checkSecret();
+  return webhooks;
+}
+
+async function closeWithin(webhooks: Webhooks, ms: number, clock: Clock): Promise<void> {
+  let cancel: Cancel | undefined;
+  await Promise.race([
+    webhooks.close(),
+    new Promise<void>((resolve) => {
+      cancel = clock.after(ms, resolve);
+    }),
+  ]);
+  cancel?.();
 }
 
 /** Alive while cycles keep coming; ready once it can see (Nomad, Docker) and act (the token). */

@@ -22,6 +22,8 @@ export interface MonitorProcess {
 export interface Cluster {
   sim: NomadSimulator;
   nodes: string[];
+  /** The action token, in the Variable `nomad/jobs/idle-monitor` (item `token`). */
+  actionToken: string;
   identityToken: string;
   /** Starts a monitor process for the node; stopped when the test finishes. */
   startMonitor(nodeId: string, env?: Record<string, string>): MonitorProcess;
@@ -54,6 +56,7 @@ export async function cluster(world: DockerWorld, nodeCount: number): Promise<Cl
   return {
     sim,
     nodes,
+    actionToken,
     identityToken,
     startMonitor(nodeId, env = {}) {
       const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
