@@ -129,6 +129,41 @@ variable "http_port" {
   }
 }
 
+# Webhooks (README "Webhooks"): events are signed with the item webhook_secret of the token Variable.
+# A webhook URL set here is visible to whoever may read this job.
+variable "webhook_url" {
+  type        = string
+  description = "Where every event (stopped, scaled, failed, ...) is POSTed (WEBHOOK_URL): an http:// or https:// URL, or \"\" for none."
+  default     = ""
+
+  validation {
+    condition     = var.webhook_url == "" || regex_replace(var.webhook_url, "^https?://[^/?# ]+([/?#][^ ]*)?$", "") == ""
+    error_message = "The webhook_url must be \"\" or an http:// or https:// URL such as \"https://hooks.example.com/nomad\"."
+  }
+}
+
+variable "webhook_allowed_hosts" {
+  type        = string
+  description = "Hosts a job's own idle-monitor.webhook may name (WEBHOOK_ALLOWED_HOSTS): a comma-separated list of host or host:port, or \"\" for none."
+  default     = ""
+
+  validation {
+    condition     = var.webhook_allowed_hosts == "" || regex_replace(var.webhook_allowed_hosts, "^[^/ ,]+( *, *[^/ ,]+)*$", "") == ""
+    error_message = "The webhook_allowed_hosts must be \"\" or a comma-separated list of host or host:port without scheme or path, such as \"hooks.example.com,10.0.0.5:8080\"."
+  }
+}
+
+variable "webhook_format" {
+  type        = string
+  description = "Body of the webhook requests (WEBHOOK_FORMAT): json, or slack for a Slack-compatible text message."
+  default     = "json"
+
+  validation {
+    condition     = contains(["json", "slack"], var.webhook_format)
+    error_message = "The webhook_format must be json or slack."
+  }
+}
+
 # The job ID decides the token Variable path: a task's workload identity may read
 # nomad/jobs/<its job ID> by default, and TOKEN_VARIABLE below follows the ID.
 job "idle-monitor" {
@@ -233,12 +268,15 @@ job "idle-monitor" {
         DRY_RUN        = var.dry_run
         # Inside the container, on the port the group's network block maps (the default 127.0.0.1
         # would be unreachable from Nomad's check and from Prometheus).
-        HTTP_LISTEN        = "0.0.0.0:${var.http_port}"
-        CHECK_INTERVAL     = var.check_interval
-        IDLE_TIMEOUT       = var.idle_timeout
-        ACTIVITY_THRESHOLD = var.activity_threshold
-        NAMESPACES         = var.namespaces
-        LOG_LEVEL          = var.log_level
+        HTTP_LISTEN           = "0.0.0.0:${var.http_port}"
+        CHECK_INTERVAL        = var.check_interval
+        IDLE_TIMEOUT          = var.idle_timeout
+        ACTIVITY_THRESHOLD    = var.activity_threshold
+        NAMESPACES            = var.namespaces
+        LOG_LEVEL             = var.log_level
+        WEBHOOK_URL           = var.webhook_url
+        WEBHOOK_ALLOWED_HOSTS = var.webhook_allowed_hosts
+        WEBHOOK_FORMAT        = var.webhook_format
       }
 
       # The monitor exits within 5s of SIGTERM; leave room before Docker's SIGKILL.

@@ -254,6 +254,29 @@ describe("the job variables for the monitor's settings", () => {
       bad: ["verbose", "", "INFO"],
     },
     http_port: { env: "HTTP_LISTEN", fallback: 9464, good: [9464, 1, 65_535], bad: [0, 65_536, 80.5] },
+    webhook_url: {
+      env: "WEBHOOK_URL",
+      fallback: "",
+      good: [
+        "",
+        "https://hooks.example.com/nomad",
+        "http://10.0.0.5:8080",
+        "https://hooks.slack.com/services/T0/B0/x?y=1",
+      ],
+      bad: ["hooks.example.com/nomad", "ftp://hooks.example.com", "https://", "https://hooks example.com/"],
+    },
+    webhook_allowed_hosts: {
+      env: "WEBHOOK_ALLOWED_HOSTS",
+      fallback: "",
+      good: ["", "hooks.example.com", "hooks.example.com,10.0.0.5:8080", "a.example.com, [::1]:8080"],
+      bad: ["https://hooks.example.com", "hooks.example.com/x", "a b", "a,", ","],
+    },
+    webhook_format: {
+      env: "WEBHOOK_FORMAT",
+      fallback: "json",
+      good: ["json", "slack"],
+      bad: ["", "JSON", "xml"],
+    },
   };
 
   async function variable(name: string): Promise<HclBody> {
