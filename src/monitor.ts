@@ -423,7 +423,7 @@ export class Monitor {
     if (previous === undefined) {
       const { timeoutMs, thresholdBytes, action } = group.policy;
       log.info(
-        `watching ${what}: ${action === "stop" ? "stop the job" : "scale the group to 0"} after ${formatDuration(timeoutMs)} without more than ${thresholdBytes} B per ${formatDuration(config.checkIntervalMs)}`,
+        `watching ${what}: ${action === "stop" ? "stop the job" : "scale the group to 0"} after ${formatDuration(timeoutMs)} without more than ${thresholdBytes} B per ${formatDuration(config.checkIntervalMs)}${group.policy.schedule.describe()}`,
       );
     }
     if (decision.kind === "unknown") this.reportUnknown(group, decision);

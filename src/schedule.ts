@@ -145,6 +145,20 @@ export class Schedule {
     };
   }
 
+  /** ` keep-alive "* 8-18 * * 1-5", stop-at "0 20 * * *" (Europe/Berlin)`, or "" when nothing is set. */
+  describe(): string {
+    const crons = (["keep-alive", "stop-at", "start-at"] as const)
+      .filter((kind) => this.expressions(kind).length > 0)
+      .map((kind) => `${kind} ${quoted(this.expressions(kind))}`);
+    const parts = [
+      ...(crons.length > 0 ? [`${crons.join(", ")} (${this.timezone})`] : []),
+      ...(this.excludeUntil === undefined
+        ? []
+        : [`excluded until ${describeInstant(this.excludeUntil, this.timezone)}`]),
+    ];
+    return parts.length === 0 ? "" : `; ${parts.join(", ")}`;
+  }
+
   /** Whether any firing of `kind` is set. */
   has(kind: FiringKind): boolean {
     return this.firings[kind].text.length > 0;
@@ -461,6 +475,10 @@ function fullYearUtc(y: number, m: number, d: number, h: number, mi: number, s: 
 
 function mod(n: number, m: number): number {
   return ((n % m) + m) % m;
+}
+
+function quoted(texts: readonly string[]): string {
+  return texts.map((text) => `"${text}"`).join("; ");
 }
 
 function earliest(times: Array<number | undefined>): number | undefined {

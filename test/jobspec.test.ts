@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { parseDuration } from "../src/duration.js";
+import { groupPolicy } from "../src/policy.js";
 import {
   blocks,
   type HclBody,
@@ -21,6 +22,7 @@ const EXAMPLES = {
   devEnvironment: "nomad/examples/dev-environment.nomad.hcl",
   scaleToZero: "nomad/examples/scale-to-zero.nomad.hcl",
   bridgeNetwork: "nomad/examples/bridge-network.nomad.hcl",
+  workingHours: "nomad/examples/working-hours.nomad.hcl",
 } as const;
 const JOB_FILES = [JOB_SPEC, ...Object.values(EXAMPLES)];
 
@@ -390,6 +392,27 @@ describe("the examples", () => {
     "idle-monitor.action": (value) => value === "stop" || value === "scale-to-zero",
   };
 
+  /** The keys with forms of their own (schedules, signals): valid when the monitor's policy takes them. */
+  function validForTheMonitor(key: string): (value: string) => boolean {
+    const defaults = { timeoutMs: 60_000, thresholdBytes: 500, checkIntervalMs: 60_000, timezone: "UTC" };
+    return (value) =>
+      groupPolicy(
+        { Meta: { "idle-monitor.enabled": "true", [key]: value }, TaskGroups: [{ Name: "g" }] },
+        "g",
+        defaults,
+      ).kind === "opted-in";
+  }
+
+  it("keeps a team's environment on a calendar, in its own zone", async () => {
+    const meta = (await exampleMeta(EXAMPLES.workingHours)).get("job");
+    expect(meta).toMatchObject({
+      "idle-monitor.keep-alive": "* 8-18 * * 1-5",
+      "idle-monitor.stop-at": "0 20 * * 1-5",
+      "idle-monitor.timezone": "Europe/Berlin",
+    });
+    expect(validForTheMonitor("idle-monitor.stop-at")("0 20 * * 1-5, 0 21 * * 6")).toBe(false);
+  });
+
   /** Meta written in the map form (`meta = { … }`), by where it sits: "job" or "group <name>". */
   async function exampleMeta(path: string): Promise<Map<string, Record<string, unknown>>> {
     const [, job] = onlyLabeledBlock(await parseHclFile(path), "job");
@@ -410,7 +433,8 @@ describe("the examples", () => {
     expect(optedIn).toBe(true);
     for (const values of meta.values()) {
       for (const [key, value] of Object.entries(values)) {
-        expect(VALID_META[key]?.(String(value)), `${key} = ${String(value)}`).toBe(true);
+        const valid = VALID_META[key] ?? validForTheMonitor(key);
+        expect(valid(String(value)), `${key} = ${String(value)}`).toBe(true);
       }
     }
   });

@@ -51,6 +51,10 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
     const clock = new ShiftedClock(at(8, 59, 50));
     current.startMonitor({}, { clock });
 
+    await waitForLog(
+      logs,
+      /^watching job lunch group web: stop the job after 3s .*; keep-alive "\* 8 \* \* \*" \(UTC\)$/,
+    );
     await waitForLog(logs, /in its keep-alive window \("\* 8 \* \* \*"\) until 2026-12-02 09:00 UTC/);
     await waitFor("the window to end and the job to be stopped", () => jobStopped(sim, "lunch"), 30_000);
     expect(clock.now()).toBeGreaterThanOrEqual(at(9, 0));

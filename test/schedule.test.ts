@@ -582,3 +582,22 @@ describe("warnings", () => {
     expect(iso(schedule(meta).warning("stop-at", at(now)))).toBe(expected);
   });
 });
+
+describe("Schedule.describe: what the watching line says", () => {
+  it.each([
+    [{}, ""],
+    [{ "idle-monitor.keep-alive": "* 8-18 * * 1-5" }, '; keep-alive "* 8-18 * * 1-5" (UTC)'],
+    [
+      {
+        "idle-monitor.stop-at": "0 20 * * 1-5; 0 22 * * 6",
+        "idle-monitor.start-at": "30 7 * * 1-5",
+        "idle-monitor.timezone": "Europe/Berlin",
+        "idle-monitor.exclude-until": "2027-01-06",
+      },
+      '; stop-at "0 20 * * 1-5"; "0 22 * * 6", start-at "30 7 * * 1-5" (Europe/Berlin), excluded until 2027-01-07 00:00 Europe/Berlin',
+    ],
+  ])("%j", (meta, line) => {
+    const result = readScheduleMeta(meta, null, { timezone: "UTC" });
+    expect(result.kind === "ok" && result.schedule.describe()).toBe(line);
+  });
+});
