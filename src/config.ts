@@ -196,9 +196,11 @@ export function parseConfig(
 
   const webhookUrlRaw = text("WEBHOOK_URL");
   if (webhookUrlRaw !== undefined && webhookUrl(webhookUrlRaw) === undefined) {
+    // Shown up to its host: the path of a webhook URL (Slack's, for one) is often the credential.
+    const start = /^([a-z][a-z0-9+.-]*:\/\/)?[^/?#]*/i.exec(webhookUrlRaw)?.[0] ?? "";
     invalid(
       "WEBHOOK_URL",
-      webhookUrlRaw,
+      start.length < webhookUrlRaw.length ? `${start}/…` : start,
       'an http:// or https:// URL such as "https://hooks.example.com/nomad"',
     );
   }

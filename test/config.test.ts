@@ -212,7 +212,7 @@ describe("invalid values", () => {
     [
       "webhook URL without scheme",
       { WEBHOOK_URL: "hooks.example.com/nomad" },
-      'WEBHOOK_URL="hooks.example.com/nomad" is not valid: expected an http:// or https:// URL',
+      'WEBHOOK_URL="hooks.example.com/…" is not valid: expected an http:// or https:// URL',
     ],
     ["webhook URL of another scheme", { WEBHOOK_URL: "ftp://hooks.example.com/" }, 'WEBHOOK_URL="ftp://'],
     [
@@ -240,6 +240,13 @@ describe("invalid values", () => {
     const errors = errorsOf({ ...outsideNomad, ...env });
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain(message);
+  });
+
+  it("never shows the path of a bad WEBHOOK_URL, where a webhook's credential lives", () => {
+    const errors = errorsOf({ ...outsideNomad, WEBHOOK_URL: "hooks.slack.com/services/T0/B0/s3cr3tP4th" });
+    expect(errors).toEqual([
+      'WEBHOOK_URL="hooks.slack.com/…" is not valid: expected an http:// or https:// URL such as "https://hooks.example.com/nomad"',
+    ]);
   });
 
   it("requires a node ID outside Nomad and says where to find it", () => {
