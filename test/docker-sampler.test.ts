@@ -10,6 +10,7 @@ import { externalTrafficBytes } from "../src/docker/net-dev.js";
 import { allocationNetworks } from "../src/docker/network-namespaces.js";
 import { DockerNetworkSampler, type DockerNetworkSamplerOptions } from "../src/docker/network-sampler.js";
 import type { Reading } from "../src/idle.js";
+import { FakeClock } from "./support/fake-clock.js";
 import {
   type AllocationSpec,
   openWorldForTests,
@@ -391,13 +392,17 @@ describe.skipIf(!world)("DockerNetworkSampler's container set, kept from Docker'
   }
 
   /** A sampler behind a counting proxy, which reconnects within a moment once the proxy is restored. */
-  async function proxiedSampler(): Promise<{ sampler: DockerNetworkSampler; engine: CountingProxy }> {
+  async function proxiedSampler({ clock }: { clock?: FakeClock } = {}): Promise<{
+    sampler: DockerNetworkSampler;
+    engine: CountingProxy;
+  }> {
     const engine = await countingProxy(engineEndpoint);
     proxies.push(engine);
     const sampler = new DockerNetworkSampler({
       engine: new DockerEngineClient(engine.endpoint),
       procRoot: "/proc",
       reconnect: { initialMs: 20, maxMs: 200 },
+      clock,
     });
     samplers.push(sampler);
     return { sampler, engine };
@@ -453,7 +458,7 @@ describe.skipIf(!world)("DockerNetworkSampler's container set, kept from Docker'
     });
   });
 
-  it("relists after the engine's connection dropped, and recovers the events missed meanwhile", async () => {
+  it("relists after the engine restarted (its connections dropped, refused while down), recovering the events missed meanwhile", async () => {
     const { sampler, engine } = await proxiedSampler();
     const [kept, killed, restarted] = await Promise.all(
       [1, 2, 3].map(() => place({ tasks: ["web"], networkMode: "host" })),
@@ -471,8 +476,10 @@ describe.skipIf(!world)("DockerNetworkSampler's container set, kept from Docker'
 
     engine.cut();
     // Once the sampler has seen the stream drop, it relists at once, which fails while the engine is away.
+    // (Sampling the test's allocations: the relist inspects theirs before other work's containers.)
+    const startedId = randomUUID();
     await eventually(() =>
-      sampler.sample([randomUUID()], AT).then(
+      sampler.sample([...allocs.map((alloc) => alloc.allocId), startedId], AT).then(
         () => false,
         (error: Error) => /cannot list containers/.test(error.message),
       ),
@@ -482,7 +489,7 @@ describe.skipIf(!world)("DockerNetworkSampler's container set, kept from Docker'
     );
     await docker.getContainer(killedTask?.id as string).kill();
     await docker.getContainer(restartedTask?.id as string).restart({ t: 0 });
-    const started = await place({ tasks: ["web"], networkMode: "host" });
+    const started = await place({ allocId: startedId, tasks: ["web"], networkMode: "host" });
     engine.restore();
     await eventually(() => countOf(engine, LIST, []) === 2);
 
@@ -500,6 +507,40 @@ describe.skipIf(!world)("DockerNetworkSampler's container set, kept from Docker'
     expect(await descriptorsOn(killedTask?.pid as number)).toEqual([]);
   });
 
+  it("reconnects and relists when a ping fails on a stream gone silent, recovering a container started meanwhile", async () => {
+    const clock = new FakeClock(Date.now());
+    const { sampler, engine } = await proxiedSampler({ clock });
+    const kept = await place({ tasks: ["web"], networkMode: "host" });
+    measured(await sampleOne(sampler, kept.allocId));
+
+    // The stream stays open but loses the new container's start event: nothing tells the sampler but a ping.
+    engine.stall();
+    const allocId = randomUUID();
+    const baseline = nextBaseline(sampler, allocId);
+    const missed = await place({ allocId, tasks: ["web"], networkMode: "host" });
+    expect(await sampleOne(sampler, allocId)).toMatchObject({
+      state: "unknown",
+      reason: "no running containers",
+    });
+    expect(countOf(engine, LIST, [])).toBe(1);
+
+    await clock.advance(30_000);
+    await eventually(() => engine.requests().includes(PING));
+    engine.restore();
+    // The reconnect waits out its backoff on the same clock.
+    await eventually(async () => {
+      await clock.advance(100);
+      return countOf(engine, LIST, []) === 2;
+    });
+
+    const task = missed.tasks[0] as PlacedContainer;
+    expect([...measured(await baseline).keys()]).toEqual([task.id]);
+    expect([...measured(await sampleOne(sampler, allocId)).keys()]).toEqual([task.id]);
+    measured(await sampleOne(sampler, kept.allocId));
+    // The kept container's process lived through: the relist inspected only the one it had missed.
+    expect(countOf(engine, INSPECT, [kept, missed])).toBe(2);
+  });
+
   it("closes every descriptor when closed", async () => {
     const { sampler } = await proxiedSampler();
     const alloc = await place({ tasks: ["web", "sidecar"], networkMode: "host" });
@@ -515,6 +556,7 @@ describe.skipIf(!world)("DockerNetworkSampler's container set, kept from Docker'
 const LIST = "GET /containers/json";
 const INSPECT = "GET /containers/{id}/json";
 const EVENTS = "GET /events";
+const PING = "GET /_ping";
 
 /**
  * The proxy's requests, endpoints folded, without the inspects of containers that are not the test's: the
