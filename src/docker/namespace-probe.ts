@@ -50,35 +50,46 @@ export class NamespaceProbe {
     } catch {
       return notVisible;
     }
-    // Whatever the cgroup layout — `/docker/<id>` (cgroupfs), `docker-<id>.scope` (systemd), or a path
-    // relative to a private cgroup namespace — the full container ID appears in it.
-    const cgroupText = readAll(cgroup);
-    if (typeof cgroupText !== "string" || !cgroupText.includes(containerId)) {
-      closeSync(cgroup);
-      return notVisible;
-    }
     const netDevPath = join(processDir, "net", "dev");
-    let netDev: number;
+    let netDev: number | undefined;
+    let openFailure: unknown;
     try {
       netDev = openSync(netDevPath, "r");
     } catch (error) {
-      closeSync(cgroup);
-      return { reason: `cannot read ${netDevPath}: ${messageOf(error)}`, processesVisible: true };
+      openFailure = error;
     }
     let liveness = cgroup;
-    try {
-      liveness = openSync(join(processDir, "comm"), "r");
-    } catch {
-      // No comm under procRoot: the cgroup descriptor serves.
+    if (netDev !== undefined) {
+      try {
+        liveness = openSync(join(processDir, "comm"), "r");
+      } catch {
+        // No comm under procRoot: the cgroup descriptor serves.
+      }
     }
-    // Still alive after the opens by path: they all named this process (a PID is not reused while it lives).
-    const alive = typeof readAll(cgroup) === "string";
-    if (liveness !== cgroup) closeSync(cgroup);
-    if (!alive) {
-      closeSync(netDev);
-      closeSync(liveness);
+    // Read once, after the opens by path: the cgroup descriptor is bound to the process it was opened on,
+    // so a read that succeeds means that process lived through every open, and they all named it (a PID
+    // is not reused while it lives). Whatever the cgroup layout — `/docker/<id>` (cgroupfs),
+    // `docker-<id>.scope` (systemd), or a path relative to a private cgroup namespace — the full
+    // container ID appears in it.
+    const cgroupText = readAll(cgroup);
+    const closeAll = () => {
+      if (netDev !== undefined) closeSync(netDev);
+      if (liveness !== cgroup) closeSync(liveness);
+      closeSync(cgroup);
+    };
+    if (typeof cgroupText !== "string") {
+      closeAll();
       return { reason: `process ${pid} exited`, processesVisible: true };
     }
+    if (!cgroupText.includes(containerId)) {
+      closeAll();
+      return notVisible;
+    }
+    if (netDev === undefined) {
+      closeSync(cgroup);
+      return { reason: `cannot read ${netDevPath}: ${messageOf(openFailure)}`, processesVisible: true };
+    }
+    if (liveness !== cgroup) closeSync(cgroup);
     return { probe: new NamespaceProbe(pid, netDev, liveness, netDevPath) };
   }
 
@@ -90,7 +101,7 @@ export class NamespaceProbe {
       return { reason: `cannot read ${this.netDevPath}: ${table.message}`, exited: false };
     }
     // ESRCH (or any failure) here: the process is gone, and the table just read may be frozen.
-    if (typeof readAll(this.liveness) !== "string") {
+    if (!readable(this.liveness)) {
       return { reason: `process ${this.pid} exited`, exited: true };
     }
     try {
@@ -102,7 +113,7 @@ export class NamespaceProbe {
 
   /** Whether the process is still alive (its liveness descriptor still reads). */
   alive(): boolean {
-    return !this.#closed && typeof readAll(this.liveness) === "string";
+    return !this.#closed && readable(this.liveness);
   }
 
   /** Closes both descriptors at once: a kept `net/dev` descriptor keeps a dead namespace in memory. */
@@ -127,6 +138,16 @@ function readAll(fd: number): string | Error {
     return Buffer.concat(parts).toString("latin1");
   } catch (error) {
     return error as Error;
+  }
+}
+
+/** Whether a read from offset 0 succeeds; what it reads is not needed. */
+function readable(fd: number): boolean {
+  try {
+    readSync(fd, buffer, 0, buffer.length, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
