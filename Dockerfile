@@ -54,8 +54,11 @@ LABEL org.opencontainers.image.title="nomad-idle-monitor" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.base.name="${NODE_IMAGE}"
+# --max-semi-space-size=1 (MB): V8's young generation otherwise grows to 16 MB during the first
+# cycle's burst of inspects and keeps it; with it the sampler's RSS at 1,000 containers is ~9 MB lower,
+# at no measurable CPU cost (bench/README.md). The bench runs its sampler process with the same flag.
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--enable-source-maps
+    NODE_OPTIONS="--enable-source-maps --max-semi-space-size=1"
 WORKDIR /app
 COPY --from=init /usr/bin/tini-static /usr/bin/tini
 COPY --from=deps /app/node_modules ./node_modules

@@ -27,6 +27,8 @@ export interface CycleFigures {
   namespaces: number;
   /** Unknown allocations by reason. */
   unknown: Record<string, number>;
+  /** The process's peak RSS so far, at the cycle's end: says which phase the final peak came from. */
+  peakRssBytes: number;
 }
 
 let sampler: DockerNetworkSampler | undefined;
@@ -49,6 +51,7 @@ async function cycle(): Promise<CycleFigures> {
     measured: 0,
     namespaces: 0,
     unknown: {},
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
   };
   for (const allocId of allocIds) {
     const reading = readings.get(allocId);

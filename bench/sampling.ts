@@ -156,6 +156,10 @@ function machine() {
   };
 }
 
+function loadText({ loadAverage }: ReturnType<typeof machine>): string {
+  return [loadAverage.one, loadAverage.five, loadAverage.fifteen].map((load) => load.toFixed(2)).join(" ");
+}
+
 function estimate(options: Options, kept: KeptWorld | undefined): string {
   const create = kept ? 0 : options.containers * SECONDS_TO_CREATE;
   const remove = options.reuse ? 0 : options.containers * SECONDS_TO_REMOVE;
@@ -301,7 +305,11 @@ class SamplerProcess {
 
   constructor(entry: string, proxy: CountingProxy, cpuProfileDir: string | undefined) {
     const { host, port } = proxy.endpoint as { host: string; port: number };
-    const execArgv = cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(cpuProfileDir)}`] : [];
+    // The young-generation cap the Dockerfile gives the daemon (NODE_OPTIONS).
+    const execArgv = [
+      "--max-semi-space-size=1",
+      ...(cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(cpuProfileDir)}`] : []),
+    ];
     this.#child = fork(entry, { execArgv, env: { ...process.env, DOCKER_HOST: `tcp://${host}:${port}` } });
     this.#child.on("message", (message: FromSampler) => {
       if (message.kind === "baseline") this.baselines.set(message.allocId, message.deliveredAtMs);
@@ -608,6 +616,8 @@ function goals(
 function report(
   options: Options,
   start: ReturnType<typeof machine>,
+  /** When the sampling began: after a long set-up, the load at the start says little about it. */
+  samplingStart: ReturnType<typeof machine>,
   setup: Setup,
   sampling: Sampling,
   baselines: Baselines,
@@ -627,6 +637,7 @@ function report(
   const hourly = perHour(sampling.steady);
   const seedPerContainer = median(baselines.seed.perContainerMs);
   const goalRows = goals(containers, sampling, wall.median, cpu.median, requests.median);
+  const lastCyclePeak = Math.max(...everyCycle.map((cycle) => cycle.peakRssBytes));
 
   console.log(
     `\n${containers} containers in ${allocations.length} allocations: ${allocations.length - bridge} host-mode ` +
@@ -634,7 +645,8 @@ function report(
       `${sampling.cycles[0]?.namespaces} namespaces read per cycle`,
   );
   console.log(
-    `${start.date}, ${start.cores} cores, load average at start ${start.loadAverage.one.toFixed(2)} ${start.loadAverage.five.toFixed(2)} ${start.loadAverage.fifteen.toFixed(2)}\n`,
+    `${start.date}, ${start.cores} cores, load average at start ${loadText(start)}; ` +
+      `sampling began ${samplingStart.date}, load average ${loadText(samplingStart)}\n`,
   );
   console.log(
     table(
@@ -683,7 +695,8 @@ function report(
         ],
         [
           "sampler process peak RSS",
-          `${mb(sampling.peakRssBytes)} MB (${mb(sampling.rssBeforeSamplingBytes)} MB before the first cycle)`,
+          `${mb(sampling.peakRssBytes)} MB (${mb(sampling.rssBeforeSamplingBytes)} MB before the first cycle, ` +
+            `peak ${mb(sampling.first.peakRssBytes)} MB by its end, ${mb(lastCyclePeak)} MB by the end of the measured cycles)`,
         ],
         [
           "unknown readings",
@@ -715,6 +728,8 @@ function report(
       date: start.date,
       cores: start.cores,
       loadAverageAtStart: start.loadAverage,
+      samplingStartedAt: samplingStart.date,
+      loadAverageAtSampling: samplingStart.loadAverage,
       containers,
       allocations: allocations.length,
       bridgeModeAllocations: bridge,
@@ -736,6 +751,8 @@ function report(
       startToBaselineMs: baselineMs,
       samplerPeakRssBytes: sampling.peakRssBytes,
       samplerRssBeforeSamplingBytes: sampling.rssBeforeSamplingBytes,
+      samplerPeakRssByFirstCycleEndBytes: sampling.first.peakRssBytes,
+      samplerPeakRssByMeasuredCyclesEndBytes: lastCyclePeak,
       unknown: { count: unknownCount, reasons: unknown },
       baselines: {
         seed: {
@@ -795,6 +812,7 @@ async function main(): Promise<number> {
     setup = await setUp(options, abort.signal);
     say(`set-up: ${setup.created ? seconds(setup.world.setupMs) : "reused"}`);
     abort.signal.throwIfAborted();
+    const samplingStart = machine();
     const sampling = await sample(build, setup, probesWorld, proxy, options.cpuProfileDir, options.cycles);
     say(`baseline 1: docker stats --no-stream for ${options.baselineSubset} containers, one at a time`);
     const seed = await seedBaseline(setup.containerIds, options.baselineSubset, abort.signal);
@@ -808,7 +826,7 @@ async function main(): Promise<number> {
       setup.keeper?.disconnect();
       setup.keeper?.unref();
     }
-    return report(options, start, setup, sampling, { seed, statsApi }, cleanUpMs) ? 0 : 1;
+    return report(options, start, samplingStart, setup, sampling, { seed, statsApi }, cleanUpMs) ? 0 : 1;
   } catch (error) {
     if (setup && !options.reuse) await removeKept(setup.world.keeperPid);
     if (abort.signal.aborted) return 130;
