@@ -1,6 +1,7 @@
 // The sampler alone in its own process, so its CPU time and peak RSS are not mixed with the world's or the
 // bench's (the parent holds the counting proxy and the world). The parent drives it one cycle at a time,
 // so that it can count the Docker requests of each cycle at the proxy, from outside the sampler.
+import { readFileSync } from "node:fs";
 import { DockerEngineClient, dockerEndpoint } from "../src/docker/engine-client.js";
 import { DockerNetworkSampler } from "../src/docker/network-sampler.js";
 
@@ -31,6 +32,18 @@ export interface CycleFigures {
   peakRssBytes: number;
 }
 
+/**
+ * This process's own peak RSS: VmHWM, the high-water mark of its memory since its exec. Not
+ * `process.resourceUsage().maxRSS`: Linux carries the parent's peak over into a child's across the
+ * fork and exec, so that figure read at least the bench's own RSS (~90-100 MB, the TypeScript compiler
+ * loaded), whatever the sampler used.
+ */
+function peakRssBytes(): number {
+  const kB = readFileSync("/proc/self/status", "utf8").match(/^VmHWM:\s+(\d+) kB$/m)?.[1];
+  if (kB === undefined) throw new Error("no VmHWM in /proc/self/status");
+  return Number(kB) * 1024;
+}
+
 let sampler: DockerNetworkSampler | undefined;
 let allocIds: string[] = [];
 
@@ -51,7 +64,7 @@ async function cycle(): Promise<CycleFigures> {
     measured: 0,
     namespaces: 0,
     unknown: {},
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    peakRssBytes: peakRssBytes(),
   };
   for (const allocId of allocIds) {
     const reading = readings.get(allocId);
@@ -96,9 +109,7 @@ async function handle(message: ToSampler): Promise<void> {
       return;
     case "finish":
       await sampler?.close();
-      process.send?.({ kind: "finished", peakRssBytes: process.resourceUsage().maxRSS * 1024 }, () =>
-        process.exit(0),
-      );
+      process.send?.({ kind: "finished", peakRssBytes: peakRssBytes() }, () => process.exit(0));
       return;
   }
 }
