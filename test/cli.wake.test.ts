@@ -59,7 +59,8 @@ describe.skipIf(!world)("nomad-idle-monitor wake", () => {
     const { sim } = current;
     await sim.registerJob(serviceJob("woken", { meta: { "idle-monitor.enabled": "true", owner: "alice" } }));
     await sim.whenSettled();
-    current.startMonitor();
+    // A cooldown longer than the test: the woken job, idle again, is not stopped again meanwhile.
+    current.startMonitor({ ACTION_COOLDOWN: "10m" });
     await waitFor("the job to be stopped", () => jobStopped(sim, "woken"), 30_000);
     await waitFor("the wake record", () => sim.listVariables("default", WAKE_RECORDS).length > 0);
     sim.purgeJob("default", "woken");
