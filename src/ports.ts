@@ -154,8 +154,8 @@ export interface VariableStore {
 export interface Lease {
   /** Up to when the holders of this lease carried out what came due; undefined for a new lease. */
   evaluatedAt: number | undefined;
-  /** Records that what came due up to `at` was dealt with; false when the lease was lost meanwhile. */
-  evaluated(at: number): Promise<boolean>;
+  /** Records that what came due up to `at` was dealt with (kept with the lease at its next renewal). */
+  evaluated(at: number): void;
 }
 
 /** What the monitors of a cluster share (cluster/exchange.ts implements it over Nomad Variables). */

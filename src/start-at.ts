@@ -72,7 +72,7 @@ export class StartAt {
           );
       });
     }
-    await lease.evaluated(now);
+    lease.evaluated(now);
   }
 
   private async consider(record: WakeRecord, evaluatedAt: number | undefined, now: number): Promise<void> {

@@ -251,3 +251,56 @@ describe("ClusterExchange", () => {
     ]);
   });
 });
+
+describe("the lease one monitor of the cluster holds (start-at)", () => {
+  const LEASE_MS = 180 * SECOND;
+
+  it("is held by one node at a time, renewed once half its time has passed, and taken over once it expires", async () => {
+    const store = new MemoryVariables();
+    const clock = new FakeClock();
+    const a = node("node-a", store, clock);
+    const b = node("node-b", store, clock);
+
+    const first = await a.lease("start-at", LEASE_MS);
+    expect(first?.evaluatedAt).toBeUndefined();
+    expect(await b.lease("start-at", LEASE_MS)).toBeUndefined();
+    first?.evaluated(clock.now());
+    const evaluatedAt = clock.now();
+
+    // Cycles within the first half: no write, and b does not read again before the expiry it saw.
+    const writes = store.writes;
+    const reads = store.reads;
+    for (let cycle = 0; cycle < 5; cycle++) {
+      await clock.advance(10 * SECOND);
+      expect(await a.lease("start-at", LEASE_MS)).toBeDefined();
+      expect(await b.lease("start-at", LEASE_MS)).toBeUndefined();
+    }
+    expect(store.writes).toBe(writes);
+    expect(store.reads).toBe(reads);
+
+    // Past half its time: renewed, and what was evaluated goes with it.
+    await clock.advance(50 * SECOND);
+    expect(await a.lease("start-at", LEASE_MS)).toBeDefined();
+    expect(store.writes).toBe(writes + 1);
+    expect(store.variables.get("nomad/jobs/idle-monitor/leases/start-at")?.items).toMatchObject({
+      node: "node-a",
+      evaluatedAt: String(evaluatedAt),
+    });
+
+    // a stops renewing (it died): b takes the lease once it expires, and learns up to when a dealt with firings.
+    await clock.advance(LEASE_MS - SECOND);
+    expect(await b.lease("start-at", LEASE_MS)).toBeUndefined();
+    await clock.advance(2 * SECOND);
+    const taken = await b.lease("start-at", LEASE_MS);
+    expect(taken?.evaluatedAt).toBe(evaluatedAt);
+    expect(await a.lease("start-at", LEASE_MS)).toBeUndefined();
+  });
+
+  it("is never held by two nodes racing for it", async () => {
+    const store = new MemoryVariables();
+    const clock = new FakeClock();
+    const nodes = ["a", "b", "c", "d"].map((name) => node(`node-${name}`, store, clock));
+    const held = await Promise.all(nodes.map((exchange) => exchange.lease("start-at", LEASE_MS)));
+    expect(held.filter((lease) => lease !== undefined)).toHaveLength(1);
+  });
+});

@@ -54,9 +54,8 @@ function world(options: {
         ? undefined
         : {
             evaluatedAt: options.evaluatedAt,
-            evaluated: async (at: number) => {
+            evaluated: (at: number) => {
               evaluated = at;
-              return true;
             },
           },
   } as unknown as ClusterPort;

@@ -66,6 +66,7 @@ export class ClusterExchange implements ClusterPort {
   readonly #peers = new Map<string, PeerReport>();
   readonly #claims = new Map<string, SeenVariable & { durationMs: number }>();
   readonly #wakeRecords: WakeRecords;
+  readonly #leases = new Map<string, LeaseState>();
   /** ModifyIndex of each part of this node's own report, for check-and-set. */
   #ownParts: number[] = [];
   #written: { digest: string; at: number } | undefined;
@@ -291,38 +292,48 @@ export class ClusterExchange implements ClusterPort {
   }
 
   /**
-   * A lease in a Variable whose items say who holds it and until when (Nomad 1.6 has no Variable locks):
-   * taken when absent, expired or already this node's, always with check-and-set, so that two monitors
-   * racing for it never both get it. Expiry is compared on the reader's clock.
+   * A lease in a Variable whose items say who holds it, until when, and up to when its holders dealt with
+   * what came due (Nomad 1.6 has no Variable locks): taken when absent, expired or already this node's,
+   * always with check-and-set, so that two monitors racing for it never both get it. Expiry is compared
+   * on the reader's clock. The holder renews it only once half its time has passed, and a lease seen held
+   * by another is not read again before it expires: in steady state one write per half lease, cluster-wide.
    */
   async lease(name: string, durationMs: number): Promise<Lease | undefined> {
     const { store, paths, nodeId, clock } = this.#options;
+    const now = clock.now();
+    const known = this.#leases.get(name);
+    if (known && !known.ours && now < known.expiresAt) return undefined;
+    if (known?.ours && known.expiresAt - now > durationMs / 2) return leaseOf(known);
     const path = paths.lease(name);
     try {
       const current = await store.read(path);
-      const now = clock.now();
-      const holder = current?.items.node;
-      if (current && holder !== nodeId && Number(current.items.expiresAt) > now) return undefined;
-      const previous = Number(current?.items.evaluatedAt);
-      const evaluatedAt = Number.isFinite(previous) && previous > 0 ? previous : undefined;
+      const expiresAt = Number(current?.items.expiresAt);
+      if (current && current.items.node !== nodeId && expiresAt > now) {
+        this.#leases.set(name, {
+          ours: false,
+          expiresAt,
+          modifyIndex: current.modifyIndex,
+          evaluatedAt: undefined,
+        });
+        return undefined;
+      }
+      const stored = Number(current?.items.evaluatedAt);
+      const evaluatedAt = known?.ours ? known.evaluatedAt : stored > 0 ? stored : undefined;
       const items = {
         node: nodeId,
         expiresAt: String(now + durationMs),
         evaluatedAt: String(evaluatedAt ?? 0),
       };
       const taken = await store.write(path, items, current?.modifyIndex ?? 0);
-      if (taken.kind === "conflict") return undefined;
-      let index = taken.modifyIndex;
-      return {
-        evaluatedAt,
-        evaluated: async (at: number) => {
-          const written = await store.write(path, { ...items, evaluatedAt: String(at) }, index);
-          if (written.kind === "conflict") return false;
-          index = written.modifyIndex;
-          return true;
-        },
-      };
+      if (taken.kind === "conflict") {
+        this.#leases.delete(name);
+        return undefined;
+      }
+      const held = { ours: true, expiresAt: now + durationMs, modifyIndex: taken.modifyIndex, evaluatedAt };
+      this.#leases.set(name, held);
+      return leaseOf(held);
     } catch (error) {
+      this.#leases.delete(name);
       this.#failed(`hold the ${name} lease`, error);
       return undefined;
     }
@@ -375,6 +386,23 @@ export class ClusterExchange implements ClusterPort {
         `cannot ${what} in Nomad Variables: ${reason}; jobs whose allocations span nodes are left alone until it can`,
       );
   }
+}
+
+interface LeaseState {
+  ours: boolean;
+  expiresAt: number;
+  modifyIndex: number;
+  /** Ours only: up to when what came due was dealt with; written with the next renewal. */
+  evaluatedAt: number | undefined;
+}
+
+function leaseOf(state: LeaseState): Lease {
+  return {
+    evaluatedAt: state.evaluatedAt,
+    evaluated: (at) => {
+      state.evaluatedAt = at;
+    },
+  };
 }
 
 /** What other nodes rely on: the allocations, their states, when quiet ones went quiet, and the cooldowns. */
