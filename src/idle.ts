@@ -1,5 +1,16 @@
 import { formatDuration } from "./duration.js";
 import type { GroupPolicy } from "./policy.js";
+import type { SignalReading } from "./ports.js";
+import {
+  applyCheckBudget,
+  DEFAULT_WINDOW,
+  estimateCheckCost,
+  type MeasuredInterval,
+  type NetworkCheck,
+} from "./signals/check-budget.js";
+import { cpuPercent } from "./signals/cpu.js";
+import type { SignalSettings } from "./signals/meta.js";
+import { describeSessions } from "./signals/tcp.js";
 
 /** Network-namespace key → cumulative Rx+Tx bytes of every interface but `lo`. */
 export type NamespaceCounters = ReadonlyMap<string, number>;
@@ -19,6 +30,8 @@ export interface Activity {
   bytes: number;
   state: "baseline" | "quiet" | "active" | "unknown";
   reason: string;
+  /** The signal beyond bytes that made a quiet interval active, if one did. */
+  signal?: "cpu" | "connections";
 }
 
 /** An interval this many times CHECK_INTERVAL or longer is a gap (a skipped tick is not one). */
@@ -28,6 +41,8 @@ const GAP_FACTOR = 1.5;
 export interface ActivityThreshold {
   thresholdBytes: number;
   checkIntervalMs: number;
+  /** The job's network service checks, whose cost is subtracted before the threshold applies; none: nothing is. */
+  checks?: readonly NetworkCheck[];
 }
 
 interface GoodReading {
@@ -35,15 +50,31 @@ interface GoodReading {
   counters: NamespaceCounters;
 }
 
-/** Turns this node's counter readings into Activity, remembering each allocation's last good reading. */
+interface CpuMark {
+  at: number;
+  usageNs: number;
+  containers: string;
+}
+
+/** Intervals kept per allocation to learn its checks' cost: the estimate's window, with room for unusable ones. */
+const HISTORY = 2 * DEFAULT_WINDOW;
+
+/**
+ * Turns this node's counter readings into Activity, remembering each allocation's last good reading, its
+ * recent intervals (to learn what its health checks cost) and its last CPU reading.
+ */
 export class TrafficMeter {
   readonly #lastGood = new Map<string, GoodReading>();
+  readonly #intervals = new Map<string, MeasuredInterval[]>();
+  readonly #cpu = new Map<string, CpuMark>();
 
   /**
    * Active when the bytes since the last good reading *exceed* the allowance: the threshold scaled down
    * for an interval shorter than CHECK_INTERVAL, but never above one interval's threshold — after a gap
    * of unknown readings the bytes may all have come just before the gap ended, so they are not averaged
-   * over it. Exactly the allowance is quiet. An unknown reading keeps the last good one.
+   * over it. Exactly the allowance is quiet. An unknown reading keeps the last good one. Bytes above the
+   * allowance are first reduced by the cost of the job's health checks (`threshold.checks`, check-budget.ts),
+   * learned from this allocation's earlier intervals.
    */
   measure(reading: Reading, threshold: ActivityThreshold): Activity {
     const { allocId, at } = reading;
@@ -57,15 +88,99 @@ export class TrafficMeter {
     if (previous === undefined) return { allocId, at, bytes: 0, state: "baseline", reason: "first reading" };
 
     const { bytes, reset } = bytesSince(previous.counters, reading.counters);
-    if (reset !== undefined) return { allocId, at, bytes, state: "active", reason: reset };
     const elapsedMs = Math.max(0, at - previous.at);
-    const share = Math.min(1, elapsedMs / threshold.checkIntervalMs);
+    const history = this.#intervals.get(allocId) ?? [];
+    this.#intervals.set(allocId, history);
+    history.push({ bytes, elapsedMs, ...(reset !== undefined ? { reset: true } : {}) });
+    if (history.length > HISTORY) history.shift();
+    if (reset !== undefined) return { allocId, at, bytes, state: "active", reason: reset };
+    const { checkIntervalMs, checks = [] } = threshold;
+    const share = Math.min(1, elapsedMs / checkIntervalMs);
     const allowed = threshold.thresholdBytes * share;
-    const state = bytes > allowed ? "active" : "quiet";
-    const capped =
-      elapsedMs > threshold.checkIntervalMs * GAP_FACTOR ? " (one interval's worth after a gap)" : "";
-    const reason = `${bytes} B in ${formatDuration(elapsedMs)}, threshold ${Math.round(allowed)} B${capped}`;
+    const capped = elapsedMs > checkIntervalMs * GAP_FACTOR ? " (one interval's worth after a gap)" : "";
+    const limit = `threshold ${Math.round(allowed)} B${capped}`;
+    if (bytes <= allowed || checks.length === 0) {
+      const state = bytes > allowed ? "active" : "quiet";
+      return { allocId, at, bytes, state, reason: `${bytes} B in ${formatDuration(elapsedMs)}, ${limit}` };
+    }
+    // Learned from the intervals before this one: the interval being judged does not vouch for itself.
+    const cost = estimateCheckCost(history.slice(0, -1), checks, { checkIntervalMs });
+    const budgeted = applyCheckBudget(bytes, elapsedMs, checks, cost, checkIntervalMs);
+    const state = budgeted.bytes > allowed ? "active" : "quiet";
+    const reason = `${bytes} B in ${formatDuration(elapsedMs)}, ${budgeted.reason}, ${limit}`;
     return { allocId, at, bytes, state, reason };
+  }
+
+  /**
+   * A quiet interval seen through the signals beyond bytes that `settings` turns on (signals/meta.ts):
+   * an inbound session or CPU use above the gate makes it active; a signal that is on but cannot be read
+   * makes it unknown (never idle); the first CPU reading after the allocation was active or unread (no
+   * rate over this interval yet) makes it a baseline, so that its quiet stretch starts only now. Active
+   * wins over unknown, unknown over baseline.
+   */
+  withSignals(
+    activity: Activity,
+    reading: SignalReading,
+    settings: SignalSettings,
+    checkIntervalMs: number,
+  ): Activity {
+    const verdicts: Array<{ state: Activity["state"]; reason: string; signal?: Activity["signal"] }> = [];
+    if (settings.connections.kind !== "off") {
+      const sessions = reading.sessions ?? { state: "unknown", reason: "not read" };
+      if (sessions.state === "unknown") {
+        verdicts.push({ state: "unknown", reason: `open connections: ${sessions.reason}` });
+      } else {
+        const described = describeSessions(sessions.value);
+        if (described !== undefined)
+          verdicts.push({ state: "active", reason: described, signal: "connections" });
+      }
+    }
+    if (settings.cpuPercent !== undefined)
+      verdicts.push(this.#cpuVerdict(activity, reading, settings.cpuPercent, checkIntervalMs));
+    for (const state of ["active", "unknown", "baseline"] as const) {
+      const deciding = verdicts.filter((verdict) => verdict.state === state);
+      const [first] = deciding;
+      if (first === undefined) continue;
+      const reason = `${activity.reason}; ${deciding.map((verdict) => verdict.reason).join("; ")}`;
+      return { ...activity, state, reason, ...(first.signal ? { signal: first.signal } : {}) };
+    }
+    if (verdicts.length === 0) return activity;
+    return {
+      ...activity,
+      reason: `${activity.reason}; ${verdicts.map((verdict) => verdict.reason).join("; ")}`,
+    };
+  }
+
+  #cpuVerdict(
+    activity: Activity,
+    reading: SignalReading,
+    gatePercent: number,
+    checkIntervalMs: number,
+  ): { state: Activity["state"]; reason: string; signal?: "cpu" } {
+    const { allocId, at } = activity;
+    const cpu = reading.cpu ?? { state: "unknown", reason: "not read" };
+    if (cpu.state === "unknown") {
+      this.#cpu.delete(allocId);
+      return { state: "unknown", reason: `CPU: ${cpu.reason}` };
+    }
+    const now = { at, ...cpu.value };
+    const previous = this.#cpu.get(allocId);
+    this.#cpu.set(allocId, now);
+    const percent =
+      previous !== undefined &&
+      previous.containers === now.containers &&
+      at - previous.at <= checkIntervalMs * GAP_FACTOR
+        ? cpuPercent(previous, now)
+        : undefined;
+    if (percent === undefined)
+      return {
+        state: "baseline",
+        reason: "first CPU reading of its containers in this stretch: no rate yet",
+      };
+    const used = `CPU ${formatPercent(percent)} of one core over ${formatDuration(at - (previous?.at ?? at))}`;
+    if (percent > gatePercent)
+      return { state: "active", reason: `${used}, above the gate of ${gatePercent}%`, signal: "cpu" };
+    return { state: "quiet", reason: `${used} (gate ${gatePercent}%)` };
   }
 
   /** The last good reading of an allocation, for this node's report. */
@@ -80,7 +195,13 @@ export class TrafficMeter {
 
   forget(allocId: string): void {
     this.#lastGood.delete(allocId);
+    this.#intervals.delete(allocId);
+    this.#cpu.delete(allocId);
   }
+}
+
+function formatPercent(percent: number): string {
+  return `${percent < 10 ? percent.toFixed(1) : Math.round(percent)}%`;
 }
 
 /** Counters restart from zero when a namespace is recreated (nomad-api-notes.md "Docker Engine API"). */

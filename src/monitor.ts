@@ -8,6 +8,7 @@ import { formatDuration } from "./duration.js";
 import { type EligibilityRules, type JobNotes, type WatchedGroup, watchedGroups } from "./eligibility.js";
 import {
   type Activity,
+  type ActivityThreshold,
   ActivityTracker,
   decideGroup,
   type GroupDecision,
@@ -32,6 +33,7 @@ import {
 } from "./plan.js";
 import {
   type ActionOutcome,
+  type ActivitySignals,
   type AllocationListStub,
   type ClusterPort,
   type Job,
@@ -44,6 +46,7 @@ import {
   type TokenSource,
 } from "./ports.js";
 import { describeInstant, missedFiringGraceMs } from "./schedule.js";
+import { groupChecks } from "./signals/check-budget.js";
 import { StartAt } from "./start-at.js";
 import { type GroupStatus, nodeStatus } from "./status.js";
 
@@ -61,6 +64,8 @@ export interface MonitorDeps {
   watchTiming?: WatchTiming;
   /** Webhooks; none when WEBHOOK_URL and WEBHOOK_ALLOWED_HOSTS are unset. */
   notifier?: Notifier;
+  /** CPU time and inbound sessions (issue 12); without it, an allocation with either signal on is unknown. */
+  signals?: ActivitySignals;
 }
 
 /** A running allocation unknown for this many readings in a row is worth a warning; before, it is starting. */
@@ -275,10 +280,7 @@ export class Monitor {
     if (!group || !alloc) return;
     this.resume(allocId);
     if (this.meter.lastGood(allocId)) return;
-    const activity = this.meter.measure(reading, {
-      thresholdBytes: group.policy.thresholdBytes,
-      checkIntervalMs: this.deps.config.checkIntervalMs,
-    });
+    const activity = this.meter.measure(reading, this.thresholdOf(group));
     this.tracker.record(activity, alloc.startedAt);
     this.latest.set(allocId, activity.state);
     this.unknownStreak.set(allocId, 0);
@@ -373,26 +375,67 @@ export class Monitor {
         allocations.map(({ alloc }) => [alloc.id, { allocId: alloc.id, at, state: "unknown", reason }]),
       );
     }
-    for (const { alloc, group } of allocations) {
+    const measured = allocations.map(({ alloc, group }) => {
       this.resume(alloc.id);
-      const reading = readings.get(alloc.id) ?? {
+      const reading: Reading = readings.get(alloc.id) ?? {
         allocId: alloc.id,
         at,
         state: "unknown",
         reason: "not sampled",
       };
-      const activity = this.meter.measure(reading, {
-        thresholdBytes: group.policy.thresholdBytes,
-        checkIntervalMs: config.checkIntervalMs,
-      });
+      return { alloc, group, activity: this.meter.measure(reading, this.thresholdOf(group)) };
+    });
+    await this.readSignals(measured);
+    for (const { alloc, group, activity } of measured) {
       this.tracker.record(activity, alloc.startedAt);
       this.latest.set(alloc.id, activity.state);
       metrics.readings.inc({ state: activity.state === "unknown" ? "unknown" : "measured" });
       const streak =
         activity.state === "unknown" && alloc.running ? (this.unknownStreak.get(alloc.id) ?? 0) + 1 : 0;
       this.unknownStreak.set(alloc.id, streak);
-      this.groupLog(group).debug(
-        `job ${group.jobId} group ${group.group} allocation ${shortId(alloc.id)}: ${activity.state}, ${activity.reason}`,
+      const what = `job ${group.jobId} group ${group.group} allocation ${shortId(alloc.id)}`;
+      this.groupLog(group).debug(`${what}: ${activity.state}, ${activity.reason}`);
+      if (activity.signal !== undefined) {
+        this.said.say(jobKey(group.namespace, group.jobId), `signal:${alloc.id}:${activity.signal}`, () =>
+          this.groupLog(group).info(`${what} is active with no traffic to speak of: ${activity.reason}`),
+        );
+      }
+    }
+  }
+
+  /** Bytes per interval that count, less the job's own health checks when `idle-monitor.ignore-checks` is on. */
+  private thresholdOf(group: WatchedGroup): ActivityThreshold {
+    const { thresholdBytes, signals } = group.policy;
+    const checks = signals.ignoreChecks ? groupChecks(group.job, group.group) : [];
+    return { thresholdBytes, checkIntervalMs: this.deps.config.checkIntervalMs, checks };
+  }
+
+  /**
+   * The signals beyond bytes (CPU, open connections), read only for allocations quiet by bytes whose group
+   * turns one on: a busy allocation costs nothing more.
+   */
+  private async readSignals(
+    measured: Array<{ alloc: { id: string }; group: WatchedGroup; activity: Activity }>,
+  ): Promise<void> {
+    const gated = measured.filter(({ group, activity }) => {
+      const { cpuPercent, connections } = group.policy.signals;
+      return activity.state === "quiet" && (cpuPercent !== undefined || connections.kind !== "off");
+    });
+    if (gated.length === 0) return;
+    const requests = gated.map(({ alloc, group }) => ({
+      allocId: alloc.id,
+      cpu: group.policy.signals.cpuPercent !== undefined,
+      connections: group.policy.signals.connections,
+    }));
+    const readings = (await this.deps.signals?.read(requests)) ?? new Map();
+    for (const entry of gated) {
+      const reading = readings.get(entry.alloc.id) ?? {};
+      const { signals } = entry.group.policy;
+      entry.activity = this.meter.withSignals(
+        entry.activity,
+        reading,
+        signals,
+        this.deps.config.checkIntervalMs,
       );
     }
   }

@@ -4,6 +4,8 @@ import type { NodeReport } from "./cluster/report.js";
 import type { Reading } from "./idle.js";
 import type { Allocation, AllocationListStub, Job } from "./nomad/generated/types.gen.js";
 import type { PeerEvidence } from "./plan.js";
+import type { ConnectionsSetting } from "./signals/meta.js";
+import type { InboundSession } from "./signals/tcp.js";
 
 // The interfaces the core consumes, declared here by the core; the adapters (nomad/api.ts,
 // docker/network-sampler.ts, actions.ts) implement them, and tests pass fakes.
@@ -187,4 +189,30 @@ export interface ClusterPort {
     action: string,
     durationMs: number,
   ): Promise<"claimed" | "held" | "unavailable">;
+}
+
+/** What to read beyond bytes of one allocation that is quiet by bytes (issue 12). */
+export interface SignalRequest {
+  allocId: string;
+  cpu: boolean;
+  /** `off`: its sessions are not read. */
+  connections: ConnectionsSetting;
+}
+
+export type SignalValue<T> = { state: "measured"; value: T } | { state: "unknown"; reason: string };
+
+/** Only what was asked for is present. */
+export interface SignalReading {
+  /**
+   * The cumulative CPU time of the allocation's containers, and which containers it sums (`containers`,
+   * their IDs): a different set has no rate against the previous reading.
+   */
+  cpu?: SignalValue<{ usageNs: number; containers: string }>;
+  sessions?: SignalValue<InboundSession[]>;
+}
+
+/** What the monitor needs from a source of activity beyond bytes: CPU time and inbound sessions. */
+export interface ActivitySignals {
+  /** One reading per request; never throws (what cannot be read is `unknown`, with the reason). */
+  read(requests: readonly SignalRequest[]): Promise<Map<string, SignalReading>>;
 }

@@ -163,7 +163,34 @@ export type TaskGroup = {
     Meta: StringMap;
     Networks: Array<NetworkResource> | null;
     Scaling: ScalingPolicy | null;
+    /**
+     * Nomad sends null when the group has none; not required, so that jobs written by hand need not say so.
+     */
+    Services?: Array<Service> | null;
     Tasks: Array<Task>;
+};
+
+/**
+ * A `service` block of a group or task (Nomad's structs.Service), reduced to what the monitor reads.
+ */
+export type Service = {
+    Name: string;
+    Checks: Array<ServiceCheck> | null;
+};
+
+/**
+ * A service's `check` block (Nomad's structs.ServiceCheck); `http`, `tcp` and `grpc` checks send traffic to the allocation.
+ */
+export type ServiceCheck = {
+    Name: string;
+    /**
+     * `http`, `tcp`, `grpc` or `script`.
+     */
+    Type: string;
+    /**
+     * Nanoseconds between two runs of the check.
+     */
+    Interval: number;
 };
 
 export type NetworkResource = {
@@ -192,6 +219,7 @@ export type Task = {
     Config: {
         [key: string]: unknown;
     } | null;
+    Services?: Array<Service> | null;
 };
 
 export type JobRegisterRequest = {
