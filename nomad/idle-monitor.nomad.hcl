@@ -5,7 +5,7 @@
 #   nomad job run -var image=registry.example.com/nomad-idle-monitor:0.1.0 nomad/idle-monitor.nomad.hcl
 #
 # Every client needs the Docker plugin to allow host mounts (for the Docker
-# socket and /proc below):
+# socket, /proc and /sys/fs/cgroup below):
 #
 #   plugin "docker" {
 #     config {
@@ -250,6 +250,16 @@ job "idle-monitor" {
           target   = "/host/proc"
           readonly = true
         }
+
+        # The host's cgroups: containers' CPU time, for jobs with idle-monitor.cpu
+        # (README "Activity signals beyond bytes"). The container's own /sys/fs/cgroup
+        # shows only its own cgroup, so the host's goes beside it.
+        mount {
+          type     = "bind"
+          source   = "/sys/fs/cgroup"
+          target   = "/host/sys/fs/cgroup"
+          readonly = true
+        }
       }
 
       # NOMAD_TOKEN = this task's workload identity; it may only read the token
@@ -264,6 +274,7 @@ job "idle-monitor" {
         NOMAD_ADDR     = var.nomad_addr
         TOKEN_VARIABLE = "nomad/jobs/${NOMAD_JOB_ID}"
         PROC_ROOT      = "/host/proc"
+        CGROUP_ROOT    = "/host/sys/fs/cgroup"
         DOCKER_HOST    = "unix:///var/run/docker.sock"
         DRY_RUN        = var.dry_run
         # Inside the container, on the port the group's network block maps (the default 127.0.0.1

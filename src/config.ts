@@ -35,6 +35,8 @@ export interface Config {
   /** Where /metrics, /healthz, /readyz and /v1/status are served; undefined when HTTP_LISTEN=off. */
   readonly httpListen: { readonly host: string; readonly port: number } | undefined;
   readonly procRoot: string;
+  /** Where the host's /sys/fs/cgroup is mounted: containers' CPU time (`idle-monitor.cpu`). */
+  readonly cgroupRoot: string;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   /** The zone of schedules that name none (`idle-monitor.timezone`): TZ when it is an IANA zone, else UTC. */
@@ -194,6 +196,13 @@ export function parseConfig(
   const procRoot = text("PROC_ROOT") ?? (pathExists("/host/proc") ? "/host/proc" : "/proc");
   if (!pathExists(procRoot)) invalid("PROC_ROOT", procRoot, "a directory where the host's /proc is mounted");
 
+  // Missing by default is no error: only jobs with the CPU gate on need it, and they say so (unknown).
+  const cgroupRootRaw = text("CGROUP_ROOT");
+  const cgroupRoot =
+    cgroupRootRaw ?? (pathExists("/host/sys/fs/cgroup") ? "/host/sys/fs/cgroup" : "/sys/fs/cgroup");
+  if (cgroupRootRaw !== undefined && !pathExists(cgroupRootRaw))
+    invalid("CGROUP_ROOT", cgroupRootRaw, "a directory where the host's /sys/fs/cgroup is mounted");
+
   const webhookUrlRaw = text("WEBHOOK_URL");
   if (webhookUrlRaw !== undefined && webhookUrl(webhookUrlRaw) === undefined) {
     // Shown up to its host: the path of a webhook URL (Slack's, for one) is often the credential.
@@ -237,6 +246,7 @@ export function parseConfig(
     dockerHost: dockerHost.replace(/\/$/, ""),
     httpListen: httpListen ?? undefined,
     procRoot,
+    cgroupRoot,
     logLevel: oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     logFormat: oneOf("LOG_FORMAT", LOG_FORMATS, "text"),
     timezone: monitorTimezone(text("TZ")),

@@ -4,6 +4,7 @@ import { type Cancel, type Clock, systemClock } from "./clock.js";
 import { ClusterExchange, exchangeTiming } from "./cluster/exchange.js";
 import { StatePaths } from "./cluster/paths.js";
 import type { Config } from "./config.js";
+import { DockerActivitySignals } from "./docker/activity-signals.js";
 import { DockerEngineClient, dockerEndpoint } from "./docker/engine-client.js";
 import { DockerNetworkSampler } from "./docker/network-sampler.js";
 import { formatDuration } from "./duration.js";
@@ -108,6 +109,11 @@ export async function runDaemon(
       nomad,
       token: actionToken,
       sampler,
+      signals: new DockerActivitySignals({
+        sampler,
+        procRoot: config.procRoot,
+        cgroupRoot: config.cgroupRoot,
+      }),
       actions: new Actions({ nomad, token: actionToken, clock, log, dryRun: config.dryRun }),
       clock,
       log,

@@ -141,7 +141,9 @@ export class TrafficMeter {
       const deciding = verdicts.filter((verdict) => verdict.state === state);
       const [first] = deciding;
       if (first === undefined) continue;
-      const reason = `${activity.reason}; ${deciding.map((verdict) => verdict.reason).join("; ")}`;
+      const why = deciding.map((verdict) => verdict.reason).join("; ");
+      // An unknown reason names only what could not be read: it is said once per reason, so no byte count.
+      const reason = state === "unknown" ? why : `${activity.reason}; ${why}`;
       return { ...activity, state, reason, ...(first.signal ? { signal: first.signal } : {}) };
     }
     if (verdicts.length === 0) return activity;

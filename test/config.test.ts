@@ -39,6 +39,7 @@ describe("config defaults", () => {
       dockerHost: "unix:///var/run/docker.sock",
       httpListen: { host: "127.0.0.1", port: 9464 },
       procRoot: "/proc",
+      cgroupRoot: "/sys/fs/cgroup",
       logLevel: "info",
       logFormat: "text",
       timezone: "UTC",
@@ -48,6 +49,11 @@ describe("config defaults", () => {
 
   it("prefers the host's /proc at /host/proc when it is mounted", () => {
     expect(configOf(outsideNomad, onlyRealPaths("/proc", "/host/proc")).procRoot).toBe("/host/proc");
+  });
+
+  it("prefers the host's cgroups at /host/sys/fs/cgroup when they are mounted", () => {
+    const paths = onlyRealPaths("/proc", "/host/sys/fs/cgroup");
+    expect(configOf(outsideNomad, paths).cgroupRoot).toBe("/host/sys/fs/cgroup");
   });
 
   it("is frozen, nested objects included", () => {
@@ -203,6 +209,11 @@ describe("invalid values", () => {
     ["namespace list", { NAMESPACES: "dev,,prod" }, 'NAMESPACES="dev,,prod" is not valid'],
     ["docker host", { DOCKER_HOST: "/var/run/docker.sock" }, 'DOCKER_HOST="/var/run/docker.sock"'],
     ["missing proc root", { PROC_ROOT: "/nowhere" }, 'PROC_ROOT="/nowhere" is not valid'],
+    [
+      "missing cgroup root",
+      { CGROUP_ROOT: "/nowhere" },
+      `CGROUP_ROOT="/nowhere" is not valid: expected a directory where the host's /sys/fs/cgroup is mounted`,
+    ],
     ["missing CA file", { NOMAD_CACERT: "/nowhere/ca.pem" }, 'NOMAD_CACERT="/nowhere/ca.pem"'],
     [
       "client cert without key",

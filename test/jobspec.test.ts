@@ -126,7 +126,7 @@ describe("the monitor's job spec", () => {
     for (const name of ["datacenters", "node_pool", "namespace"]) expect(variables.has(name)).toBe(true);
   });
 
-  it("mounts the Docker socket and the host's /proc read-only, and nothing else", async () => {
+  it("mounts the Docker socket, the host's /proc and /sys/fs/cgroup read-only, and nothing else", async () => {
     const { task } = await monitorTask();
     const config = onlyBlock(task, "config");
     expect(task.driver).toBe("docker");
@@ -135,8 +135,10 @@ describe("the monitor's job spec", () => {
     expect(blocks(config, "mount")).toEqual([
       { type: "bind", source: "/var/run/docker.sock", target: "/var/run/docker.sock", readonly: true },
       { type: "bind", source: "/proc", target: "/host/proc", readonly: true },
+      { type: "bind", source: "/sys/fs/cgroup", target: "/host/sys/fs/cgroup", readonly: true },
     ]);
     expect(onlyBlock(task, "env").PROC_ROOT).toBe("/host/proc");
+    expect(onlyBlock(task, "env").CGROUP_ROOT).toBe("/host/sys/fs/cgroup");
   });
 
   it("exposes the workload identity and reaches Nomad through the task API socket", async () => {

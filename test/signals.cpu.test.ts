@@ -248,24 +248,35 @@ describe("locating a container's cgroup", () => {
 
   it("locates once per container, and again after the cgroup disappears", async () => {
     const root = await tree({ [`cpuacct/docker/${id}/cpuacct.usage`]: "5\n" });
-    let lookups = 0;
-    const counting: CgroupFs = {
-      ...nodeCgroupFs,
-      exists: (path) => {
-        lookups++;
-        return nodeCgroupFs.exists(path);
-      },
-    };
-    const reader = new CgroupCpuReader(root, counting);
+    const counting = countingLookups();
+    const reader = new CgroupCpuReader(root, counting.fs);
     await reader.usage(id);
-    const afterFirst = lookups;
+    const afterFirst = counting.lookups();
     expect(await reader.usage(id)).toMatchObject({ state: "measured", usageNs: 5 });
-    expect(lookups).toBe(afterFirst);
+    expect(counting.lookups()).toBe(afterFirst);
     await rm(join(root, "cpuacct"), { recursive: true });
     expect((await reader.usage(id)).state).toBe("unknown");
     await mkdir(join(root, `cpuacct/docker/${id}`), { recursive: true });
     await writeFile(join(root, `cpuacct/docker/${id}/cpuacct.usage`), "9\n");
     expect(await reader.usage(id)).toMatchObject({ state: "measured", usageNs: 9 });
+  });
+
+  it("forgets the locations of the containers not read, and only those", async () => {
+    const other = "b".repeat(64);
+    const root = await tree({
+      [`cpuacct/docker/${id}/cpuacct.usage`]: "5\n",
+      [`cpuacct/docker/${other}/cpuacct.usage`]: "7\n",
+    });
+    const counting = countingLookups();
+    const reader = new CgroupCpuReader(root, counting.fs);
+    await reader.usage(id);
+    await reader.usage(other);
+    reader.forgetAllBut(new Set([id]));
+    const before = counting.lookups();
+    await reader.usage(id);
+    expect(counting.lookups()).toBe(before);
+    await reader.usage(other);
+    expect(counting.lookups()).toBeGreaterThan(before);
   });
 
   it("reports unexpected content as unknown", async () => {
@@ -350,3 +361,16 @@ describe.skipIf(world === undefined)("CPU of a real container (Docker Engine)", 
     expect(busyPercent).toBeGreaterThan(5);
   }, 60_000);
 });
+
+/** The node filesystem, counting the existence checks that locating a cgroup makes. */
+function countingLookups(): { fs: CgroupFs; lookups(): number } {
+  let lookups = 0;
+  const fs: CgroupFs = {
+    ...nodeCgroupFs,
+    exists: (path) => {
+      lookups++;
+      return nodeCgroupFs.exists(path);
+    },
+  };
+  return { fs, lookups: () => lookups };
+}

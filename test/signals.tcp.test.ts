@@ -1,6 +1,12 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { describeSessions, inboundSessions, isLoopback, parseTcpTable } from "../src/signals/tcp.js";
+import {
+  describeSessions,
+  establishedConnections,
+  inboundSessions,
+  isLoopback,
+  parseTcpTable,
+} from "../src/signals/tcp.js";
 
 /** The recording (test/fixtures/nomad-1.6.5/README.md): sections, each under a "# " comment line. */
 const RECORDING = readFileSync(
@@ -262,5 +268,31 @@ describe("net/tcp parsing, synthetic", () => {
     ["::", false],
   ])("isLoopback(%s) = %s", (address, loopback) => {
     expect(isLoopback(address)).toBe(loopback);
+  });
+});
+
+describe("establishedConnections: CurrEstab of a namespace's net/snmp", () => {
+  // Recorded from /proc/self/net/snmp on Linux 6.18, with 8 TCP connections open in the namespace.
+  const SNMP = readFileSync(new URL("./fixtures/linux-proc-net-snmp.txt", import.meta.url), "latin1");
+
+  it("reads the Tcp: CurrEstab value, by its column in the header line", () => {
+    expect(establishedConnections(SNMP)).toBe(8);
+    const [header = "", values = ""] = SNMP.split("\n").filter((line) => line.startsWith("Tcp:"));
+    const column = header.split(" ").indexOf("CurrEstab");
+    const twoOpen = values
+      .split(" ")
+      .map((value, index) => (index === column ? "2" : value))
+      .join(" ");
+    const withTwo = SNMP.replace(values, twoOpen);
+    expect(establishedConnections(withTwo)).toBe(2);
+  });
+
+  it.each([
+    ["no Tcp: lines", "Ip: Forwarding\nIp: 1\n"],
+    ["no CurrEstab column", "Tcp: RtoAlgorithm\nTcp: 1\n"],
+    ["a header without values", "Tcp: RtoAlgorithm CurrEstab\n"],
+    ["a value that is no number", "Tcp: RtoAlgorithm CurrEstab\nTcp: 1 x\n"],
+  ])("is undefined for %s", (_case, text) => {
+    expect(establishedConnections(text)).toBeUndefined();
   });
 });

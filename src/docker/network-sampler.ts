@@ -7,6 +7,10 @@ import { type AllocationNetwork, allocationNetworks, NO_RUNNING_CONTAINERS } fro
 /** The clock (`ContainerWatchOptions.clock`) also times the readings delivered outside the cycle. */
 export type DockerNetworkSamplerOptions = ContainerWatchOptions;
 
+export type AllocationProcesses =
+  | { containerIds: string[]; namespaces: Array<{ ownerId: string; pid: number }> }
+  | { reason: string };
+
 type NamespaceRead =
   | { bytes: number; processesVisible: true }
   | { reason: string; processesVisible: boolean | undefined };
@@ -61,6 +65,41 @@ export class DockerNetworkSampler implements NetworkSampler {
    */
   onBaseline(listener: (reading: Reading) => void): void {
     this.#baselineListeners.push(listener);
+  }
+
+  /**
+   * Each allocation's running containers and the PIDs of the processes holding its network namespaces, as
+   * the watch knows them now (no Docker call): what the activity signals read (activity-signals.ts).
+   */
+  processes(allocIds: readonly string[]): Map<string, AllocationProcesses> {
+    const wanted = new Set(allocIds);
+    const containers = new Map<string, string[]>();
+    for (const { id, allocId } of this.#watch.containers()) {
+      if (!wanted.has(allocId)) continue;
+      const ofAlloc = containers.get(allocId);
+      if (ofAlloc) ofAlloc.push(id);
+      else containers.set(allocId, [id]);
+    }
+    const processes = new Map<string, AllocationProcesses>();
+    for (const allocId of wanted) {
+      const network = this.#networkOf(allocId);
+      if (!network.measurable) {
+        processes.set(allocId, { reason: network.reason });
+        continue;
+      }
+      const owners = [...network.namespaceOwners];
+      const namespaces = owners.flatMap((ownerId) => {
+        const pid = this.#watch.tracked(ownerId)?.probe?.pid;
+        return pid === undefined ? [] : [{ ownerId, pid }];
+      });
+      processes.set(
+        allocId,
+        namespaces.length === owners.length
+          ? { containerIds: containers.get(allocId) ?? [], namespaces }
+          : { reason: "a container holding its network namespace has no process to read" },
+      );
+    }
+    return processes;
   }
 
   /** Stops the event watch and closes every descriptor and connection. */

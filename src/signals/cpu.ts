@@ -192,7 +192,9 @@ export class CgroupCpuReader {
     return usage;
   }
 
-  forget(containerId: string): void {
-    this.#locations.delete(containerId);
+  /** Forgets the location of every container but these (the ones read this cycle; the others may be gone). */
+  forgetAllBut(containerIds: ReadonlySet<string>): void {
+    for (const containerId of this.#locations.keys())
+      if (!containerIds.has(containerId)) this.#locations.delete(containerId);
   }
 }

@@ -186,3 +186,16 @@ export function describeSessions(sessions: readonly InboundSession[]): string | 
   const peer = first.peer.includes(":") ? `[${first.peer}]` : first.peer;
   return `${count} to ${to} (from ${peer}:${first.peerPort}${more})`;
 }
+
+/**
+ * `CurrEstab` of a network namespace's `net/snmp` (the `Tcp:` header line, then its values): the TCP
+ * connections in ESTABLISHED or CLOSE_WAIT there. Reading `net/tcp` walks the host's whole connection hash
+ * table whatever the namespace (milliseconds on a busy host), `net/snmp` only the namespace's counters: a
+ * namespace with 0 has no session, and its tables need no read. Undefined when the text has no such field.
+ */
+export function establishedConnections(snmp: string): number | undefined {
+  const [header, values] = snmp.split("\n").filter((line) => line.startsWith("Tcp:"));
+  const index = header?.split(/\s+/).indexOf("CurrEstab") ?? -1;
+  const value = index > 0 ? values?.split(/\s+/)[index] : undefined;
+  return value !== undefined && /^[0-9]+$/.test(value) ? Number(value) : undefined;
+}
