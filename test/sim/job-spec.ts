@@ -4,9 +4,11 @@ import type {
   NomadJob,
   NomadNetwork,
   NomadScalingPolicy,
+  NomadService,
   NomadTask,
   NomadTaskGroup,
   SimJob,
+  SimService,
   SimTask,
   SimTaskGroup,
 } from "./model.js";
@@ -100,7 +102,7 @@ function canonicalizeGroup(
     StopAfterClientDisconnect: null,
     EphemeralDisk: { Sticky: false, SizeMB: 300, Migrate: false },
     Networks: group.Networks ? group.Networks.map((network) => networkResource(network.Mode)) : null,
-    Services: null,
+    Services: services(group.Services, "group"),
     Volumes: null,
     Meta: copyMap(group.Meta),
     Tasks: group.Tasks.map((task) => canonicalizeTask(task, restartPolicy)),
@@ -115,7 +117,7 @@ function canonicalizeTask(task: SimTask, restartPolicy: NomadTask["RestartPolicy
     User: "",
     Config: task.Config ? structuredClone(task.Config) : null,
     Env: copyMap(task.Env),
-    Services: null,
+    Services: services(task.Services, task.Name),
     Constraints: null,
     Affinities: null,
     Resources: {
@@ -146,6 +148,59 @@ function canonicalizeTask(task: SimTask, restartPolicy: NomadTask["RestartPolicy
     Vault: null,
     VolumeMounts: null,
   };
+}
+
+/** Nomad's Service.Canonicalize and ServiceCheck.Canonicalize; `taskName` "group" for a group's services. */
+function services(input: SimService[] | null | undefined, taskName: string): NomadService[] | null {
+  if (!input || input.length === 0) return null;
+  const task = taskName === "group" ? "" : taskName;
+  return input.map((service) => ({
+    Name: service.Name,
+    TaskName: task,
+    PortLabel: service.PortLabel ?? "",
+    AddressMode: "auto",
+    Address: "",
+    EnableTagOverride: false,
+    Tags: null,
+    CanaryTags: null,
+    Checks:
+      service.Checks && service.Checks.length > 0
+        ? service.Checks.map((check) => ({
+            Name: check.Name ?? `service: "${service.Name}" check`,
+            Type: check.Type,
+            Command: "",
+            Args: null,
+            Path: check.Path ?? "",
+            Protocol: "",
+            PortLabel: "",
+            Expose: false,
+            AddressMode: "",
+            Interval: check.Interval,
+            Timeout: check.Timeout ?? 2 * SECOND_NS,
+            InitialStatus: "",
+            TLSServerName: "",
+            TLSSkipVerify: false,
+            Method: "",
+            Header: null,
+            CheckRestart: null,
+            GRPCService: "",
+            GRPCUseTLS: false,
+            TaskName: task,
+            SuccessBeforePassing: 0,
+            FailuresBeforeCritical: 0,
+            FailuresBeforeWarning: 0,
+            Body: "",
+            OnUpdate: "require_healthy",
+          }))
+        : null,
+    Connect: null,
+    Meta: null,
+    CanaryMeta: null,
+    TaggedAddresses: null,
+    Namespace: "default",
+    OnUpdate: "require_healthy",
+    Provider: service.Provider ?? "consul",
+  }));
 }
 
 function scalingPolicy(

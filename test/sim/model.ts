@@ -5,6 +5,23 @@
 export type JobType = "service" | "batch" | "system" | "sysbatch";
 export type StringMap = Record<string, string>;
 
+/** A service check as tests write it; `Interval` and `Timeout` in nanoseconds, as in Nomad's JSON. */
+export interface SimServiceCheck {
+  Name?: string;
+  Type: "http" | "tcp";
+  Path?: string;
+  Interval: number;
+  Timeout?: number;
+}
+
+/** A `service` block; the node clients run the checks of `nomad` services (Consul runs the others). */
+export interface SimService {
+  Name: string;
+  Provider?: "nomad" | "consul";
+  PortLabel?: string;
+  Checks?: SimServiceCheck[] | null;
+}
+
 /** A task of a job as tests write it; missing fields get Nomad's defaults. */
 export interface SimTask {
   Name: string;
@@ -12,6 +29,7 @@ export interface SimTask {
   Meta?: StringMap | null;
   Config?: Record<string, unknown> | null;
   Env?: StringMap | null;
+  Services?: SimService[] | null;
 }
 
 export interface SimTaskGroup {
@@ -21,6 +39,7 @@ export interface SimTaskGroup {
   Meta?: StringMap | null;
   Networks?: Array<{ Mode: "bridge" | "host" }> | null;
   Scaling?: { Min?: number; Max: number; Enabled?: boolean } | null;
+  Services?: SimService[] | null;
   Tasks: SimTask[];
 }
 
@@ -48,7 +67,7 @@ export interface NomadTask {
   User: string;
   Config: Record<string, unknown> | null;
   Env: StringMap | null;
-  Services: null;
+  Services: NomadService[] | null;
   Constraints: null;
   Affinities: null;
   Resources: {
@@ -78,6 +97,55 @@ export interface NomadTask {
   ScalingPolicies: null;
   Vault: null;
   VolumeMounts: null;
+}
+
+/** Nomad 1.6's structs.ServiceCheck as the job JSON carries it. */
+export interface NomadServiceCheck {
+  Name: string;
+  Type: string;
+  Command: string;
+  Args: string[] | null;
+  Path: string;
+  Protocol: string;
+  PortLabel: string;
+  Expose: boolean;
+  AddressMode: string;
+  Interval: number;
+  Timeout: number;
+  InitialStatus: string;
+  TLSServerName: string;
+  TLSSkipVerify: boolean;
+  Method: string;
+  Header: Record<string, string[]> | null;
+  CheckRestart: null;
+  GRPCService: string;
+  GRPCUseTLS: boolean;
+  TaskName: string;
+  SuccessBeforePassing: number;
+  FailuresBeforeCritical: number;
+  FailuresBeforeWarning: number;
+  Body: string;
+  OnUpdate: string;
+}
+
+/** Nomad 1.6's structs.Service as the job JSON carries it. */
+export interface NomadService {
+  Name: string;
+  TaskName: string;
+  PortLabel: string;
+  AddressMode: string;
+  Address: string;
+  EnableTagOverride: boolean;
+  Tags: string[] | null;
+  CanaryTags: string[] | null;
+  Checks: NomadServiceCheck[] | null;
+  Connect: null;
+  Meta: StringMap | null;
+  CanaryMeta: StringMap | null;
+  TaggedAddresses: StringMap | null;
+  Namespace: string;
+  OnUpdate: string;
+  Provider: string;
 }
 
 export interface NomadScalingPolicy {
@@ -119,7 +187,7 @@ export interface NomadTaskGroup {
   StopAfterClientDisconnect: null;
   EphemeralDisk: { Sticky: boolean; SizeMB: number; Migrate: boolean };
   Networks: NomadNetwork[] | null;
-  Services: null;
+  Services: NomadService[] | null;
   Volumes: null;
   Meta: StringMap | null;
   Tasks: NomadTask[];

@@ -1,12 +1,15 @@
-import type { Clock } from "../../src/clock.js";
+import type { Cancel, Clock } from "../../src/clock.js";
+import type { HealthCheck } from "../world/world.js";
 import { type ClusterState, taskStatesOf } from "./cluster-state.js";
-import type { ClientStatus, NomadAllocation } from "./model.js";
+import type { ClientStatus, NomadAllocation, NomadService } from "./model.js";
 import { isTerminalClientStatus } from "./scheduler.js";
 
 /** Starts and stops the containers of a node's allocations (an adapter over the Docker test world). */
 export interface AllocationRuntime {
   start(alloc: AllocationContainers): Promise<void>;
   stop(allocId: string): Promise<void>;
+  /** One run of a service check against the allocation; runtimes without containers have none. */
+  check?(allocId: string, check: HealthCheck): Promise<void>;
 }
 
 /** What a node's runtime needs to lay out an allocation's containers as Nomad's docker driver does. */
@@ -16,6 +19,8 @@ export interface AllocationContainers {
   tasks: string[];
   networkMode: "host" | "bridge";
   taskNetworkMode?: "host";
+  /** Tasks whose docker config sets `command` (and `args`): what they run. */
+  commands?: Record<string, string[]>;
 }
 
 export interface RuntimeFailure {
@@ -51,6 +56,8 @@ export class NodeClients {
   readonly #runtimes = new Map<string, AllocationRuntime>();
   readonly #chains = new Map<string, Promise<void>>();
   readonly #containersUp = new Set<string>();
+  /** The timers of each allocation's running service checks. */
+  readonly #checks = new Map<string, Cancel[]>();
   readonly #failures: RuntimeFailure[] = [];
 
   constructor(
@@ -82,6 +89,7 @@ export class NodeClients {
         try {
           await runtime.start(containers);
           this.#containersUp.add(alloc.ID);
+          this.#startChecks(alloc, runtime);
         } catch (error) {
           this.#failures.push({ allocId: alloc.ID, action: "start", error });
           this.#report(alloc.ID, "failed", "Failed tasks", `failed to start: ${String(error)}`);
@@ -118,7 +126,51 @@ export class NodeClients {
     });
   }
 
+  /** Stops every check timer (the simulator closes). */
+  stopChecks(): void {
+    for (const allocId of [...this.#checks.keys()]) this.#stopChecks(allocId);
+  }
+
+  /**
+   * The checks of the group's `nomad` services, run as Nomad's client runs them (checks_hook.go): the first
+   * after half the interval, each next one an interval after the previous one ended.
+   */
+  #startChecks(alloc: NomadAllocation, runtime: AllocationRuntime): void {
+    const { check: runCheck } = runtime;
+    if (!runCheck) return;
+    const group = alloc.Job?.TaskGroups.find((taskGroup) => taskGroup.Name === alloc.TaskGroup);
+    const services: NomadService[] = [
+      ...(group?.Services ?? []),
+      ...(group?.Tasks ?? []).flatMap((task) => task.Services ?? []),
+    ].filter((service) => service.Provider === "nomad");
+    const timers: Cancel[] = [];
+    this.#checks.set(alloc.ID, timers);
+    services.forEach((service) => {
+      for (const check of service.Checks ?? []) {
+        if (check.Type !== "http" && check.Type !== "tcp") continue;
+        const intervalMs = check.Interval / 1e6;
+        const run: HealthCheck = { type: check.Type, path: check.Path, timeoutMs: check.Timeout / 1e6 };
+        const index = timers.length;
+        const schedule = (delayMs: number) => {
+          timers[index] = this.clock.after(delayMs, () => {
+            if (this.#checks.get(alloc.ID) !== timers) return;
+            void runCheck.call(runtime, alloc.ID, run).finally(() => {
+              if (this.#checks.get(alloc.ID) === timers) schedule(intervalMs);
+            });
+          });
+        };
+        schedule(intervalMs / 2);
+      }
+    });
+  }
+
+  #stopChecks(allocId: string): void {
+    for (const cancel of this.#checks.get(allocId) ?? []) cancel();
+    this.#checks.delete(allocId);
+  }
+
   async #stopContainers(allocId: string): Promise<void> {
+    this.#stopChecks(allocId);
     if (!this.#containersUp.delete(allocId)) return;
     const nodeId = this.state.allocation(allocId)?.NodeID;
     const runtime = nodeId === undefined ? undefined : this.#runtimes.get(nodeId);
@@ -171,5 +223,13 @@ function containersOf(alloc: NomadAllocation): AllocationContainers {
     networkMode: group?.Networks?.[0]?.Mode === "bridge" ? "bridge" : "host",
   };
   if (dockerTasks.some((task) => task.Config?.network_mode === "host")) containers.taskNetworkMode = "host";
+  const commands = dockerTasks.flatMap((task) => {
+    const command = task.Config?.command;
+    const args = task.Config?.args;
+    return typeof command === "string"
+      ? [[task.Name, [command, ...(Array.isArray(args) ? args.map(String) : [])]]]
+      : [];
+  });
+  if (commands.length > 0) containers.commands = Object.fromEntries(commands);
   return containers;
 }

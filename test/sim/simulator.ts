@@ -319,6 +319,7 @@ export class NomadSimulator {
 
   /** Ends open streams, waits for container work under way, then stops listening. Containers stay up. */
   async close(): Promise<void> {
+    this.clients.stopChecks();
     this.faultControl.clear();
     this.streams.endAll();
     await this.work.settled();

@@ -16,6 +16,15 @@ export interface AllocationSpec {
   networkMode: GroupNetworkMode;
   /** Task-level `network_mode = "host"`: the task containers share the host's namespace. */
   taskNetworkMode?: "host";
+  /** A task's own command (docker `command` + `args`); without, the first task serves HTTP, the others sleep. */
+  commands?: Readonly<Record<string, readonly string[]>>;
+}
+
+/** One run of a Nomad service check: `http` GETs `path`, `tcp` connects. */
+export interface HealthCheck {
+  type: "http" | "tcp";
+  path: string;
+  timeoutMs: number;
 }
 
 export interface PlacedContainer {
@@ -134,7 +143,7 @@ export class DockerWorld {
         this.startContainer(
           `${task.replaceAll("/", "_")}-${spec.allocId}`,
           spec.allocId,
-          index === 0 ? httpd : SLEEP_FOREVER,
+          spec.commands?.[task] ?? (index === 0 ? httpd : SLEEP_FOREVER),
           taskNetworkMode,
         ),
       ),
@@ -151,13 +160,13 @@ export class DockerWorld {
   private async startContainer(
     name: string,
     allocId: string,
-    cmd: string[],
+    cmd: readonly string[],
     networkMode: string,
   ): Promise<PlacedContainer> {
     const container = await this.docker.createContainer({
       name,
       Image: this.image,
-      Cmd: cmd,
+      Cmd: [...cmd],
       Labels: { [ALLOC_ID_LABEL]: allocId, [TEST_LABEL]: "1", [WORLD_LABEL]: this.worldId },
       HostConfig: { NetworkMode: networkMode },
     });
@@ -192,6 +201,47 @@ export class DockerWorld {
     for (let i = 0; i < requests; i++)
       received += await fetchBytes(placed.address, placed.port, PAYLOAD.path);
     return received;
+  }
+
+  /** Where the allocation's first task listens, reachable from the host. */
+  addressOf(allocId: string): { address: string; port: number } | undefined {
+    const placed = this.placements.get(allocId)?.placed;
+    return placed && { address: placed.address, port: placed.port };
+  }
+
+  /**
+   * A service check against the allocation's first task, from the host as Nomad's client runs it: a new
+   * connection each time, closed after the answer (Nomad leaves a 200's body unread, so Go's client does
+   * not keep the connection). Resolves whether the check passes or not.
+   */
+  async runCheck(allocId: string, check: HealthCheck): Promise<void> {
+    const placed = this.placements.get(allocId)?.placed;
+    if (!placed) return;
+    if (check.type === "tcp") {
+      await new Promise<void>((resolve) => {
+        const socket = net.connect({ host: placed.address, port: placed.port, timeout: check.timeoutMs });
+        const done = () => {
+          socket.destroy();
+          resolve();
+        };
+        socket.on("connect", () => socket.end(resolve));
+        socket.on("timeout", done);
+        socket.on("error", done);
+      });
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const request = http.get(
+        { host: placed.address, port: placed.port, path: check.path, agent: false, timeout: check.timeoutMs },
+        (response) => {
+          response.resume();
+          response.on("end", resolve);
+          response.on("error", () => resolve());
+        },
+      );
+      request.on("timeout", () => request.destroy());
+      request.on("error", () => resolve());
+    });
   }
 
   /** Removes everything this world created and stops dockerd if this world started it. */
