@@ -397,7 +397,7 @@ export class Monitor {
       this.groupLog(group).debug(`${what}: ${activity.state}, ${activity.reason}`);
       if (activity.signal !== undefined) {
         this.said.say(jobKey(group.namespace, group.jobId), `signal:${alloc.id}:${activity.signal}`, () =>
-          this.groupLog(group).info(`${what} is active with no traffic to speak of: ${activity.reason}`),
+          this.groupLog(group).info(`${what} is active though quiet by bytes: ${activity.reason}`),
         );
       }
     }

@@ -145,7 +145,7 @@ export class NodeClients {
     ].filter((service) => service.Provider === "nomad");
     const timers: Cancel[] = [];
     this.#checks.set(alloc.ID, timers);
-    services.forEach((service) => {
+    for (const service of services) {
       for (const check of service.Checks ?? []) {
         if (check.Type !== "http" && check.Type !== "tcp") continue;
         const intervalMs = check.Interval / 1e6;
@@ -161,7 +161,7 @@ export class NodeClients {
         };
         schedule(intervalMs / 2);
       }
-    });
+    }
   }
 
   #stopChecks(allocId: string): void {
