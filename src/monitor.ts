@@ -81,6 +81,8 @@ interface GroupCycle {
   verdict: GroupVerdict;
 }
 
+type ActionPlanned = Exclude<GroupOutcome, { kind: "wait" }>;
+
 /** Groups of one job whose stop-at fired. */
 interface Fired {
   firing: number;
@@ -565,31 +567,46 @@ export class Monitor {
     const spansNodes = actions.some((outcome) => outcome.otherNodes.length > 0);
     if (!(await this.claim(first, firstAction.kind, spansNodes))) return;
 
+    await this.carryOut(
+      key,
+      first,
+      job,
+      actions,
+      (outcome) => {
+        const { verdict } = byGroup.get(outcome.group) as GroupCycle;
+        return `group ${outcome.group} ${describeIdleness(verdict, outcome.otherNodes, config.checkIntervalMs)}`;
+      },
+      signal,
+    );
+  }
+
+  /** Records what `wake` needs, then scales and stops as planned; each action's outcome, with its groups. */
+  private async carryOut(
+    key: string,
+    first: WatchedGroup,
+    job: Job | undefined,
+    actions: readonly ActionPlanned[],
+    reasonOf: (outcome: ActionPlanned) => string,
+    signal?: AbortSignal,
+  ): Promise<Array<{ groups: string[]; result: ActionOutcome }>> {
     const target = { namespace: first.namespace, jobId: first.jobId };
-    if (!config.dryRun && job) await this.recordWake(first, job, actions);
-    const reasonOf = (outcome: (typeof actions)[number]) => {
-      const { verdict } = byGroup.get(outcome.group) as GroupCycle;
-      return `group ${outcome.group} ${describeIdleness(verdict, outcome.otherNodes, config.checkIntervalMs)}`;
-    };
+    if (!this.deps.config.dryRun && job) await this.recordWake(first, job, actions);
+    const carried: Array<{ groups: string[]; result: ActionOutcome }> = [];
     for (const outcome of actions) {
       if (outcome.kind !== "scale" || signal?.aborted) continue;
       const reason = reasonOf(outcome);
       const result = await this.deps.actions.scaleToZero(target, outcome.group, reason, signal);
-      const event = { group: first, scaled: outcome.group, reason };
-      this.afterAction(
-        key,
-        "scale",
-        result,
-        `scale group ${outcome.group} of job ${first.jobId}`,
-        event,
-        signal,
-      );
+      const what = `scale group ${outcome.group} of job ${first.jobId}`;
+      this.afterAction(key, "scale", result, what, { group: first, scaled: outcome.group, reason }, signal);
+      carried.push({ groups: [outcome.group], result });
     }
     const stopping = actions.filter((outcome) => outcome.kind === "stop");
-    if (stopping.length === 0 || signal?.aborted) return;
+    if (stopping.length === 0 || signal?.aborted) return carried;
     const reason = stopping.map(reasonOf).join("; ");
     const result = await this.deps.actions.stopJob(target, reason, signal);
     this.afterAction(key, "stop", result, `stop job ${first.jobId}`, { group: first, reason }, signal);
+    carried.push({ groups: stopping.map((outcome) => outcome.group), result });
+    return carried;
   }
 
   /** The groups whose stop-at came due since the last cycle (or is still to be carried out). */
@@ -632,7 +649,7 @@ export class Monitor {
 
   /** A stop-at fired: the job is stopped (or the groups scaled to zero) whatever its activity, by one node. */
   private async actOnFiring(key: string, fired: Fired, signal?: AbortSignal): Promise<void> {
-    const { clock, nodeId, config } = this.deps;
+    const { clock, nodeId } = this.deps;
     const [{ group: first }] = fired.groups as [GroupCycle];
     const { job, allocations } = await this.freshLook(first.namespace, first.jobId, signal);
     if (signal?.aborted) return;
@@ -670,36 +687,18 @@ export class Monitor {
       for (const entry of fired.groups) this.pendingStopAt.delete(entry.group.key);
       return;
     }
-    const target = { namespace: first.namespace, jobId: first.jobId };
-    if (!config.dryRun && job) await this.recordWake(first, job, actions);
-    const settled = (result: ActionOutcome, groups: readonly string[]) => {
-      if (result.kind !== "done" && result.kind !== "dry-run") return;
-      for (const group of groups) this.pendingStopAt.delete((byGroup.get(group) as GroupCycle).group.key);
-    };
-    for (const outcome of actions) {
-      if (outcome.kind !== "scale" || signal?.aborted) continue;
-      const reason = reasonOf(outcome.group);
-      const result = await this.deps.actions.scaleToZero(target, outcome.group, reason, signal);
-      const event = { group: first, scaled: outcome.group, reason };
-      this.afterAction(
-        key,
-        "scale",
-        result,
-        `scale group ${outcome.group} of job ${first.jobId}`,
-        event,
-        signal,
-      );
-      settled(result, [outcome.group]);
-    }
-    const stopping = actions.filter((outcome) => outcome.kind === "stop");
-    if (stopping.length === 0 || signal?.aborted) return;
-    const reason = stopping.map((outcome) => reasonOf(outcome.group)).join("; ");
-    const result = await this.deps.actions.stopJob(target, reason, signal);
-    this.afterAction(key, "stop", result, `stop job ${first.jobId}`, { group: first, reason }, signal);
-    settled(
-      result,
-      stopping.map((outcome) => outcome.group),
+    const carried = await this.carryOut(
+      key,
+      first,
+      job,
+      actions,
+      (outcome) => reasonOf(outcome.group),
+      signal,
     );
+    for (const { groups, result } of carried) {
+      if (result.kind !== "done" && result.kind !== "dry-run") continue;
+      for (const group of groups) this.pendingStopAt.delete((byGroup.get(group) as GroupCycle).group.key);
+    }
   }
 
   /**
