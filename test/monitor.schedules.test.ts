@@ -1,11 +1,13 @@
 import { afterAll, describe, expect, it } from "vitest";
 import {
   actionCalls,
+  cycleLines,
   expectNoSecretsInLogs,
   explainOnFailure,
   jobStopped,
   type LogLine,
   messages,
+  moreCycles,
   scenario,
   serviceJob,
   sleep,
@@ -24,12 +26,6 @@ const SECOND = 1_000;
 
 function indexOf(logs: readonly LogLine[], pattern: RegExp): number {
   return logs.findIndex((line) => pattern.test(line.msg));
-}
-
-/** Cycles the monitor ran after the line matching `after`: each one reads every watched allocation. */
-function readingsAfter(logs: readonly LogLine[], after: RegExp, jobId: string): number {
-  const from = indexOf(logs, after);
-  return from < 0 ? 0 : messages(logs.slice(from), new RegExp(`^job ${jobId} group web allocation `)).length;
 }
 
 describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until, warnings", () => {
@@ -62,7 +58,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
     const [stopped] = await waitForLog(logs, /^stopped job lunch/);
     expect(held).toBeLessThan(logs.indexOf(stopped!));
     // Idle (3 s) well before 09:00: it was held for cycles, not merely not idle yet.
-    expect(readingsAfter(logs, /keep-alive window/, "lunch")).toBeGreaterThan(3);
+    expect(cycleLines(logs.slice(held), "lunch").length).toBeGreaterThan(3);
     expect(actionCalls(sim)).toHaveLength(1);
   });
 
@@ -197,7 +193,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
       30_000,
     );
     // Idle for its 3 s timeout many times over, and the cycles ran.
-    await waitFor("ten more cycles", () => readingsAfter(logs, /stop-at .* but not acting/, "demo") >= 10);
+    await moreCycles(logs, "demo", 10);
     expect(jobStopped(sim, "demo")).toBe(false);
     expect(actionCalls(sim)).toEqual([]);
   });

@@ -8,10 +8,9 @@ import {
   expectNoSecretsInLogs,
   explainOnFailure,
   jobStopped,
-  type LogLine,
   messages,
+  moreCycles,
   scenario,
-  waitFor,
   waitForLog,
 } from "./monitor/harness.js";
 import type { SimJob, SimService } from "./sim/index.js";
@@ -57,21 +56,6 @@ function allocOf(
   const [alloc] = sim.allocations({ jobId });
   if (!alloc) throw new Error(`job ${jobId} has no allocation`);
   return alloc.ID;
-}
-
-/** The monitor's own line about an allocation, once per cycle: proof that the cycles waited for ran. */
-function cycleLines(logs: readonly LogLine[], jobId: string): LogLine[] {
-  return messages(logs, new RegExp(`^job ${jobId} group web allocation [0-9a-f]{8}: `));
-}
-
-/** Waits until the monitor has measured the job `count` more times than it had when called. */
-async function moreCycles(logs: readonly LogLine[], jobId: string, count: number, timeoutMs: number) {
-  const seen = cycleLines(logs, jobId).length;
-  await waitFor(
-    `${count} more cycles of job ${jobId}`,
-    () => cycleLines(logs, jobId).length >= seen + count,
-    timeoutMs,
-  );
 }
 
 function stopsOf(sim: Parameters<typeof actionCalls>[0], jobId: string) {

@@ -228,3 +228,18 @@ export function explainOnFailure({ logs, sim }: Scenario): void {
     console.log(["monitor log (info and above):", ...lines, "writes to Nomad:", ...writes].join("\n"));
   });
 }
+
+/** The monitor's own line about an allocation, once per cycle: proof that the cycles waited for ran. */
+export function cycleLines(logs: readonly LogLine[], jobId: string): LogLine[] {
+  return messages(logs, new RegExp(`^job ${jobId} group web allocation [0-9a-f]{8}: `));
+}
+
+/** Waits until the monitor has measured the job `count` more times than it had when called. */
+export async function moreCycles(logs: readonly LogLine[], jobId: string, count: number, timeoutMs = 20_000) {
+  const seen = cycleLines(logs, jobId).length;
+  await waitFor(
+    `${count} more cycles of job ${jobId}`,
+    () => cycleLines(logs, jobId).length >= seen + count,
+    timeoutMs,
+  );
+}
