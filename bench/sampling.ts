@@ -4,7 +4,7 @@
 // containers at once). Run: npm run bench -- --help
 import { type ChildProcess, execFile, fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -16,16 +16,10 @@ import ts from "typescript";
 import type { DockerEndpoint } from "../src/docker/engine-client.js";
 import { DockerWorld } from "../test/world/world.js";
 import { type CountingProxy, countingProxy, endpointOf } from "./docker-proxy.js";
+import { clean, removeKept, type Setup, setUp } from "./kept-world.js";
 import { requestsPerHour } from "./requests-per-hour.js";
 import type { CycleFigures, FromSampler, ToSampler } from "./sampler-process.js";
-import {
-  type FromKeeper,
-  type KeptWorld,
-  keptWorld,
-  SETUP_CONCURRENCY,
-  STATE_DIR,
-  statePath,
-} from "./world-keeper.js";
+import { type KeptWorld, keptWorld, SETUP_CONCURRENCY } from "./world-keeper.js";
 
 const USAGE = `usage: npm run bench -- [--containers N] [--cycles M] [--reuse] [--clean] [--baseline-subset K] [--cpu-prof DIR]
   --containers N       containers to sample (default 200)
@@ -69,15 +63,6 @@ interface Options {
   clean: boolean;
   perHour: boolean;
   cpuProfileDir: string | undefined;
-}
-
-interface Setup {
-  world: KeptWorld;
-  /** Every container, pause containers included, in allocation order. */
-  containerIds: string[];
-  /** Created by this run (not reused). */
-  created: boolean;
-  keeper?: ChildProcess;
 }
 
 interface Sampling {
@@ -179,88 +164,6 @@ function estimate(options: Options, kept: KeptWorld | undefined): string {
     options.reuse ? "keeping the containers (--reuse)" : `removing them ~${minutes(remove)}`,
   ];
   return `this run takes about ${minutes(create + remove + rest)} on a 2-core machine: ${parts.join(", ")}`;
-}
-
-/** The containers: kept ones (--reuse), or new ones created by a keeper process. */
-async function setUp(options: Options, signal: AbortSignal): Promise<Setup> {
-  const kept = options.reuse ? keptWorld(options.containers) : undefined;
-  if (kept) return { world: kept, containerIds: containerIdsOf(kept), created: false };
-  mkdirSync(STATE_DIR, { recursive: true });
-  const keeperLog = openSync(join(STATE_DIR, `keeper-${options.containers}.log`), "a");
-  const keeper = fork(
-    fileURLToPath(new URL("world-keeper.ts", import.meta.url)),
-    ["--keep", String(options.containers)],
-    {
-      detached: true,
-      execArgv: ["--import", "tsx"],
-      // Not the terminal: a kept keeper outlives this process, and would hold its output open.
-      stdio: ["ignore", keeperLog, keeperLog, "ipc"],
-    },
-  );
-  closeSync(keeperLog);
-  const onAbort = () => keeper.kill("SIGTERM");
-  signal.addEventListener("abort", onAbort);
-  try {
-    const world = await new Promise<KeptWorld>((resolveWorld, reject) => {
-      keeper.on("message", (message: FromKeeper) => {
-        if (message.kind === "progress") say(`  created ${message.created}/${message.of} allocations`);
-        if (message.kind === "failed") reject(new Error(message.message));
-        if (message.kind === "ready") resolveWorld(message.world);
-      });
-      keeper.once("exit", (code) =>
-        reject(new Error(`the world keeper exited (${code}) before the world was ready`)),
-      );
-    });
-    return { world, containerIds: containerIdsOf(world), created: true, keeper };
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-  }
-}
-
-function containerIdsOf(world: KeptWorld): string[] {
-  return world.allocations.flatMap((allocation) => [
-    ...(allocation.pause ? [allocation.pause.id] : []),
-    ...allocation.tasks.map((task) => task.id),
-  ]);
-}
-
-/** Terminates a keeper (it removes its containers) and waits until it is gone; returns the time it took. */
-async function removeKept(keeperPid: number): Promise<number> {
-  const started = performance.now();
-  try {
-    process.kill(keeperPid, "SIGTERM");
-  } catch {
-    return 0;
-  }
-  for (;;) {
-    try {
-      process.kill(keeperPid, 0);
-    } catch {
-      return performance.now() - started;
-    }
-    await sleep(200);
-  }
-}
-
-async function clean(): Promise<number> {
-  let files: string[] = [];
-  try {
-    files = readdirSync(STATE_DIR).filter((file) => /^world-\d+\.json$/.test(file));
-  } catch {
-    // nothing kept
-  }
-  if (files.length === 0) say("no containers kept by --reuse runs");
-  for (const file of files) {
-    const containers = Number(file.match(/\d+/)?.[0]);
-    const world = keptWorld(containers);
-    if (!world) {
-      await rm(statePath(containers), { force: true });
-      continue;
-    }
-    say(`removing the ${containers} containers kept since ${world.createdAt}...`);
-    say(`removed in ${((await removeKept(world.keeperPid)) / 1000).toFixed(1)} s`);
-  }
-  return 0;
 }
 
 interface SamplerBuild {
@@ -781,7 +684,7 @@ async function main(): Promise<number> {
     console.error(`${(error as Error).message}\n${USAGE}`);
     return 2;
   }
-  if (options.clean) return clean();
+  if (options.clean) return clean(say);
   if (options.perHour) return requestsPerHour(process.argv.slice(2));
   const start = machine();
   say(`${start.date}: ${start.cores} cores, /proc/loadavg ${start.procLoadavg}`);
@@ -809,7 +712,7 @@ async function main(): Promise<number> {
         ? "reusing the kept containers"
         : `creating ${options.containers} containers`,
     );
-    setup = await setUp(options, abort.signal);
+    setup = await setUp(options, abort.signal, say);
     say(`set-up: ${setup.created ? seconds(setup.world.setupMs) : "reused"}`);
     abort.signal.throwIfAborted();
     const samplingStart = machine();
