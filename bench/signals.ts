@@ -1,26 +1,43 @@
 // Activity-signals benchmark (issue 12): the cost a sampling cycle adds, per signal, when every allocation is
 // quiet by bytes (the case in which the signals are read), over N real containers. Run: npm run bench:signals -- --help
-import { randomUUID } from "node:crypto";
 import { cpus, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { DockerActivitySignals } from "../src/docker/activity-signals.js";
 import { DockerEngineClient, dockerEndpoint } from "../src/docker/engine-client.js";
 import { DockerNetworkSampler } from "../src/docker/network-sampler.js";
-import { type Activity, type ActivityThreshold, type Reading, TrafficMeter } from "../src/idle.js";
-import type { SignalReading, SignalRequest } from "../src/ports.js";
+import {
+  type Activity,
+  type ActivityThreshold,
+  CPU_STRIDE,
+  type Reading,
+  SignalSchedule,
+  TrafficMeter,
+} from "../src/idle.js";
+import type { SignalRequest } from "../src/ports.js";
+import { DEFAULT_WARN_BEFORE_MS } from "../src/schedule.js";
 import type { NetworkCheck } from "../src/signals/check-budget.js";
 import { DEFAULT_SIGNAL_SETTINGS, type SignalSettings } from "../src/signals/meta.js";
 import { DockerWorld } from "../test/world/world.js";
+import { clean, removeKept, setUp } from "./kept-world.js";
+import { keptWorld } from "./world-keeper.js";
 
-const USAGE = `usage: npm run bench:signals -- [--containers N] [--cycles M]
-  --containers N   containers to create (two per allocation, host mode; default 200, rounded up to even)
-  --cycles M       measured cycles per signal (default 20)`;
+const USAGE = `usage: npm run bench:signals -- [--containers N] [--cycles M] [--reuse] [--clean]
+  --containers N   containers to read (default 200), laid out as by npm run bench (two tasks per allocation,
+                   three allocations in four in host mode, one in four in bridge mode)
+  --cycles M       measured cycles per signal (default 20)
+  --reuse          keep the containers after the run, and read kept ones again instead of creating them
+                   (the same containers as npm run bench -- --reuse)
+  --clean          only remove the containers kept by --reuse runs`;
 
 /** The issue's goal: all three signals together, every allocation quiet, at 1,000 containers. */
 const GOAL_ALL_THREE_MS = 10;
-const CREATE_CONCURRENCY = 8;
 const CHECK_INTERVAL_MS = 60_000;
+const ALL_QUIET =
+  "all three, every allocation quiet, far below its CPU gate, short of its warning and its timeout";
+const GATE_PERCENT = 5;
+/** IDLE_TIMEOUT's default. */
+const TIMEOUT_MS = 15 * 60_000;
 const THRESHOLD_BYTES = 500;
 /** A job with one HTTP check every 10 s, as in the README. */
 const CHECKS: NetworkCheck[] = [{ service: "web", name: "alive", type: "http", intervalMs: 10_000 }];
@@ -31,59 +48,66 @@ interface Figures {
   cpuMsPerCycle: number;
 }
 
-async function main(): Promise<void> {
+function say(text: string): void {
+  console.log(text);
+}
+
+async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       containers: { type: "string", default: "200" },
       cycles: { type: "string", default: "20" },
+      reuse: { type: "boolean", default: false },
+      clean: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
     console.log(USAGE);
-    return;
+    return 0;
   }
+  if (values.clean) return clean(say);
   const containers = Number(values.containers);
   const cycles = Number(values.cycles);
   if (!(Number.isInteger(containers) && containers >= 2 && Number.isInteger(cycles) && cycles >= 1)) {
     console.error(USAGE);
-    process.exitCode = 2;
-    return;
+    return 2;
   }
-  const allocations = Math.ceil(containers / 2);
-  const [one, five, fifteen] = loadavg() as [number, number, number];
-  console.log(`date: ${new Date().toISOString()}`);
-  console.log(
-    `cores: ${cpus().length}, load average at start: ${one.toFixed(2)} ${five.toFixed(2)} ${fifteen.toFixed(2)}`,
-  );
-  console.log(
-    `creating ${allocations * 2} containers (${allocations} allocations of two tasks, host mode)...`,
-  );
+  say(`date: ${new Date().toISOString()}`);
+  say(`cores: ${cpus().length}, load average at start: ${loadText()}`);
+  const reuse = values.reuse && keptWorld(containers) !== undefined;
+  say(reuse ? `reusing the ${containers} kept containers` : `creating ${containers} containers...`);
 
-  const world = await DockerWorld.open();
+  const abort = new AbortController();
+  process.once("SIGINT", () => abort.abort());
+  // The engine (started if none answers), as the tests and npm run bench do.
+  await (await DockerWorld.open()).close();
+  const setup = await setUp({ containers, reuse: values.reuse }, abort.signal, say);
+  if (setup.created) say(`created in ${(setup.world.setupMs / 1000).toFixed(0)} s`);
   const sampler = new DockerNetworkSampler({
     engine: new DockerEngineClient(dockerEndpoint("unix:///var/run/docker.sock")),
     procRoot: "/proc",
   });
   try {
-    const allocIds = Array.from({ length: allocations }, () => randomUUID());
-    const createdAt = performance.now();
-    for (let index = 0; index < allocIds.length; index += CREATE_CONCURRENCY) {
-      await Promise.all(
-        allocIds
-          .slice(index, index + CREATE_CONCURRENCY)
-          .map((allocId) =>
-            world.createAllocation({ allocId, tasks: ["web", "sidecar"], networkMode: "host" }),
-          ),
-      );
-    }
-    console.log(`created in ${((performance.now() - createdAt) / 1000).toFixed(0)} s`);
+    say(`load average when the cycles begin: ${loadText()}`);
+    const allocIds = setup.world.allocations.map((allocation) => allocation.allocId);
     const results = await measure(sampler, allocIds, cycles);
-    report(results, allocations * 2, cycles);
+    report(results, setup.containerIds.length, allocIds.length, cycles);
   } finally {
     await sampler.close();
-    await world.close();
+    if (values.reuse) {
+      setup.keeper?.disconnect();
+      setup.keeper?.unref();
+    } else {
+      say("removing the containers");
+      say(`removed in ${((await removeKept(setup.world.keeperPid)) / 1000).toFixed(0)} s`);
+    }
   }
+  return 0;
+}
+
+function loadText(): string {
+  return (loadavg() as number[]).map((load) => load.toFixed(2)).join(" ");
 }
 
 async function measure(
@@ -91,7 +115,7 @@ async function measure(
   allocIds: string[],
   cycles: number,
 ): Promise<Record<string, Figures>> {
-  const signals = new DockerActivitySignals({ sampler, procRoot: "/proc", cgroupRoot: "/sys/fs/cgroup" });
+  const sensors = new DockerActivitySignals({ sampler, procRoot: "/proc", cgroupRoot: "/sys/fs/cgroup" });
   // The first cycle opens the watch and a probe per namespace: not what a steady cycle costs.
   let readings = await sampler.sample(allocIds, Date.now());
   const bytesOnly = await timed(cycles, async () => {
@@ -103,19 +127,55 @@ async function measure(
 
   const cpuOnly = allocIds.map((allocId) => request(allocId, true, false));
   const connectionsOnly = allocIds.map((allocId) => request(allocId, false, true));
-  const both = allocIds.map((allocId) => request(allocId, true, true));
   const checkMeter = budgetWorkload(allocIds);
-  const allMeter = new TrafficMeter();
-  const settings: SignalSettings = {
+  const signals: SignalSettings = {
     ...DEFAULT_SIGNAL_SETTINGS,
-    cpuPercent: 5,
+    cpuPercent: GATE_PERCENT,
     connections: { kind: "any-port" },
   };
-  let step = 0;
+  const policy = { signals, timeoutMs: TIMEOUT_MS, schedule: { warnBeforeMs: DEFAULT_WARN_BEFORE_MS } };
+  /**
+   * Cycles of the monitor with all three on (its SignalSchedule and TrafficMeter over the real reads), every
+   * allocation quiet by bytes for `quietForMs` and far below its CPU gate (the containers idle). They
+   * turned quiet at different times, so their every-third-cycle CPU reads are spread over the cycles.
+   */
+  const allThree = async (quietForMs: number) => {
+    const meter = new TrafficMeter();
+    const schedule = new SignalSchedule(CHECK_INTERVAL_MS);
+    let step = 0;
+    const cycle = async () => {
+      step += 1;
+      const at = step * CHECK_INTERVAL_MS;
+      const quiet = allocIds
+        .filter((_, index) => index % CPU_STRIDE < step)
+        .map((allocId) => {
+          const activity = meter.measure(readingOf(allocId, at, 0), thresholdWithChecks);
+          const cpuDue = meter.cpuReadDue(allocId, at, GATE_PERCENT, CHECK_INTERVAL_MS);
+          return { activity, settings: schedule.toRead(allocId, policy, at - quietForMs, at, cpuDue) };
+        });
+      const found = await sensors.read(
+        quiet
+          .filter(({ settings }) => settings.cpuPercent !== undefined || settings.connections.kind !== "off")
+          .map(({ activity, settings }) => ({
+            allocId: activity.allocId,
+            cpu: settings.cpuPercent !== undefined,
+            connections: settings.connections,
+          })),
+      );
+      for (const { activity, settings } of quiet)
+        meter.withSignals(activity, found.get(activity.allocId) ?? {}, settings, CHECK_INTERVAL_MS);
+    };
+    for (let warm = 0; warm < 2 * CPU_STRIDE; warm++) await cycle();
+    return cycle;
+  };
   return {
     "bytes only (the cycle without signals, for scale)": bytesOnly,
-    "CPU gate (idle-monitor.cpu)": await timed(cycles, () => signals.read(cpuOnly)),
-    "open connections (idle-monitor.connections)": await timed(cycles, () => signals.read(connectionsOnly)),
+    "CPU gate (idle-monitor.cpu), read for every allocation": await timed(cycles, () =>
+      sensors.read(cpuOnly),
+    ),
+    "open connections (idle-monitor.connections), read for every allocation": await timed(cycles, () =>
+      sensors.read(connectionsOnly),
+    ),
     // Quiet allocations cost the budget nothing; this is its worst case: every interval above the threshold.
     "check budget (idle-monitor.ignore-checks), every interval above the threshold": await timed(
       cycles,
@@ -123,15 +183,11 @@ async function measure(
         checkMeter.next();
       },
     ),
-    "all three, every allocation quiet": await timed(cycles, async () => {
-      step += 1;
-      const at = step * CHECK_INTERVAL_MS;
-      const found = await signals.read(both);
-      for (const allocId of allocIds) {
-        const quiet = allMeter.measure(readingOf(allocId, at, 0), { ...thresholdWithChecks });
-        allMeter.withSignals(quiet, found.get(allocId) ?? ({} as SignalReading), settings, CHECK_INTERVAL_MS);
-      }
-    }),
+    [ALL_QUIET]: await timed(cycles, await allThree(2 * CHECK_INTERVAL_MS)),
+    "all three, every allocation at its timeout in the same cycle (everything read)": await timed(
+      cycles,
+      await allThree(TIMEOUT_MS),
+    ),
   };
 }
 
@@ -182,14 +238,20 @@ async function timed(cycles: number, cycle: () => Promise<unknown>): Promise<Fig
   };
 }
 
-function report(results: Record<string, Figures>, containers: number, cycles: number): void {
-  console.log(`\n${containers} containers, ${cycles} cycles each (wall median / p90, CPU per cycle):`);
+function report(
+  results: Record<string, Figures>,
+  containers: number,
+  allocations: number,
+  cycles: number,
+): void {
+  console.log(
+    `\n${containers} containers (${allocations} allocations), ${cycles} cycles each (wall median / p90, CPU per cycle):`,
+  );
   for (const [name, figures] of Object.entries(results)) {
     console.log(`  ${name}: ${figures.medianMs} / ${figures.p90Ms} ms, CPU ${figures.cpuMsPerCycle} ms`);
   }
-  const allThree = results["all three, every allocation quiet"];
-  const [one, five, fifteen] = loadavg() as [number, number, number];
-  console.log(`load average at the end: ${one.toFixed(2)} ${five.toFixed(2)} ${fifteen.toFixed(2)}`);
+  const allThree = results[ALL_QUIET];
+  console.log(`load average at the end: ${loadText()}`);
   console.log(
     `goal: all three < ${GOAL_ALL_THREE_MS} ms per cycle at 1,000 containers; measured ${allThree?.medianMs} ms at ${containers}`,
   );
@@ -197,6 +259,7 @@ function report(results: Record<string, Figures>, containers: number, cycles: nu
     JSON.stringify({
       bench: "signals",
       containers,
+      allocations,
       cycles,
       results,
       goalAllThreeMs: GOAL_ALL_THREE_MS,
@@ -209,4 +272,6 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-await main();
+process.exitCode = await main();
+// The keeper's IPC channel, if still open, would hold this process.
+process.exit();

@@ -101,6 +101,11 @@ export async function runDaemon(
       log,
       timing: exchangeTiming(config.checkIntervalMs),
     });
+    const signals = new DockerActivitySignals({
+      sampler,
+      procRoot: config.procRoot,
+      cgroupRoot: config.cgroupRoot,
+    });
     monitor = new Monitor({
       config,
       metrics,
@@ -109,11 +114,7 @@ export async function runDaemon(
       nomad,
       token: actionToken,
       sampler,
-      signals: new DockerActivitySignals({
-        sampler,
-        procRoot: config.procRoot,
-        cgroupRoot: config.cgroupRoot,
-      }),
+      signals,
       actions: new Actions({ nomad, token: actionToken, clock, log, dryRun: config.dryRun }),
       clock,
       log,
@@ -131,6 +132,7 @@ export async function runDaemon(
     } finally {
       stopRefreshing();
       if (webhooks) await closeWithin(webhooks, WEBHOOKS_CLOSE_MS, clock);
+      signals.close();
       await sampler.close();
     }
   } finally {

@@ -54,7 +54,12 @@ interface CpuMark {
   at: number;
   usageNs: number;
   containers: string;
+  /** Percent of one core over the span before this reading; undefined when it had no rate. */
+  percent: number | undefined;
 }
+
+/** A quiet allocation far below its CPU gate has its CPU time read every CPU_STRIDE-th cycle. */
+export const CPU_STRIDE = 3;
 
 /** Intervals kept per allocation to learn its checks' cost: the estimate's window, with room for unusable ones. */
 const HISTORY = 2 * DEFAULT_WINDOW;
@@ -153,6 +158,18 @@ export class TrafficMeter {
     };
   }
 
+  /**
+   * Whether the CPU time of a quiet allocation needs reading this cycle: always while it has no rate or its
+   * last one was above a third of the gate; otherwise every CPU_STRIDE-th cycle, since three intervals that
+   * together used less than one interval at the gate were each below it (#cpuVerdict). SignalSchedule reads
+   * it every cycle near the timeout and at the warning regardless.
+   */
+  cpuReadDue(allocId: string, at: number, gatePercent: number, checkIntervalMs: number): boolean {
+    const mark = this.#cpu.get(allocId);
+    if (mark?.percent === undefined || mark.percent * CPU_STRIDE > gatePercent) return true;
+    return at - mark.at >= (CPU_STRIDE - 0.5) * checkIntervalMs;
+  }
+
   #cpuVerdict(
     activity: Activity,
     reading: SignalReading,
@@ -165,24 +182,36 @@ export class TrafficMeter {
       this.#cpu.delete(allocId);
       return { state: "unknown", reason: `CPU: ${cpu.reason}` };
     }
-    const now = { at, ...cpu.value };
     const previous = this.#cpu.get(allocId);
-    this.#cpu.set(allocId, now);
+    const now = { at, ...cpu.value };
     const percent =
-      previous !== undefined &&
-      previous.containers === now.containers &&
-      at - previous.at <= checkIntervalMs * GAP_FACTOR
+      previous !== undefined && previous.containers === now.containers
         ? cpuPercent(previous, now)
         : undefined;
-    if (percent === undefined)
+    this.#cpu.set(allocId, { ...now, percent });
+    if (previous === undefined || percent === undefined)
       return {
         state: "baseline",
         reason: "first CPU reading of its containers in this stretch: no rate yet",
       };
-    const used = `CPU ${formatPercent(percent)} of one core over ${formatDuration(at - (previous?.at ?? at))}`;
-    if (percent > gatePercent)
-      return { state: "active", reason: `${used}, above the gate of ${gatePercent}%`, signal: "cpu" };
-    return { state: "quiet", reason: `${used} (gate ${gatePercent}%)` };
+    const elapsedMs = at - previous.at;
+    const used = `CPU ${formatPercent(percent)} of one core over ${formatDuration(elapsedMs)}`;
+    if (elapsedMs <= checkIntervalMs * GAP_FACTOR) {
+      if (percent > gatePercent)
+        return { state: "active", reason: `${used}, above the gate of ${gatePercent}%`, signal: "cpu" };
+      return { state: "quiet", reason: `${used} (gate ${gatePercent}%)` };
+    }
+    // Several intervals since the reading before (read every third cycle, or not while busy by bytes): all of
+    // their use may have fallen in one of them. Below one interval at the gate, none was above it.
+    const worst = (percent * elapsedMs) / checkIntervalMs;
+    const within = `at most ${formatPercent(worst)} in any ${formatDuration(checkIntervalMs)}`;
+    if (worst > gatePercent)
+      return {
+        state: "active",
+        reason: `${used}, up to ${formatPercent(worst)} in one ${formatDuration(checkIntervalMs)}: perhaps above the gate of ${gatePercent}%`,
+        signal: "cpu",
+      };
+    return { state: "quiet", reason: `${used}, ${within} (gate ${gatePercent}%)` };
   }
 
   /** The last good reading of an allocation, for this node's report. */
@@ -204,6 +233,63 @@ export class TrafficMeter {
 
 function formatPercent(percent: number): string {
   return `${percent < 10 ? percent.toFixed(1) : Math.round(percent)}%`;
+}
+
+/**
+ * Which signals to read each cycle for an allocation quiet by bytes, so that a cycle over many quiet
+ * allocations reads little while every decision is taken on fresh readings:
+ * - near the timeout (quiet for the timeout less two intervals, or more) every signal that is on, every
+ *   cycle: what judges the group idle — here or, through this node's report, on another node — is read
+ *   in the same cycle, or the one before;
+ * - at the group's warning (the first cycle of a quiet stretch past timeout − warn-before, and past one
+ *   interval) every signal once,
+ *   so that no warning goes to a job kept by its CPU or a session;
+ * - otherwise the CPU gate when TrafficMeter.cpuReadDue says so (every cycle near the gate, every third far
+ *   below it), and open connections not at all: a session is a state, and opening or closing one moves
+ *   bytes, which the byte count sees in between. Read every cycle, sessions would cost a `net/snmp` read per
+ *   namespace of every quiet allocation (README, "Activity signals beyond bytes").
+ */
+export class SignalSchedule {
+  /** Allocation → the start of the quiet stretch whose warning-time read was made. */
+  readonly #warningRead = new Map<string, number>();
+
+  constructor(private readonly checkIntervalMs: number) {}
+
+  /**
+   * `quietSince`: the allocation's quiet stretch before this cycle's reading (undefined: none yet);
+   * `cpuDue`: TrafficMeter.cpuReadDue for it.
+   */
+  toRead(
+    allocId: string,
+    policy: Pick<GroupPolicy, "signals" | "timeoutMs"> & { schedule: { warnBeforeMs: number } },
+    quietSince: number | undefined,
+    at: number,
+    cpuDue: boolean,
+  ): SignalSettings {
+    const { signals, timeoutMs, schedule } = policy;
+    const quietForMs = quietSince === undefined ? 0 : at - quietSince;
+    if (quietSince !== undefined && quietForMs >= timeoutMs - 2 * this.checkIntervalMs) return signals;
+    // Where Monitor.warnAhead warns: within warn-before of the timeout, and after one interval of quiet.
+    const warningAtMs = Math.max(timeoutMs - schedule.warnBeforeMs, this.checkIntervalMs);
+    const warning =
+      quietSince !== undefined &&
+      schedule.warnBeforeMs > 0 &&
+      quietForMs >= warningAtMs &&
+      this.#warningRead.get(allocId) !== quietSince;
+    if (warning) {
+      this.#warningRead.set(allocId, quietSince);
+      return signals;
+    }
+    return {
+      ...signals,
+      cpuPercent: cpuDue ? signals.cpuPercent : undefined,
+      connections: { kind: "off" },
+    };
+  }
+
+  forget(allocId: string): void {
+    this.#warningRead.delete(allocId);
+  }
 }
 
 /** Counters restart from zero when a namespace is recreated (nomad-api-notes.md "Docker Engine API"). */

@@ -13,6 +13,7 @@ import {
   decideGroup,
   type GroupDecision,
   type Reading,
+  SignalSchedule,
   TrafficMeter,
 } from "./idle.js";
 import type { ActionKind, GroupState, MonitorMetrics } from "./metrics.js";
@@ -99,6 +100,7 @@ export class Monitor {
   readonly watch: AllocationWatch;
   private readonly meter = new TrafficMeter();
   private readonly tracker = new ActivityTracker();
+  private readonly signalSchedule: SignalSchedule;
   private readonly said = new SayOnce();
   private readonly notices: RateLimitedNotice;
   private readonly lastDecision = new Map<string, GroupDecision["kind"]>();
@@ -131,6 +133,7 @@ export class Monitor {
   constructor(private readonly deps: MonitorDeps) {
     const { config, nomad, token, nodeId, clock, log, metrics } = deps;
     this.view = new NodeAllocations(nodeId);
+    this.signalSchedule = new SignalSchedule(config.checkIntervalMs);
     this.watch = new AllocationWatch({
       metrics,
       onNewAllocations: () => void this.baselineNewAllocations(),
@@ -414,31 +417,34 @@ export class Monitor {
 
   /**
    * The signals beyond bytes (CPU, open connections), read only for allocations quiet by bytes whose group
-   * turns one on: a busy allocation costs nothing more.
+   * turns one on (a busy allocation costs nothing more), and then only when they can change what is done
+   * (SignalSchedule).
    */
   private async readSignals(
     measured: Array<{ alloc: { id: string }; group: WatchedGroup; activity: Activity }>,
   ): Promise<void> {
-    const gated = measured.filter(({ group, activity }) => {
-      const { cpuPercent, connections } = group.policy.signals;
-      return activity.state === "quiet" && (cpuPercent !== undefined || connections.kind !== "off");
+    const { checkIntervalMs } = this.deps.config;
+    const gated = measured.flatMap((entry) => {
+      if (entry.activity.state !== "quiet") return [];
+      const { allocId, at } = entry.activity;
+      const { cpuPercent } = entry.group.policy.signals;
+      const cpuDue =
+        cpuPercent !== undefined && this.meter.cpuReadDue(allocId, at, cpuPercent, checkIntervalMs);
+      const { quietSince } = this.tracker.stateOf(allocId);
+      const settings = this.signalSchedule.toRead(allocId, entry.group.policy, quietSince, at, cpuDue);
+      if (settings.cpuPercent === undefined && settings.connections.kind === "off") return [];
+      return [{ entry, settings }];
     });
-    if (gated.length === 0) return;
-    const requests = gated.map(({ alloc, group }) => ({
-      allocId: alloc.id,
-      cpu: group.policy.signals.cpuPercent !== undefined,
-      connections: group.policy.signals.connections,
+    // Called with none too: the adapter lets go of what it keeps for allocations no longer read.
+    const requests = gated.map(({ entry, settings }) => ({
+      allocId: entry.alloc.id,
+      cpu: settings.cpuPercent !== undefined,
+      connections: settings.connections,
     }));
     const readings = (await this.deps.signals?.read(requests)) ?? new Map();
-    for (const entry of gated) {
+    for (const { entry, settings } of gated) {
       const reading = readings.get(entry.alloc.id) ?? {};
-      const { signals } = entry.group.policy;
-      entry.activity = this.meter.withSignals(
-        entry.activity,
-        reading,
-        signals,
-        this.deps.config.checkIntervalMs,
-      );
+      entry.activity = this.meter.withSignals(entry.activity, reading, settings, checkIntervalMs);
     }
   }
 
@@ -930,6 +936,7 @@ export class Monitor {
       if (allocations.has(allocId)) continue;
       this.meter.forget(allocId);
       this.tracker.forget(allocId);
+      this.signalSchedule.forget(allocId);
       this.unknownStreak.delete(allocId);
     }
   }

@@ -213,6 +213,10 @@ export interface SignalReading {
 
 /** What the monitor needs from a source of activity beyond bytes: CPU time and inbound sessions. */
 export interface ActivitySignals {
-  /** One reading per request; never throws (what cannot be read is `unknown`, with the reason). */
+  /**
+   * One reading per request; never throws (what cannot be read is `unknown`, with the reason). Called once
+   * per cycle, with no request too: what an implementation keeps for allocations no longer asked about
+   * (open descriptors) it may let go after a few calls.
+   */
   read(requests: readonly SignalRequest[]): Promise<Map<string, SignalReading>>;
 }

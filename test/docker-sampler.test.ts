@@ -111,6 +111,10 @@ describe("network namespaces from Docker's metadata", () => {
     expect(allocationNetworks(containers, ["alloc-1"]).get("alloc-1")).toEqual({
       measurable: true,
       namespaceOwners: new Set(owners),
+      containerIds: containers
+        .filter((container) => container.allocId === "alloc-1")
+        .map((container) => container.id)
+        .sort(),
     });
   });
 

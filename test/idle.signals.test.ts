@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { type Activity, type ActivityThreshold, type Reading, TrafficMeter } from "../src/idle.js";
+import {
+  type Activity,
+  type ActivityThreshold,
+  type Reading,
+  SignalSchedule,
+  TrafficMeter,
+} from "../src/idle.js";
 import type { SignalReading } from "../src/ports.js";
 import type { NetworkCheck } from "../src/signals/check-budget.js";
 import { DEFAULT_SIGNAL_SETTINGS, type SignalSettings } from "../src/signals/meta.js";
@@ -173,9 +179,14 @@ describe("TrafficMeter: CPU and open connections turn a quiet interval active", 
       states: ["baseline", "active", "quiet", "quiet"],
     },
     {
-      name: "a CPU reading from before an interval it skipped (active by bytes) is no base: a baseline again",
-      usage: [cpu(0), undefined, cpu(percentOfInterval(1)), cpu(percentOfInterval(2))],
-      states: ["baseline", "quiet", "baseline", "quiet"],
+      name: "over intervals it skipped (every third, or active by bytes): their whole use below one interval at the gate is quiet",
+      usage: [cpu(0), undefined, undefined, cpu(percentOfInterval(5)), cpu(percentOfInterval(6))],
+      states: ["baseline", "quiet", "quiet", "quiet", "quiet"],
+    },
+    {
+      name: "over intervals it skipped: more than one interval at the gate may have been in one of them, so active",
+      usage: [cpu(0), undefined, undefined, cpu(percentOfInterval(5.1)), cpu(percentOfInterval(5.2))],
+      states: ["baseline", "quiet", "quiet", "active", "quiet"],
     },
     {
       name: "another set of containers (one restarted) has no rate against the old one",
@@ -202,6 +213,21 @@ describe("TrafficMeter: CPU and open connections turn a quiet interval active", 
 
   it.each(cpuCases)("$name", ({ usage, states }) => {
     expect(quietThrough(usage, cpuOnly).map((activity) => activity.state)).toEqual(states);
+  });
+
+  it("over skipped intervals the reason gives the span and the most any one interval could have used", () => {
+    const readings = [cpu(0), undefined, undefined, cpu(percentOfInterval(3))];
+    const [, , , calm] = quietThrough(readings, cpuOnly);
+    expect(calm?.reason).toBe(
+      "0 B in 10s, threshold 500 B; CPU 1.0% of one core over 30s, at most 3.0% in any 10s (gate 5%)",
+    );
+    const [, , , busy] = quietThrough([cpu(0), undefined, undefined, cpu(percentOfInterval(12))], cpuOnly);
+    expect(busy).toMatchObject({
+      state: "active",
+      signal: "cpu",
+      reason:
+        "0 B in 10s, threshold 500 B; CPU 4.0% of one core over 30s, up to 12% in one 10s: perhaps above the gate of 5%",
+    });
   });
 
   it("the CPU reason gives the use, the interval and the gate", () => {
@@ -270,4 +296,188 @@ describe("TrafficMeter: CPU and open connections turn a quiet interval active", 
     );
     expect(activity).toMatchObject({ state: "quiet", reason: "0 B in 10s, threshold 500 B" });
   });
+});
+
+describe("what a cycle reads of a quiet allocation (fake time)", () => {
+  const MINUTE = 60 * SECOND;
+  const both = { ...DEFAULT_SIGNAL_SETTINGS, cpuPercent: 5, connections: { kind: "any-port" } } as const;
+  const policy = (warnBeforeMs: number, timeoutMs = 15 * MINUTE, signals: SignalSettings = both) => ({
+    signals,
+    timeoutMs,
+    schedule: { warnBeforeMs },
+  });
+  /** "cpu", "connections", both joined by "+", or "-" for nothing. */
+  const what = (settings: SignalSettings) =>
+    [settings.cpuPercent !== undefined && "cpu", settings.connections.kind !== "off" && "connections"]
+      .filter(Boolean)
+      .join("+") || "-";
+
+  const cases: Array<{
+    name: string;
+    policy: ReturnType<typeof policy>;
+    /** Each cycle: minutes since the quiet stretch began (undefined: none yet), and whether the CPU is due. */
+    cycles: Array<{ quietFor: number | undefined; cpuDue: boolean; stretch?: number }>;
+    reads: string[];
+  }> = [
+    {
+      name: "far from the warning and the timeout: the CPU when due, never the connections",
+      policy: policy(10 * MINUTE),
+      cycles: [
+        { quietFor: undefined, cpuDue: true },
+        { quietFor: 1, cpuDue: true },
+        { quietFor: 2, cpuDue: false },
+        { quietFor: 3, cpuDue: false },
+        { quietFor: 4, cpuDue: true },
+      ],
+      reads: ["cpu", "cpu", "-", "-", "cpu"],
+    },
+    {
+      name: "at the warning (timeout − warn-before): everything once per quiet stretch, again in a new stretch",
+      policy: policy(10 * MINUTE),
+      cycles: [
+        { quietFor: 5, cpuDue: false },
+        { quietFor: 6, cpuDue: false },
+        { quietFor: 7, cpuDue: true },
+        { quietFor: 5, cpuDue: false, stretch: 2 },
+      ],
+      reads: ["cpu+connections", "-", "cpu", "cpu+connections"],
+    },
+    {
+      name: "from two intervals before the timeout on: everything, every cycle",
+      policy: policy(10 * MINUTE),
+      cycles: [
+        { quietFor: 12, cpuDue: false },
+        { quietFor: 13, cpuDue: false },
+        { quietFor: 14, cpuDue: false },
+        { quietFor: 15, cpuDue: false },
+        { quietFor: 40, cpuDue: false },
+      ],
+      reads: ["cpu+connections", "cpu+connections", "cpu+connections", "cpu+connections", "cpu+connections"],
+    },
+    {
+      name: "a warn-before longer than the timeout: the warning comes after one interval of quiet, and so does its read",
+      policy: policy(10 * MINUTE, 5 * MINUTE),
+      cycles: [
+        { quietFor: 0, cpuDue: false },
+        { quietFor: 1, cpuDue: false },
+        { quietFor: 2, cpuDue: false },
+        { quietFor: 3, cpuDue: false },
+      ],
+      reads: ["-", "cpu+connections", "-", "cpu+connections"],
+    },
+    {
+      name: "no warning (warn-before 0): nothing read for it",
+      policy: policy(0),
+      cycles: [
+        { quietFor: 5, cpuDue: false },
+        { quietFor: 12, cpuDue: false },
+        { quietFor: 13, cpuDue: false },
+      ],
+      reads: ["-", "-", "cpu+connections"],
+    },
+    {
+      name: "a timeout shorter than two intervals: everything, every cycle of a quiet stretch",
+      policy: policy(10 * MINUTE, 1.5 * MINUTE),
+      cycles: [
+        { quietFor: 0, cpuDue: false },
+        { quietFor: 1, cpuDue: false },
+      ],
+      reads: ["cpu+connections", "cpu+connections"],
+    },
+    {
+      name: "a signal that is off is never read, even at the timeout",
+      policy: policy(10 * MINUTE, 15 * MINUTE, { ...both, connections: { kind: "off" } }),
+      cycles: [
+        { quietFor: 5, cpuDue: false },
+        { quietFor: 15, cpuDue: false },
+      ],
+      reads: ["cpu", "cpu"],
+    },
+  ];
+
+  it.each(cases)("$name", ({ policy: groupPolicy, cycles, reads }) => {
+    const schedule = new SignalSchedule(MINUTE);
+    const read = cycles.map(({ quietFor, cpuDue, stretch = 1 }, index) => {
+      const at = T0 + stretch * 100 * MINUTE + index * MINUTE;
+      const quietSince = quietFor === undefined ? undefined : at - quietFor * MINUTE;
+      return what(schedule.toRead(A, groupPolicy, quietSince, at, cpuDue));
+    });
+    expect(read).toEqual(reads);
+  });
+
+  /** The CPU of one allocation read at these minutes with these cumulative ns; then due at `at`? */
+  function dueAfter(readings: Array<[minute: number, usageNs: number]>, atMinute: number): boolean {
+    const traffic = new TrafficMeter();
+    const settings = { ...DEFAULT_SIGNAL_SETTINGS, cpuPercent: 6 };
+    for (const [minute, usageNs] of readings) {
+      const quiet: Activity = {
+        allocId: A,
+        at: T0 + minute * MINUTE,
+        bytes: 0,
+        state: "quiet",
+        reason: "0 B",
+      };
+      const cpu: SignalReading = { cpu: { state: "measured", value: { usageNs, containers: "c1" } } };
+      traffic.withSignals(quiet, cpu, settings, MINUTE);
+    }
+    return traffic.cpuReadDue(A, T0 + atMinute * MINUTE, 6, MINUTE);
+  }
+  /** ns that are `percent` of one core over `minutes`. */
+  const ns = (percent: number, minutes = 1) => (percent / 100) * minutes * MINUTE * 1e6;
+
+  it.each([
+    { name: "never read: due", readings: [], at: 0, due: true },
+    { name: "one reading, no rate yet: due the next cycle", readings: [[0, 0]], at: 1, due: true },
+    {
+      name: "last rate above a third of the gate (2.5% of 6%): due every cycle",
+      readings: [
+        [0, 0],
+        [1, ns(2.5)],
+      ],
+      at: 2,
+      due: true,
+    },
+    {
+      name: "last rate at a third of the gate or below (2%): not due one interval later",
+      readings: [
+        [0, 0],
+        [1, ns(2)],
+      ],
+      at: 2,
+      due: false,
+    },
+    {
+      name: "…nor two",
+      readings: [
+        [0, 0],
+        [1, ns(2)],
+      ],
+      at: 3,
+      due: false,
+    },
+    {
+      name: "…but three",
+      readings: [
+        [0, 0],
+        [1, ns(2)],
+      ],
+      at: 4,
+      due: true,
+    },
+    {
+      name: "a quiet read over three intervals far below the gate: every third cycle still",
+      readings: [
+        [0, 0],
+        [1, ns(1)],
+        [4, ns(1) + ns(1, 3)],
+      ],
+      at: 6,
+      due: false,
+    },
+  ] as Array<{ name: string; readings: Array<[number, number]>; at: number; due: boolean }>)(
+    "$name",
+    ({ readings, at, due }) => {
+      expect(dueAfter(readings, at)).toBe(due);
+    },
+  );
 });

@@ -83,7 +83,10 @@ describe.skipIf(!world)("signals beyond bytes keep or let go of jobs (real conta
     expect(jobStopped(sim, "busy-gated")).toBe(false);
     expect(stopsOf(sim, "busy-gated")).toEqual([]);
     const [kept] = await waitForLog(logs, /^job busy-gated group web allocation .* is active/);
-    expect(kept?.msg).toMatch(/CPU \d+% of one core over \d+ms, above the gate of 5%/);
+    // Over one interval, or over a longer one when a slow cycle skipped ticks.
+    expect(kept?.msg).toMatch(
+      /CPU \d+% of one core over \d+m?s, (above the gate of 5%|up to \d+% in one 500ms: perhaps above the gate of 5%)/,
+    );
     expect(kept?.level).toBe(30);
   }, 90_000);
 

@@ -209,7 +209,7 @@ describe("locating a container's cgroup", () => {
       file: version === 2 ? "cpu.stat" : "cpuacct.usage",
     });
     const reader = new CgroupCpuReader(root);
-    expect(await reader.usage(id)).toEqual({
+    expect(await usageOf(reader, id)).toEqual({
       state: "measured",
       usageNs: version === 2 ? 118_655_000 : 118_655_425,
       location,
@@ -240,7 +240,7 @@ describe("locating a container's cgroup", () => {
   ])("unknown: $name", async ({ files, id: wanted }) => {
     const root = await tree(files);
     expect(await locateContainerCgroup(root, wanted)).toBeUndefined();
-    const usage = await new CgroupCpuReader(root).usage(wanted);
+    const usage = await usageOf(new CgroupCpuReader(root), wanted);
     expect(usage.state).toBe("unknown");
     if (usage.state === "unknown")
       expect(usage.reason).toContain("mount the host's /sys/fs/cgroup read-only");
@@ -250,15 +250,15 @@ describe("locating a container's cgroup", () => {
     const root = await tree({ [`cpuacct/docker/${id}/cpuacct.usage`]: "5\n" });
     const counting = countingLookups();
     const reader = new CgroupCpuReader(root, counting.fs);
-    await reader.usage(id);
+    await usageOf(reader, id);
     const afterFirst = counting.lookups();
-    expect(await reader.usage(id)).toMatchObject({ state: "measured", usageNs: 5 });
+    expect(await usageOf(reader, id)).toMatchObject({ state: "measured", usageNs: 5 });
     expect(counting.lookups()).toBe(afterFirst);
     await rm(join(root, "cpuacct"), { recursive: true });
-    expect((await reader.usage(id)).state).toBe("unknown");
+    expect((await usageOf(reader, id)).state).toBe("unknown");
     await mkdir(join(root, `cpuacct/docker/${id}`), { recursive: true });
     await writeFile(join(root, `cpuacct/docker/${id}/cpuacct.usage`), "9\n");
-    expect(await reader.usage(id)).toMatchObject({ state: "measured", usageNs: 9 });
+    expect(await usageOf(reader, id)).toMatchObject({ state: "measured", usageNs: 9 });
   });
 
   it("forgets the locations of the containers not read, and only those", async () => {
@@ -269,19 +269,19 @@ describe("locating a container's cgroup", () => {
     });
     const counting = countingLookups();
     const reader = new CgroupCpuReader(root, counting.fs);
-    await reader.usage(id);
-    await reader.usage(other);
+    await usageOf(reader, id);
+    await usageOf(reader, other);
     reader.forgetAllBut(new Set([id]));
     const before = counting.lookups();
-    await reader.usage(id);
+    await usageOf(reader, id);
     expect(counting.lookups()).toBe(before);
-    await reader.usage(other);
+    await usageOf(reader, other);
     expect(counting.lookups()).toBeGreaterThan(before);
   });
 
   it("reports unexpected content as unknown", async () => {
     const root = await tree({ [`cpuacct/docker/${id}/cpuacct.usage`]: "max\n" });
-    expect(await new CgroupCpuReader(root).usage(id)).toEqual({
+    expect(await usageOf(new CgroupCpuReader(root), id)).toEqual({
       state: "unknown",
       reason: `unexpected content in ${join(root, `cpuacct/docker/${id}/cpuacct.usage`)}`,
     });
@@ -308,7 +308,7 @@ describe.skipIf(world === undefined)("CPU of a real container (Docker Engine)", 
     if (task === undefined) throw new Error("no task container");
     const reader = new CgroupCpuReader("/sys/fs/cgroup");
 
-    const first = await reader.usage(task.id);
+    const first = await usageOf(reader, task.id);
     if (first.state !== "measured") throw new Error(first.reason);
     // The same cgroup as the container's init process names in /proc/<pid>/cgroup on this host.
     const procCgroup = await readFile(`/proc/${task.pid}/cgroup`, "utf8");
@@ -321,7 +321,7 @@ describe.skipIf(world === undefined)("CPU of a real container (Docker Engine)", 
 
     const idleFrom = { usageNs: first.usageNs, at: Date.now() };
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const idle = await reader.usage(task.id);
+    const idle = await usageOf(reader, task.id);
     if (idle.state !== "measured") throw new Error(idle.reason);
     const idlePercent = cpuPercent(idleFrom, { usageNs: idle.usageNs, at: Date.now() });
     expect(idlePercent).toBeLessThan(5);
@@ -339,16 +339,16 @@ describe.skipIf(world === undefined)("CPU of a real container (Docker Engine)", 
       "while :; do :; done",
     ]);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const start = await reader.usage(task.id);
+    const start = await usageOf(reader, task.id);
     if (start.state !== "measured") throw new Error(start.reason);
     const busyFrom = { usageNs: start.usageNs, at: Date.now() };
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    const busy = await reader.usage(task.id);
+    const busy = await usageOf(reader, task.id);
     if (busy.state !== "measured") throw new Error(busy.reason);
     const busyPercent = cpuPercent(busyFrom, { usageNs: busy.usageNs, at: Date.now() }) ?? 0;
     // The Engine's own figure for the container lies between two of our readings: the same counter.
     const stats = await world.docker.getContainer(task.id).stats({ stream: false });
-    const after = await reader.usage(task.id);
+    const after = await usageOf(reader, task.id);
     if (after.state !== "measured") throw new Error(after.reason);
     const engineNs = stats.cpu_stats.cpu_usage.total_usage;
     console.info(
@@ -361,6 +361,12 @@ describe.skipIf(world === undefined)("CPU of a real container (Docker Engine)", 
     expect(busyPercent).toBeGreaterThan(5);
   }, 60_000);
 });
+
+/** As the Docker adapter reads: the cgroup located (once), then read. */
+async function usageOf(reader: CgroupCpuReader, containerId: string) {
+  await reader.locate([containerId]);
+  return reader.usage(containerId);
+}
 
 /** The node filesystem, counting the existence checks that locating a cgroup makes. */
 function countingLookups(): { fs: CgroupFs; lookups(): number } {

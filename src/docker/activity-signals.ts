@@ -1,5 +1,6 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { CPU_STRIDE } from "../idle.js";
 import type { ActivitySignals, SignalReading, SignalRequest, SignalValue } from "../ports.js";
 import { CgroupCpuReader, type CgroupFs } from "../signals/cpu.js";
 import type { ConnectionsSetting } from "../signals/meta.js";
@@ -21,17 +22,21 @@ type Unknown = { state: "unknown"; reason: string };
  * CPU time of an allocation's containers from their cgroups under the host's /sys/fs/cgroup, and the
  * inbound sessions of its network namespaces from `<procRoot>/<pid>/net/{snmp,tcp,tcp6}` of the processes
  * that hold them. Nothing is asked of Docker: the sampler's watch already knows the containers and PIDs.
- * The files read every cycle (`cpuacct.usage` or `cpu.stat`, `net/snmp`) stay open between cycles.
+ * The files it reads (`cpuacct.usage` or `cpu.stat`, `net/snmp`) stay open between calls, until one has
+ * not been read for KEPT_UNREAD calls.
  */
 export class DockerActivitySignals implements ActivitySignals {
   readonly #files = new KeptFiles();
   readonly #cpu: CgroupCpuReader;
+  /** Container → the call that last read its CPU time. */
+  readonly #lastRead = new Map<string, number>();
+  #calls = 0;
 
   constructor(private readonly options: DockerActivitySignalsOptions) {
     const files = this.#files;
     // Locating a cgroup (once per container) stats and lists directories; only the reads are kept open.
     const fs: CgroupFs = {
-      readFile: async (path) => files.read(path, path),
+      readFile: (path) => files.read(path, path),
       isDirectory: async (path) => statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false,
       exists: async (path) => existsSync(path),
       readdir: async (path) => readdirSync(path),
@@ -41,8 +46,15 @@ export class DockerActivitySignals implements ActivitySignals {
 
   async read(requests: readonly SignalRequest[]): Promise<Map<string, SignalReading>> {
     const processes = this.options.sampler.processes(requests.map((request) => request.allocId));
-    const readings = new Map<string, SignalReading>();
     const containersRead = new Set<string>();
+    for (const { allocId, cpu } of requests) {
+      const found = processes.get(allocId);
+      if (cpu && found !== undefined && !("reason" in found))
+        for (const containerId of found.containerIds) containersRead.add(containerId);
+    }
+    // The search for a new container's cgroup is asynchronous; every read after it is synchronous.
+    await this.#cpu.locate(containersRead);
+    const readings = new Map<string, SignalReading>();
     for (const { allocId, cpu, connections } of requests) {
       const found = processes.get(allocId) ?? { reason: "no running containers" };
       const reading: SignalReading = {};
@@ -51,29 +63,42 @@ export class DockerActivitySignals implements ActivitySignals {
         if (cpu) reading.cpu = unknown;
         if (connections.kind !== "off") reading.sessions = unknown;
       } else {
-        if (cpu) reading.cpu = await this.#cpuTime(found.containerIds, containersRead);
+        if (cpu) reading.cpu = this.#cpuTime(found.containerIds);
         if (connections.kind !== "off") reading.sessions = this.#sessions(found.namespaces, connections);
       }
       readings.set(allocId, reading);
     }
-    // What was not read this cycle is gone, or busy by bytes: open again when it is quiet again.
-    this.#cpu.forgetAllBut(containersRead);
-    this.#files.closeUnread();
+    this.#forgetUnread(containersRead);
     return readings;
   }
 
-  async #cpuTime(
-    containerIds: readonly string[],
-    containersRead: Set<string>,
-  ): Promise<NonNullable<SignalReading["cpu"]>> {
+  /**
+   * What was not read for KEPT_UNREAD calls is gone, or busy by bytes: found and opened again when it is quiet
+   * again. Fewer calls than that without a read is a quiet allocation read every CPU_STRIDE-th cycle.
+   */
+  #forgetUnread(containersRead: ReadonlySet<string>): void {
+    this.#calls++;
+    for (const containerId of containersRead) this.#lastRead.set(containerId, this.#calls);
+    for (const [containerId, call] of this.#lastRead)
+      if (this.#calls - call >= KEPT_UNREAD) this.#lastRead.delete(containerId);
+    this.#cpu.forgetAllBut(this.#lastRead);
+    this.#files.closeUnreadFor(KEPT_UNREAD);
+  }
+
+  /** Closes every kept descriptor. */
+  close(): void {
+    this.#files.closeUnreadFor(0);
+  }
+
+  /** `containerIds` sorted: the same set of containers gives the same `containers`. */
+  #cpuTime(containerIds: readonly string[]): NonNullable<SignalReading["cpu"]> {
     let usageNs = 0;
     for (const containerId of containerIds) {
-      containersRead.add(containerId);
-      const usage = await this.#cpu.usage(containerId);
+      const usage = this.#cpu.usage(containerId);
       if (usage.state === "unknown") return usage;
       usageNs += usage.usageNs;
     }
-    return { state: "measured", value: { usageNs, containers: [...containerIds].sort().join(",") } };
+    return { state: "measured", value: { usageNs, containers: containerIds.join(",") } };
   }
 
   #sessions(
@@ -110,6 +135,9 @@ export class DockerActivitySignals implements ActivitySignals {
   }
 }
 
+/** Calls to read() after which what was not read in any is let go: twice the CPU stride. */
+const KEPT_UNREAD = 2 * CPU_STRIDE;
+
 /** Shared by every read: they are synchronous, so one at a time. */
 const buffer = Buffer.alloc(64 * 1024);
 
@@ -118,35 +146,35 @@ const buffer = Buffer.alloc(64 * 1024);
  * read and close of a `cpuacct.usage` cost ~180 µs of CPU, a read from offset 0 of a kept descriptor ~7 µs.
  */
 class KeptFiles {
-  readonly #open = new Map<string, number>();
-  #read = new Set<string>();
+  readonly #open = new Map<string, { fd: number; cycle: number }>();
+  #cycle = 0;
 
   /** The whole file; a kept descriptor that fails (its cgroup or process gone) is opened once more by path. */
   read(path: string, key: string): string {
-    this.#read.add(key);
     const kept = this.#open.get(key);
     if (kept !== undefined) {
+      kept.cycle = this.#cycle;
       try {
-        return readFrom(kept);
+        return readFrom(kept.fd);
       } catch {
         this.#close(key);
       }
     }
     const fd = openSync(path, "r");
-    this.#open.set(key, fd);
+    this.#open.set(key, { fd, cycle: this.#cycle });
     return readFrom(fd);
   }
 
-  /** Closes every descriptor not read since the last call. */
-  closeUnread(): void {
-    for (const key of this.#open.keys()) if (!this.#read.has(key)) this.#close(key);
-    this.#read = new Set();
+  /** Ends a cycle: closes every descriptor not read in the last `cycles` cycles. */
+  closeUnreadFor(cycles: number): void {
+    for (const [key, { cycle }] of this.#open) if (this.#cycle - cycle >= cycles) this.#close(key);
+    this.#cycle++;
   }
 
   #close(key: string): void {
-    const fd = this.#open.get(key);
+    const kept = this.#open.get(key);
     this.#open.delete(key);
-    if (fd !== undefined) closeSync(fd);
+    if (kept !== undefined) closeSync(kept.fd);
   }
 }
 

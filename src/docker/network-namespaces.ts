@@ -9,7 +9,12 @@ export interface NomadContainer {
 }
 
 export type AllocationNetwork =
-  | { measurable: true; namespaceOwners: ReadonlySet<string> }
+  | {
+      measurable: true;
+      namespaceOwners: ReadonlySet<string>;
+      /** The allocation's running containers, by ID, sorted. */
+      containerIds: readonly string[];
+    }
   | { measurable: false; reason: string };
 
 export const NO_RUNNING_CONTAINERS = "no running containers";
@@ -37,13 +42,14 @@ export function allocationNetworks(
   }
   const networks = new Map<string, AllocationNetwork>();
   for (const allocId of allocIds) {
-    const owners = (byAlloc.get(allocId) ?? []).map((container) => namespaceOwner(container, resolve));
-    networks.set(allocId, networkOf(owners));
+    const ofAlloc = byAlloc.get(allocId) ?? [];
+    const owners = ofAlloc.map((container) => namespaceOwner(container, resolve));
+    networks.set(allocId, networkOf(owners, ofAlloc.map((container) => container.id).sort()));
   }
   return networks;
 }
 
-function networkOf(owners: readonly Owner[]): AllocationNetwork {
+function networkOf(owners: readonly Owner[], containerIds: readonly string[]): AllocationNetwork {
   if (owners.length === 0) return { measurable: false, reason: NO_RUNNING_CONTAINERS };
   if (owners.some((owner) => owner.kind === "host")) return { measurable: false, reason: HOST_NETWORKING };
   const namespaceOwners = new Set<string>();
@@ -56,7 +62,7 @@ function networkOf(owners: readonly Owner[]): AllocationNetwork {
     }
     if (owner.kind === "container") namespaceOwners.add(owner.id);
   }
-  return { measurable: true, namespaceOwners };
+  return { measurable: true, namespaceOwners, containerIds };
 }
 
 function namespaceOwner(

@@ -8,7 +8,7 @@ import { type AllocationNetwork, allocationNetworks, NO_RUNNING_CONTAINERS } fro
 export type DockerNetworkSamplerOptions = ContainerWatchOptions;
 
 export type AllocationProcesses =
-  | { containerIds: string[]; namespaces: Array<{ ownerId: string; pid: number }> }
+  | { containerIds: readonly string[]; namespaces: Array<{ ownerId: string; pid: number }> }
   | { reason: string };
 
 type NamespaceRead =
@@ -72,30 +72,22 @@ export class DockerNetworkSampler implements NetworkSampler {
    * the watch knows them now (no Docker call): what the activity signals read (activity-signals.ts).
    */
   processes(allocIds: readonly string[]): Map<string, AllocationProcesses> {
-    const wanted = new Set(allocIds);
-    const containers = new Map<string, string[]>();
-    for (const { id, allocId } of this.#watch.containers()) {
-      if (!wanted.has(allocId)) continue;
-      const ofAlloc = containers.get(allocId);
-      if (ofAlloc) ofAlloc.push(id);
-      else containers.set(allocId, [id]);
-    }
     const processes = new Map<string, AllocationProcesses>();
-    for (const allocId of wanted) {
+    for (const allocId of allocIds) {
       const network = this.#networkOf(allocId);
       if (!network.measurable) {
         processes.set(allocId, { reason: network.reason });
         continue;
       }
-      const owners = [...network.namespaceOwners];
-      const namespaces = owners.flatMap((ownerId) => {
+      const namespaces: Array<{ ownerId: string; pid: number }> = [];
+      for (const ownerId of network.namespaceOwners) {
         const pid = this.#watch.tracked(ownerId)?.probe?.pid;
-        return pid === undefined ? [] : [{ ownerId, pid }];
-      });
+        if (pid !== undefined) namespaces.push({ ownerId, pid });
+      }
       processes.set(
         allocId,
-        namespaces.length === owners.length
-          ? { containerIds: containers.get(allocId) ?? [], namespaces }
+        namespaces.length === network.namespaceOwners.size
+          ? { containerIds: network.containerIds, namespaces }
           : { reason: "a container holding its network namespace has no process to read" },
       );
     }

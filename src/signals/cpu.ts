@@ -1,4 +1,5 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 
 // A container's CPU time is in its cgroup, read through the host's /sys/fs/cgroup mounted read-only into the
@@ -65,16 +66,20 @@ export function parseCpuStatUsageNs(text: string): number | undefined {
   return Number.isSafeInteger(value) ? value : undefined;
 }
 
-/** The filesystem calls the reader needs, so tests can count them or make them fail. */
+/**
+ * The filesystem calls the reader needs, so tests can count them or make them fail. Locating a cgroup (once
+ * per container) is asynchronous; the read of its CPU time, made every cycle for every quiet container, is
+ * synchronous: at 1,000 containers a promise per read costs more than the read.
+ */
 export interface CgroupFs {
-  readFile(path: string): Promise<string>;
+  readFile(path: string): string;
   isDirectory(path: string): Promise<boolean>;
   exists(path: string): Promise<boolean>;
   readdir(path: string): Promise<string[]>;
 }
 
 export const nodeCgroupFs: CgroupFs = {
-  readFile: (path) => readFile(path, "utf8"),
+  readFile: (path) => readFileSync(path, "utf8"),
   isDirectory: async (path) => (await stat(path).catch(() => undefined))?.isDirectory() ?? false,
   exists: async (path) => (await stat(path).catch(() => undefined)) !== undefined,
   readdir: (path) => readdir(path),
@@ -146,19 +151,16 @@ async function search(
 }
 
 /** Reads the CPU time at a location found by `locateContainerCgroup`. */
-export async function readCpuUsage(location: CgroupLocation, fs: CgroupFs = nodeCgroupFs): Promise<CpuUsage> {
+export function readCpuUsage(location: CgroupLocation, fs: CgroupFs = nodeCgroupFs): CpuUsage {
+  const path = `${location.directory}/${location.file}`;
   let text: string;
   try {
-    text = await fs.readFile(join(location.directory, location.file));
+    text = fs.readFile(path);
   } catch (error) {
-    return {
-      state: "unknown",
-      reason: `cannot read ${join(location.directory, location.file)}: ${(error as Error).message}`,
-    };
+    return { state: "unknown", reason: `cannot read ${path}: ${(error as Error).message}` };
   }
   const usageNs = location.version === 2 ? parseCpuStatUsageNs(text) : parseCpuacctUsage(text);
-  if (usageNs === undefined)
-    return { state: "unknown", reason: `unexpected content in ${join(location.directory, location.file)}` };
+  if (usageNs === undefined) return { state: "unknown", reason: `unexpected content in ${path}` };
   return { state: "measured", usageNs, location };
 }
 
@@ -174,26 +176,32 @@ export class CgroupCpuReader {
     private readonly fs: CgroupFs = nodeCgroupFs,
   ) {}
 
-  async usage(containerId: string): Promise<CpuUsage> {
-    let location = this.#locations.get(containerId);
-    if (location === undefined) {
-      location = await locateContainerCgroup(this.root, containerId, this.fs);
-      if (location === undefined) {
-        return {
-          state: "unknown",
-          reason: `no cgroup of container ${containerId.slice(0, 12)} under ${this.root} (mount the host's /sys/fs/cgroup read-only)`,
-        };
-      }
-      this.#locations.set(containerId, location);
+  /** Finds the cgroups of the containers not located yet (or no longer: their last read failed). */
+  async locate(containerIds: Iterable<string>): Promise<void> {
+    for (const containerId of containerIds) {
+      if (this.#locations.has(containerId)) continue;
+      const location = await locateContainerCgroup(this.root, containerId, this.fs);
+      if (location !== undefined) this.#locations.set(containerId, location);
     }
-    const usage = await readCpuUsage(location, this.fs);
-    // A container that is gone leaves its cached location behind: look again next time.
+  }
+
+  /** The CPU time of a container located by `locate`; unknown when it was not found. */
+  usage(containerId: string): CpuUsage {
+    const location = this.#locations.get(containerId);
+    if (location === undefined) {
+      return {
+        state: "unknown",
+        reason: `no cgroup of container ${containerId.slice(0, 12)} under ${this.root} (mount the host's /sys/fs/cgroup read-only)`,
+      };
+    }
+    const usage = readCpuUsage(location, this.fs);
+    // A container that is gone leaves its location behind: look again next time.
     if (usage.state === "unknown") this.#locations.delete(containerId);
     return usage;
   }
 
-  /** Forgets the location of every container but these (the ones read this cycle; the others may be gone). */
-  forgetAllBut(containerIds: ReadonlySet<string>): void {
+  /** Forgets the location of every container but these (the ones read lately; the others may be gone). */
+  forgetAllBut(containerIds: { has(containerId: string): boolean }): void {
     for (const containerId of this.#locations.keys())
       if (!containerIds.has(containerId)) this.#locations.delete(containerId);
   }
