@@ -1,5 +1,6 @@
 // Activity-signals benchmark (issue 12): the cost a sampling cycle adds, per signal, when every allocation is
 // quiet by bytes (the case in which the signals are read), over N real containers. Run: npm run bench:signals -- --help
+import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -17,6 +18,7 @@ import {
 import type { SignalRequest } from "../src/ports.js";
 import { DEFAULT_WARN_BEFORE_MS } from "../src/schedule.js";
 import type { NetworkCheck } from "../src/signals/check-budget.js";
+import { locateContainerCgroup } from "../src/signals/cpu.js";
 import { DEFAULT_SIGNAL_SETTINGS, type SignalSettings } from "../src/signals/meta.js";
 import { DockerWorld } from "../test/world/world.js";
 import { clean, removeKept, setUp } from "./kept-world.js";
@@ -36,6 +38,8 @@ const CHECK_INTERVAL_MS = 60_000;
 const ALL_QUIET =
   "all three, every allocation quiet, far below its CPU gate, short of its warning and its timeout";
 const GATE_PERCENT = 5;
+/** Namespaces whose net/tcp is read for scale: each read walks the host's whole connection table. */
+const TCP_SAMPLE = 20;
 /** IDLE_TIMEOUT's default. */
 const TIMEOUT_MS = 15 * 60_000;
 const THRESHOLD_BYTES = 500;
@@ -168,8 +172,10 @@ async function measure(
     for (let warm = 0; warm < 2 * CPU_STRIDE; warm++) await cycle();
     return cycle;
   };
+  const floor = await kernelFloor(sampler, allocIds, cycles);
   return {
     "bytes only (the cycle without signals, for scale)": bytesOnly,
+    ...floor,
     "CPU gate (idle-monitor.cpu), read for every allocation": await timed(cycles, () =>
       sensors.read(cpuOnly),
     ),
@@ -189,6 +195,55 @@ async function measure(
       await allThree(TIMEOUT_MS),
     ),
   };
+}
+
+/**
+ * For scale, the reads alone without the adapter: each container's CPU file read through a descriptor kept
+ * open (the kernel's part of the CPU gate), the same files opened, read and closed each time (what kept
+ * descriptors spare), and `net/tcp` of a few namespaces (what a `net/snmp` saying 0 connections spares).
+ */
+async function kernelFloor(
+  sampler: DockerNetworkSampler,
+  allocIds: string[],
+  cycles: number,
+): Promise<Record<string, Figures>> {
+  const processes = [...sampler.processes(allocIds).values()].flatMap((found) =>
+    "reason" in found ? [] : [found],
+  );
+  const located = await Promise.all(
+    processes
+      .flatMap((found) => found.containerIds)
+      .map((containerId) => locateContainerCgroup("/sys/fs/cgroup", containerId)),
+  );
+  const cpuFiles = located.flatMap((location) =>
+    location ? [`${location.directory}/${location.file}`] : [],
+  );
+  const tcpTables = processes
+    .flatMap((found) => found.namespaces.map(({ pid }) => `/proc/${pid}/net/tcp`))
+    .slice(0, TCP_SAMPLE);
+  const buffer = Buffer.alloc(64 * 1024);
+  const descriptors = cpuFiles.map((path) => openSync(path, "r"));
+  try {
+    return {
+      [`for scale: a bare read of each of the ${cpuFiles.length} CPU files, kept open`]: await timed(
+        cycles,
+        async () => {
+          for (const fd of descriptors) readSync(fd, buffer, 0, buffer.length, 0);
+        },
+      ),
+      [`for scale: the same ${cpuFiles.length} files opened, read and closed`]: await timed(
+        cycles,
+        async () => {
+          for (const path of cpuFiles) readFileSync(path);
+        },
+      ),
+      [`for scale: net/tcp of ${tcpTables.length} namespaces`]: await timed(cycles, async () => {
+        for (const path of tcpTables) readFileSync(path);
+      }),
+    };
+  } finally {
+    for (const fd of descriptors) closeSync(fd);
+  }
 }
 
 const thresholdWithChecks: ActivityThreshold = {
