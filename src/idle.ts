@@ -188,20 +188,24 @@ export class TrafficMeter {
       previous !== undefined && previous.containers === now.containers
         ? cpuPercent(previous, now)
         : undefined;
-    this.#cpu.set(allocId, { ...now, percent });
-    if (previous === undefined || percent === undefined)
-      return {
-        state: "baseline",
-        reason: "first CPU reading of its containers in this stretch: no rate yet",
-      };
+    if (previous === undefined || percent === undefined) {
+      this.#cpu.set(allocId, { ...now, percent: undefined });
+      return { state: "baseline", reason: "first CPU reading of its containers: no rate yet" };
+    }
     const elapsedMs = at - previous.at;
+    // Longer than a stride: the allocation was busy by bytes, or not watched, and its CPU then says nothing now.
+    if (elapsedMs > (CPU_STRIDE + 0.5) * checkIntervalMs) {
+      this.#cpu.set(allocId, { ...now, percent: undefined });
+      return { state: "baseline", reason: `no CPU reading for ${formatDuration(elapsedMs)}: no rate yet` };
+    }
+    this.#cpu.set(allocId, { ...now, percent });
     const used = `CPU ${formatPercent(percent)} of one core over ${formatDuration(elapsedMs)}`;
     if (elapsedMs <= checkIntervalMs * GAP_FACTOR) {
       if (percent > gatePercent)
         return { state: "active", reason: `${used}, above the gate of ${gatePercent}%`, signal: "cpu" };
       return { state: "quiet", reason: `${used} (gate ${gatePercent}%)` };
     }
-    // Several intervals since the reading before (read every third cycle, or not while busy by bytes): all of
+    // Several intervals since the reading before (read every third cycle, or busy by bytes in between): all of
     // their use may have fallen in one of them. Below one interval at the gate, none was above it.
     const worst = (percent * elapsedMs) / checkIntervalMs;
     const within = `at most ${formatPercent(worst)} in any ${formatDuration(checkIntervalMs)}`;
@@ -242,8 +246,7 @@ function formatPercent(percent: number): string {
  *   cycle: what judges the group idle — here or, through this node's report, on another node — is read
  *   in the same cycle, or the one before;
  * - at the group's warning (the first cycle of a quiet stretch past timeout − warn-before, and past one
- *   interval) every signal once,
- *   so that no warning goes to a job kept by its CPU or a session;
+ *   interval) every signal once, so that no warning goes to a job kept by its CPU or a session;
  * - otherwise the CPU gate when TrafficMeter.cpuReadDue says so (every cycle near the gate, every third far
  *   below it), and open connections not at all: a session is a state, and opening or closing one moves
  *   bytes, which the byte count sees in between. Read every cycle, sessions would cost a `net/snmp` read per

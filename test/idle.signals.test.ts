@@ -179,9 +179,14 @@ describe("TrafficMeter: CPU and open connections turn a quiet interval active", 
       states: ["baseline", "active", "quiet", "quiet"],
     },
     {
-      name: "over intervals it skipped (every third, or active by bytes): their whole use below one interval at the gate is quiet",
+      name: "over intervals it skipped (every third cycle, or busy by bytes between): their whole use below one interval at the gate is quiet",
       usage: [cpu(0), undefined, undefined, cpu(percentOfInterval(5)), cpu(percentOfInterval(6))],
       states: ["baseline", "quiet", "quiet", "quiet", "quiet"],
+    },
+    {
+      name: "over more intervals than the stride (busy by bytes meanwhile): no rate, a baseline",
+      usage: [cpu(0), undefined, undefined, undefined, cpu(percentOfInterval(1)), cpu(percentOfInterval(2))],
+      states: ["baseline", "quiet", "quiet", "quiet", "baseline", "quiet"],
     },
     {
       name: "over intervals it skipped: more than one interval at the gate may have been in one of them, so active",
