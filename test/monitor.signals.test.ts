@@ -128,6 +128,8 @@ describe.skipIf(!world)("signals beyond bytes keep or let go of jobs (real conta
       expect(kept?.msg).toContain(`1 open connection to port ${target.port}`);
       await moreCycles(logs, "session", 12, 30_000);
       expect(jobStopped(sim, "session")).toBe(false);
+      // Read at the warning too: a job someone is connected to is not warned of a stop.
+      expect(messages(logs, /^job session group web has been quiet/)).toEqual([]);
     } finally {
       socket.destroy();
     }
