@@ -245,8 +245,8 @@ function formatPercent(percent: number): string {
  * - near the timeout (quiet for the timeout less two intervals, or more) every signal that is on, every
  *   cycle: what judges the group idle — here or, through this node's report, on another node — is read
  *   in the same cycle, or the one before;
- * - at the group's warning (the first cycle of a quiet stretch past timeout − warn-before, and past one
- *   interval) every signal once, so that no warning goes to a job kept by its CPU or a session;
+ * - once as the group's warning comes due (from one interval before quiet for timeout − warn-before, and
+ *   for at least one interval) every signal, so that no warning goes to a job kept by its CPU or a session;
  * - otherwise the CPU gate when TrafficMeter.cpuReadDue says so (every cycle near the gate, every third far
  *   below it), and open connections not at all: a session is a state, and opening or closing one moves
  *   bytes, which the byte count sees in between. Read every cycle, sessions would cost a `net/snmp` read per
@@ -272,12 +272,13 @@ export class SignalSchedule {
     const { signals, timeoutMs, schedule } = policy;
     const quietForMs = quietSince === undefined ? 0 : at - quietSince;
     if (quietSince !== undefined && quietForMs >= timeoutMs - 2 * this.checkIntervalMs) return signals;
-    // Where Monitor.warnAhead warns: within warn-before of the timeout, and after one interval of quiet.
+    // Monitor.warnAhead warns within warn-before of the timeout, after one interval of quiet, on a decision
+    // taken a moment after this reading: read from one interval before, so the read comes first.
     const warningAtMs = Math.max(timeoutMs - schedule.warnBeforeMs, this.checkIntervalMs);
     const warning =
       quietSince !== undefined &&
       schedule.warnBeforeMs > 0 &&
-      quietForMs >= warningAtMs &&
+      quietForMs >= warningAtMs - this.checkIntervalMs &&
       this.#warningRead.get(allocId) !== quietSince;
     if (warning) {
       this.#warningRead.set(allocId, quietSince);

@@ -329,23 +329,24 @@ describe("what a cycle reads of a quiet allocation (fake time)", () => {
       policy: policy(10 * MINUTE),
       cycles: [
         { quietFor: undefined, cpuDue: true },
-        { quietFor: 1, cpuDue: true },
+        { quietFor: 0, cpuDue: true },
+        { quietFor: 1, cpuDue: false },
         { quietFor: 2, cpuDue: false },
-        { quietFor: 3, cpuDue: false },
-        { quietFor: 4, cpuDue: true },
+        { quietFor: 3, cpuDue: true },
       ],
       reads: ["cpu", "cpu", "-", "-", "cpu"],
     },
     {
-      name: "at the warning (timeout − warn-before): everything once per quiet stretch, again in a new stretch",
+      name: "as the warning comes due (from one interval before timeout − warn-before): everything once per quiet stretch, again in a new one",
       policy: policy(10 * MINUTE),
       cycles: [
+        { quietFor: 3, cpuDue: false },
+        { quietFor: 4, cpuDue: false },
         { quietFor: 5, cpuDue: false },
-        { quietFor: 6, cpuDue: false },
-        { quietFor: 7, cpuDue: true },
-        { quietFor: 5, cpuDue: false, stretch: 2 },
+        { quietFor: 6, cpuDue: true },
+        { quietFor: 4.5, cpuDue: false, stretch: 2 },
       ],
-      reads: ["cpu+connections", "-", "cpu", "cpu+connections"],
+      reads: ["-", "cpu+connections", "-", "cpu", "cpu+connections"],
     },
     {
       name: "from two intervals before the timeout on: everything, every cycle",
@@ -360,7 +361,7 @@ describe("what a cycle reads of a quiet allocation (fake time)", () => {
       reads: ["cpu+connections", "cpu+connections", "cpu+connections", "cpu+connections", "cpu+connections"],
     },
     {
-      name: "a warn-before longer than the timeout: the warning comes after one interval of quiet, and so does its read",
+      name: "a warn-before longer than the timeout: the warning comes after one interval of quiet, its read one before",
       policy: policy(10 * MINUTE, 5 * MINUTE),
       cycles: [
         { quietFor: 0, cpuDue: false },
@@ -368,13 +369,13 @@ describe("what a cycle reads of a quiet allocation (fake time)", () => {
         { quietFor: 2, cpuDue: false },
         { quietFor: 3, cpuDue: false },
       ],
-      reads: ["-", "cpu+connections", "-", "cpu+connections"],
+      reads: ["cpu+connections", "-", "-", "cpu+connections"],
     },
     {
       name: "no warning (warn-before 0): nothing read for it",
       policy: policy(0),
       cycles: [
-        { quietFor: 5, cpuDue: false },
+        { quietFor: 4, cpuDue: false },
         { quietFor: 12, cpuDue: false },
         { quietFor: 13, cpuDue: false },
       ],
