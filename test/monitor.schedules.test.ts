@@ -35,7 +35,8 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("holds an idle job through its keep-alive window and stops it when the window ends", async () => {
-    const current = await scenario(world!);
+    const clock = new ShiftedClock(at(8, 58, 50));
+    const current = await scenario(world!, { clock });
     const { sim, logs } = current;
     explainOnFailure(current);
     await sim.registerJob(
@@ -44,8 +45,9 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
       }),
     );
     await sim.whenSettled();
-    const clock = new ShiftedClock(at(8, 59, 50));
-    current.startMonitor({}, { clock });
+    // Placed a minute before the instant the scenario is about, however long placing took.
+    clock.jumpTo(at(8, 59, 50));
+    current.startMonitor();
 
     await waitForLog(
       logs,
@@ -63,7 +65,8 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("scales a busy group to zero at its stop-at, after a warning, and brings it back at its start-at", async () => {
-    const current = await scenario(world!);
+    const clock = new ShiftedClock(at(19, 58, 54));
+    const current = await scenario(world!, { clock });
     const { sim, logs } = current;
     explainOnFailure(current);
     await sim.registerJob(
@@ -91,8 +94,9 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
         await sleep(250);
       }
     })();
-    const clock = new ShiftedClock(at(19, 59, 54));
-    current.startMonitor({}, { clock });
+    // Placed a minute before the instant the scenario is about, however long placing took.
+    clock.jumpTo(at(19, 59, 54));
+    current.startMonitor();
 
     const [warning] = await waitForLog(
       logs,
@@ -121,7 +125,8 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("stop-at and start-at fire once per cluster: two nodes, one stop, one registration after garbage collection", async () => {
-    const current = await scenario(world!);
+    const clock = new ShiftedClock(at(19, 58, 55));
+    const current = await scenario(world!, { clock });
     const { sim, logs } = current;
     explainOnFailure(current);
     await sim.registerJob(
@@ -137,9 +142,10 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
     );
     await sim.whenSettled();
     expect(new Set(sim.allocations({ jobId: "preview" }).map((alloc) => alloc.NodeID)).size).toBe(2);
-    const clock = new ShiftedClock(at(19, 59, 55));
-    current.startMonitor({}, { clock });
-    current.startMonitor({}, { clock, node: current.otherNode });
+    // Placed a minute before the instant the scenario is about, however long placing took.
+    clock.jumpTo(at(19, 59, 55));
+    current.startMonitor();
+    current.startMonitor({}, { node: current.otherNode });
 
     await waitFor("the stop-at to stop the job", () => jobStopped(sim, "preview"), 30_000);
     await waitForLog(logs, /^stopped job preview .*its stop-at "0 20 \* \* \*" fired/);
@@ -167,7 +173,8 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("leaves an excluded job alone, its stop-at included, and says until when", async () => {
-    const current = await scenario(world!);
+    const clock = new ShiftedClock(at(9, 58, 56));
+    const current = await scenario(world!, { clock });
     const { sim, logs } = current;
     explainOnFailure(current);
     await sim.registerJob(
@@ -180,8 +187,9 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
       }),
     );
     await sim.whenSettled();
-    const clock = new ShiftedClock(at(9, 59, 56));
-    current.startMonitor({}, { clock });
+    // Placed a minute before the instant the scenario is about, however long placing took.
+    clock.jumpTo(at(9, 59, 56));
+    current.startMonitor();
 
     await waitForLog(
       logs,

@@ -38,19 +38,21 @@ export interface Scenario {
   logs: LogLine[];
   /**
    * Starts a monitor in this process against the simulator, with fast timings unless overridden; on the
-   * local node unless `node` says otherwise, on `clock` if given. Returns that monitor's own log lines
+   * local node unless `node` says otherwise, on the scenario's clock. Returns that monitor's own log lines
    * (every monitor's also go to `logs`).
    */
-  startMonitor(env?: Environment, options?: { node?: string; clock?: Clock }): LogLine[];
+  startMonitor(env?: Environment, options?: { node?: string }): LogLine[];
 }
 
 /**
  * A simulated cluster with one node backed by the real Docker world (`local`) and one without containers
  * (`other`), the action token in the Variable `nomad/jobs/idle-monitor`, and the monitor's workload
- * identity — the same set-up as in production. Closed when the test that made it finishes.
+ * identity — the same set-up as in production. Closed when the test that made it finishes. `clock`, when
+ * given, is the time of the simulated cluster and of every monitor started in it alike.
  */
-export async function scenario(world: DockerWorld): Promise<Scenario> {
-  const sim = await NomadSimulator.start({ heartbeatIntervalMs: 500 });
+export async function scenario(world: DockerWorld, options: { clock?: Clock } = {}): Promise<Scenario> {
+  const { clock } = options;
+  const sim = await NomadSimulator.start({ heartbeatIntervalMs: 500, clock });
   const localNode = sim.addNode("local", dockerWorldRuntime(world));
   const otherNode = sim.addNode("other");
   const actionToken = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });
@@ -98,7 +100,6 @@ export async function scenario(world: DockerWorld): Promise<Scenario> {
           },
         },
       );
-      const { clock } = options;
       running.push(runDaemon({ config: parsed.config, log, watchTiming: FAST_WATCH, clock }, stop.signal));
       return own;
     },

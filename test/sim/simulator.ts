@@ -24,6 +24,11 @@ export interface SimulatorOptions {
    * (event-stream.ndjson). Off by default: one event less per placement keeps tests' sequences short.
    */
   pendingTaskReports?: boolean;
+  /**
+   * The cluster's clock (allocation and job times, Variable times, the event stream's heartbeat): the
+   * test's own, so that the monitor under test and the cluster it watches agree on the time.
+   */
+  clock?: Clock;
 }
 
 export interface JobPlacement {
@@ -89,7 +94,7 @@ export class NomadSimulator {
   }
 
   static async start(options: SimulatorOptions = {}): Promise<NomadSimulator> {
-    const clock: Clock = systemClock;
+    const clock: Clock = options.clock ?? systemClock;
     const broker = new EventBroker(options.eventBufferSize ?? 100);
     const state = new ClusterState(clock, broker);
     const tokens = new TokenStore(options.acl ?? true);
