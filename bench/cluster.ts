@@ -5,9 +5,10 @@
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import pino from "pino";
-import { ClusterExchange, exchangeTiming } from "../src/cluster/exchange.js";
+import { ClusterExchange } from "../src/cluster/exchange.js";
 import { StatePaths } from "../src/cluster/paths.js";
-import type { AllocRecord, NodeReport } from "../src/cluster/report.js";
+import type { AllocRecord, NodeReport } from "../src/model/cluster.js";
+import { exchangeTiming } from "../src/model/timing.js";
 import { NomadHttpApi } from "../src/nomad/api.js";
 import { NomadSimulator } from "../test/sim/index.js";
 import { FakeClock } from "../test/support/fake-clock.js";

@@ -7,14 +7,9 @@ import { parseArgs } from "node:util";
 import { DockerActivitySignals } from "../src/docker/activity-signals.js";
 import { DockerEngineClient, dockerEndpoint } from "../src/docker/engine-client.js";
 import { DockerNetworkSampler } from "../src/docker/network-sampler.js";
-import {
-  type Activity,
-  type ActivityThreshold,
-  CPU_STRIDE,
-  type Reading,
-  SignalSchedule,
-  TrafficMeter,
-} from "../src/idle.js";
+import { type ActivityThreshold, SignalSchedule, TrafficMeter } from "../src/idle.js";
+import type { Activity, Reading } from "../src/model/readings.js";
+import { CPU_STRIDE } from "../src/model/timing.js";
 import type { SignalRequest } from "../src/ports.js";
 import { DEFAULT_WARN_BEFORE_MS } from "../src/schedule.js";
 import type { NetworkCheck } from "../src/signals/check-budget.js";

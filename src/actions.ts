@@ -1,13 +1,8 @@
 import type { Logger } from "pino";
 import type { Clock } from "./clock.js";
-import {
-  type ActionOutcome,
-  type ActionTarget,
-  type JobActions,
-  type NomadApi,
-  NomadError,
-  type TokenSource,
-} from "./ports.js";
+import type { ActionOutcome } from "./model/events.js";
+import { NomadError } from "./model/nomad.js";
+import type { ActionTarget, JobActions, NomadApi, TokenSource } from "./ports.js";
 import { type BackoffPolicy, backoffDelay } from "./retry.js";
 
 export interface ActionsOptions {

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { Actions } from "./actions.js";
 import { type Cancel, type Clock, systemClock } from "./clock.js";
-import { ClusterExchange, exchangeTiming } from "./cluster/exchange.js";
+import { ClusterExchange } from "./cluster/exchange.js";
 import { StatePaths } from "./cluster/paths.js";
 import type { Config } from "./config.js";
 import { DockerActivitySignals } from "./docker/activity-signals.js";
@@ -10,6 +10,7 @@ import { DockerNetworkSampler } from "./docker/network-sampler.js";
 import { formatDuration } from "./duration.js";
 import { type Health, startHttpListener } from "./http-listener.js";
 import { MonitorMetrics } from "./metrics.js";
+import { exchangeTiming } from "./model/timing.js";
 import { Monitor } from "./monitor.js";
 import { NomadHttpApi } from "./nomad/api.js";
 import { ActionToken } from "./nomad/token.js";

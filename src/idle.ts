@@ -1,6 +1,8 @@
 import { formatDuration } from "./duration.js";
+import { shortId } from "./model/allocation.js";
+import type { Activity, NamespaceCounters, Reading, SignalReading } from "./model/readings.js";
+import { CPU_STRIDE } from "./model/timing.js";
 import type { GroupPolicy } from "./policy.js";
-import type { SignalReading } from "./ports.js";
 import {
   applyCheckBudget,
   DEFAULT_WINDOW,
@@ -11,28 +13,6 @@ import {
 import { cpuPercent } from "./signals/cpu.js";
 import type { SignalSettings } from "./signals/meta.js";
 import { describeSessions } from "./signals/tcp.js";
-
-/** Network-namespace key → cumulative Rx+Tx bytes of every interface but `lo`. */
-export type NamespaceCounters = ReadonlyMap<string, number>;
-
-/** One sampling of one allocation's counters. */
-export type Reading =
-  | { allocId: string; at: number; state: "measured"; counters: NamespaceCounters }
-  | { allocId: string; at: number; state: "unknown"; reason: string };
-
-/**
- * What a source learned about one allocation's traffic at `at` (design.md: activity is data, so that
- * other sources can feed the tracker). `bytes` are Rx+Tx since the previous good reading.
- */
-export interface Activity {
-  allocId: string;
-  at: number;
-  bytes: number;
-  state: "baseline" | "quiet" | "active" | "unknown";
-  reason: string;
-  /** The signal beyond bytes that made a quiet interval active, if one did. */
-  signal?: "cpu" | "connections";
-}
 
 /** An interval this many times CHECK_INTERVAL or longer is a gap (a skipped tick is not one). */
 const GAP_FACTOR = 1.5;
@@ -57,9 +37,6 @@ interface CpuMark {
   /** Percent of one core over the span before this reading; undefined when it had no rate. */
   percent: number | undefined;
 }
-
-/** A quiet allocation far below its CPU gate has its CPU time read every CPU_STRIDE-th cycle. */
-export const CPU_STRIDE = 3;
 
 /** Intervals kept per allocation to learn its checks' cost: the estimate's window, with room for unusable ones. */
 const HISTORY = 2 * DEFAULT_WINDOW;
@@ -455,9 +432,4 @@ export function decideGroup(
 
 function isMeasured(alloc: AllocActivityState): alloc is AllocActivityState & { quietSince: number } {
   return alloc.unknownReason === undefined && alloc.quietSince !== undefined;
-}
-
-/** Nomad's UI and CLI show the first 8 characters of an allocation ID. */
-function shortId(allocId: string): string {
-  return allocId.slice(0, 8);
 }

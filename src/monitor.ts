@@ -1,22 +1,24 @@
 import type { Logger } from "pino";
-import { jobKey, NodeAllocations } from "./allocations.js";
+import { NodeAllocations } from "./allocations.js";
 import type { Clock } from "./clock.js";
-import { exchangeTiming } from "./cluster/exchange.js";
-import type { AllocRecord, NodeReport } from "./cluster/report.js";
 import type { Config } from "./config.js";
 import { formatDuration } from "./duration.js";
 import { type EligibilityRules, type JobNotes, type WatchedGroup, watchedGroups } from "./eligibility.js";
 import {
-  type Activity,
   type ActivityThreshold,
   ActivityTracker,
   decideGroup,
   type GroupDecision,
-  type Reading,
   SignalSchedule,
   TrafficMeter,
 } from "./idle.js";
 import type { ActionKind, GroupState, MonitorMetrics } from "./metrics.js";
+import { jobKey, shortId } from "./model/allocation.js";
+import type { AllocRecord, NodeReport } from "./model/cluster.js";
+import type { ActionOutcome, MonitorEvent } from "./model/events.js";
+import { type AllocationListStub, type Job, NomadError } from "./model/nomad.js";
+import type { Activity, Reading } from "./model/readings.js";
+import { exchangeTiming, LEASE_INTERVALS, TAKEOVER_INTERVALS } from "./model/timing.js";
 import { AllocationWatch, type WatchTiming } from "./nomad/watch.js";
 import { RateLimitedNotice, SayOnce } from "./notices.js";
 import {
@@ -29,22 +31,16 @@ import {
   planFiring,
   planJob,
   scheduleHold,
-  shortId,
   type WaitCause,
 } from "./plan.js";
-import {
-  type ActionOutcome,
-  type ActivitySignals,
-  type AllocationListStub,
-  type ClusterPort,
-  type Job,
-  type JobActions,
-  type MonitorEvent,
-  type NetworkSampler,
-  type NomadApi,
-  NomadError,
-  type Notifier,
-  type TokenSource,
+import type {
+  ActivitySignals,
+  ClusterPort,
+  JobActions,
+  NetworkSampler,
+  NomadApi,
+  Notifier,
+  TokenSource,
 } from "./ports.js";
 import { describeInstant, missedFiringGraceMs } from "./schedule.js";
 import { groupChecks } from "./signals/check-budget.js";
@@ -71,10 +67,6 @@ export interface MonitorDeps {
 
 /** A running allocation unknown for this many readings in a row is worth a warning; before, it is starting. */
 const UNKNOWN_READINGS_BEFORE_WARNING = 3;
-/** How many intervals the next node in line waits for the acting node before it acts itself. */
-const TAKEOVER_INTERVALS = 2;
-/** How many intervals the start-at lease outlives its holder's last cycle. */
-const LEASE_INTERVALS = 3;
 const NODE_SCOPE = "";
 
 interface GroupCycle {

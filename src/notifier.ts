@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
-import type { MonitorEvent, Notifier } from "./ports.js";
+import type { MonitorEvent } from "./model/events.js";
+import type { Notifier } from "./ports.js";
 import type { Webhooks } from "./webhooks.js";
 
 /**

@@ -1,9 +1,11 @@
-import { isLive } from "./allocations.js";
 import { formatDuration } from "./duration.js";
 import { type EligibilityRules, type GroupEligibility, groupEligibility } from "./eligibility.js";
 import type { GroupDecision } from "./idle.js";
+import { isLive, shortId } from "./model/allocation.js";
+import type { PeerEvidence } from "./model/cluster.js";
+import type { ActionOutcome } from "./model/events.js";
+import type { AllocationListStub, Job } from "./model/nomad.js";
 import type { GroupPolicy } from "./policy.js";
-import type { ActionOutcome, AllocationListStub, Job } from "./ports.js";
 import { describeInstant, type Intent, type Schedule } from "./schedule.js";
 
 /** What this node decided about one watched group of the job. */
@@ -13,16 +15,6 @@ export interface GroupVerdict {
   decision: GroupDecision;
   /** The group's allocations on this node that the decision covers (measured this cycle). */
   measured: ReadonlySet<string>;
-}
-
-/** What another node's monitor reports about one allocation there (see cluster/exchange.ts). */
-export interface PeerEvidence {
-  nodeId: string;
-  allocId: string;
-  /** `stale`: the report is older than its writer's heartbeat allows, so nothing in it counts. */
-  state: "quiet" | "active" | "unknown" | "stale";
-  /** How long the allocation has been quiet at least; undefined unless quiet. */
-  idleForMs: number | undefined;
 }
 
 export interface PlanInput {
@@ -288,7 +280,7 @@ function otherNodes(
 }
 
 function nodeName(alloc: AllocationListStub): string {
-  return alloc.NodeName || alloc.NodeID.slice(0, 8);
+  return alloc.NodeName || shortId(alloc.NodeID);
 }
 
 /** What changed for the group between the job the decision saw and the fresh one; counts do not count. */
@@ -404,9 +396,4 @@ export function describeWhere(otherNodes: readonly string[]): string {
   if (otherNodes.length === 0) return "";
   if (otherNodes.length === 1) return ` here and on node ${otherNodes[0]}`;
   return ` here and on ${otherNodes.length} other nodes (${otherNodes.join(", ")})`;
-}
-
-/** Nomad's UI and CLI show the first 8 characters of an ID. */
-export function shortId(id: string): string {
-  return id.slice(0, 8);
 }

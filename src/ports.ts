@@ -1,16 +1,12 @@
 import type { Readable } from "node:stream";
-import type { WakeRecord } from "./cluster/records.js";
-import type { NodeReport } from "./cluster/report.js";
-import type { Reading } from "./idle.js";
-import type { Allocation, AllocationListStub, Job } from "./nomad/generated/types.gen.js";
-import type { PeerEvidence } from "./plan.js";
-import type { ConnectionsSetting } from "./signals/meta.js";
-import type { InboundSession } from "./signals/tcp.js";
+import type { ClaimResult, NodeReport, PeerEvidence, WakeRecord } from "./model/cluster.js";
+import type { ActionOutcome, MonitorEvent } from "./model/events.js";
+import type { Allocation, AllocationListStub, Job } from "./model/nomad.js";
+import type { ConnectionsSetting, Reading, SignalReading } from "./model/readings.js";
 
 // The interfaces the core consumes, declared here by the core; the adapters (nomad/api.ts,
-// docker/network-sampler.ts, actions.ts) implement them, and tests pass fakes.
-
-export type { Allocation, AllocationListStub, Job };
+// docker/network-sampler.ts, actions.ts) implement them, and tests pass fakes. Interfaces only: the
+// types they speak in live in model/.
 
 /** What the monitor needs from Nomad. */
 export interface NomadApi {
@@ -46,24 +42,6 @@ export interface ScaleRequest {
   meta: Record<string, string>;
 }
 
-export type NomadErrorKind = "auth" | "not-found" | "rejected" | "unavailable";
-
-/**
- * A failed Nomad call, classified for the caller's next move: `auth` → reload the token, `unavailable` →
- * retry with backoff, `rejected`/`not-found` → permanent. Adapters build it from the response only:
- * an HTTP client's error carries the request headers (the token), so it never travels into the core.
- */
-export class NomadError extends Error {
-  constructor(
-    readonly kind: NomadErrorKind,
-    readonly status: number | undefined,
-    message: string,
-  ) {
-    super(message);
-    this.name = "NomadError";
-  }
-}
-
 /** What the monitor needs from a source of network counters. */
 export interface NetworkSampler {
   /** One reading per requested allocation. Throws only when the Docker Engine cannot be reached at all. */
@@ -84,13 +62,6 @@ export interface ActionTarget {
   jobId: string;
 }
 
-export type ActionOutcome =
-  | { kind: "done"; evalId: string }
-  | { kind: "dry-run" }
-  /** Nomad said no for a reason that may pass (an active deployment): try again next cycle. */
-  | { kind: "refused"; message: string }
-  | { kind: "failed"; message: string };
-
 /** Stop and scale-to-zero, each logged with its reason by the implementation. */
 export interface JobActions {
   stopJob(target: ActionTarget, reason: string, signal?: AbortSignal): Promise<ActionOutcome>;
@@ -100,19 +71,6 @@ export interface JobActions {
     reason: string,
     signal?: AbortSignal,
   ): Promise<ActionOutcome>;
-}
-
-export type MonitorEventType = "warned" | "stopped" | "scaled" | "started" | "failed";
-
-/** Something the monitor did or is about to do, for the people who own the job (webhooks). */
-export interface MonitorEvent {
-  type: MonitorEventType;
-  namespace: string;
-  job: string;
-  group?: string;
-  reason: string;
-  node: string;
-  at: number;
 }
 
 /** Tells people of events; returns at once and never throws (a slow receiver never holds the loop). */
@@ -183,12 +141,7 @@ export interface ClusterPort {
    */
   lease(name: string, durationMs: number): Promise<Lease | undefined>;
   /** Claims the action on a job, so that one node only acts. */
-  claim(
-    namespace: string,
-    jobId: string,
-    action: string,
-    durationMs: number,
-  ): Promise<"claimed" | "held" | "unavailable">;
+  claim(namespace: string, jobId: string, action: string, durationMs: number): Promise<ClaimResult>;
 }
 
 /** What to read beyond bytes of one allocation that is quiet by bytes (issue 12). */
@@ -197,18 +150,6 @@ export interface SignalRequest {
   cpu: boolean;
   /** `off`: its sessions are not read. */
   connections: ConnectionsSetting;
-}
-
-export type SignalValue<T> = { state: "measured"; value: T } | { state: "unknown"; reason: string };
-
-/** Only what was asked for is present. */
-export interface SignalReading {
-  /**
-   * The cumulative CPU time of the allocation's containers, and which containers it sums (`containers`,
-   * their IDs): a different set has no rate against the previous reading.
-   */
-  cpu?: SignalValue<{ usageNs: number; containers: string }>;
-  sessions?: SignalValue<InboundSession[]>;
 }
 
 /** What the monitor needs from a source of activity beyond bytes: CPU time and inbound sessions. */

@@ -1,6 +1,6 @@
 import { Cron } from "croner";
 import { DURATION_FORM, parseDuration } from "./duration.js";
-import type { MetaProblem } from "./policy.js";
+import type { MetaProblem } from "./model/meta.js";
 
 /**
  * Schedules of issue 11, evaluated without I/O: every function takes the instant (`now`, ms since the epoch)

@@ -1,10 +1,11 @@
 import type { Logger } from "pino";
 import type { Clock } from "./clock.js";
-import type { WakeRecord } from "./cluster/records.js";
 import { formatDuration } from "./duration.js";
 import { type EligibilityRules, groupEligibility } from "./eligibility.js";
+import type { WakeRecord } from "./model/cluster.js";
+import type { MonitorEvent } from "./model/events.js";
 import { RateLimitedNotice } from "./notices.js";
-import type { ClusterPort, MonitorEvent, Notifier } from "./ports.js";
+import type { ClusterPort, Notifier } from "./ports.js";
 import { describeInstant, type Schedule } from "./schedule.js";
 import { bringBack, type WakeApi, type WakeStep } from "./wake.js";
 

@@ -1,7 +1,8 @@
-import { isLive, jobKey } from "./allocations.js";
-import type { NodeReport } from "./cluster/report.js";
+import { isLive, jobKey, shortId } from "./model/allocation.js";
+import type { NodeReport } from "./model/cluster.js";
+import type { AllocationListStub, Job } from "./model/nomad.js";
+import { intervalOfHeartbeat, staleAfterMs } from "./model/timing.js";
 import { groupPolicy } from "./policy.js";
-import type { AllocationListStub, Job } from "./ports.js";
 
 /**
  * What `nomad-idle-monitor status` and the monitor's `/v1/status` show: for every watched group, its
@@ -94,10 +95,6 @@ export interface GroupStatus {
   allocations: AllocationStatus[];
 }
 
-// exchange.ts: a node writes at least every 3 check intervals, and its report is stale 2 intervals later.
-const HEARTBEAT_INTERVALS = 3;
-const STALE_MARGIN_INTERVALS = 2;
-
 /** The status of every watched group named in the reports, sorted by namespace, job and group. */
 export function computeStatus(input: StatusInput): GroupStatus[] {
   const groups = new Map<string, { namespace: string; job: string; group: string; reports: Reading[] }>();
@@ -147,10 +144,6 @@ interface Reading {
   age: number | undefined;
   stale: boolean;
   heartbeatMs: number;
-}
-
-function staleAfterMs(heartbeatMs: number): number {
-  return heartbeatMs + (STALE_MARGIN_INTERVALS * heartbeatMs) / HEARTBEAT_INTERVALS;
 }
 
 function groupStatus(
@@ -231,9 +224,9 @@ function allocationsOf(
       reportAgeMs: age,
     };
   };
-  if (!live) return readings.map((reading) => fromReading(reading, reading.nodeId.slice(0, 8), undefined));
+  if (!live) return readings.map((reading) => fromReading(reading, shortId(reading.nodeId), undefined));
   return live.map((alloc) => {
-    const name = alloc.NodeName || alloc.NodeID.slice(0, 8);
+    const name = alloc.NodeName || shortId(alloc.NodeID);
     const reading = readings.find(
       (candidate) => candidate.allocId === alloc.ID && candidate.nodeId === alloc.NodeID,
     );
@@ -321,7 +314,7 @@ function policyDefaults(readings: readonly Reading[]) {
   return {
     timeoutMs: 0,
     thresholdBytes: 0,
-    checkIntervalMs: heartbeatMs / HEARTBEAT_INTERVALS,
+    checkIntervalMs: intervalOfHeartbeat(heartbeatMs),
     timezone: "UTC",
   };
 }

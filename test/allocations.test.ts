@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { NodeAllocations } from "../src/allocations.js";
-import type { Allocation, Job } from "../src/ports.js";
+import type { Allocation, Job } from "../src/model/nomad.js";
 
 const NODE = "node-a";
 

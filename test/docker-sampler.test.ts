@@ -9,7 +9,7 @@ import { type DockerEndpoint, DockerEngineClient } from "../src/docker/engine-cl
 import { externalTrafficBytes } from "../src/docker/net-dev.js";
 import { allocationNetworks } from "../src/docker/network-namespaces.js";
 import { DockerNetworkSampler, type DockerNetworkSamplerOptions } from "../src/docker/network-sampler.js";
-import type { Reading } from "../src/idle.js";
+import type { Reading } from "../src/model/readings.js";
 import { FakeClock } from "./support/fake-clock.js";
 import {
   type AllocationSpec,

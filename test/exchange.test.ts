@@ -1,9 +1,11 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { ClusterExchange, type ExchangeTiming } from "../src/cluster/exchange.js";
+import { ClusterExchange } from "../src/cluster/exchange.js";
 import { StatePaths } from "../src/cluster/paths.js";
-import type { AllocRecord, NodeReport } from "../src/cluster/report.js";
-import { NomadError, type StoredVariable, type VariableStore, type VariableWrite } from "../src/ports.js";
+import type { AllocRecord, NodeReport } from "../src/model/cluster.js";
+import { NomadError } from "../src/model/nomad.js";
+import type { ExchangeTiming } from "../src/model/timing.js";
+import type { StoredVariable, VariableStore, VariableWrite } from "../src/ports.js";
 import { FakeClock } from "./support/fake-clock.js";
 
 /**

@@ -1,12 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  type Activity,
-  type ActivityThreshold,
-  type Reading,
-  SignalSchedule,
-  TrafficMeter,
-} from "../src/idle.js";
-import type { SignalReading } from "../src/ports.js";
+import { type ActivityThreshold, SignalSchedule, TrafficMeter } from "../src/idle.js";
+import type { Activity, Reading, SignalReading } from "../src/model/readings.js";
 import type { NetworkCheck } from "../src/signals/check-budget.js";
 import { DEFAULT_SIGNAL_SETTINGS, type SignalSettings } from "../src/signals/meta.js";
 

@@ -1,8 +1,9 @@
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { ClusterExchange, exchangeTiming } from "../src/cluster/exchange.js";
+import { ClusterExchange } from "../src/cluster/exchange.js";
 import { StatePaths } from "../src/cluster/paths.js";
-import type { AllocRecord } from "../src/cluster/report.js";
+import type { AllocRecord } from "../src/model/cluster.js";
+import { exchangeTiming } from "../src/model/timing.js";
 import { NomadHttpApi } from "../src/nomad/api.js";
 import {
   actionCalls,

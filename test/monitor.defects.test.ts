@@ -2,8 +2,8 @@ import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { MonitorMetrics } from "../src/metrics.js";
+import type { Allocation, Job } from "../src/model/nomad.js";
 import { Monitor } from "../src/monitor.js";
-import type { Allocation, Job } from "../src/ports.js";
 import {
   actionCalls,
   expectNoSecretsInLogs,

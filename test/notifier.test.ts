@@ -1,7 +1,7 @@
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import type { MonitorEvent } from "../src/model/events.js";
 import { WebhookNotifier } from "../src/notifier.js";
-import type { MonitorEvent } from "../src/ports.js";
 import { type WebhookEvent, Webhooks } from "../src/webhooks.js";
 import { FakeClock } from "./support/fake-clock.js";
 

@@ -1,17 +1,18 @@
 import { describe, expect, it } from "vitest";
 import type { EligibilityRules } from "../src/eligibility.js";
 import type { GroupDecision } from "../src/idle.js";
+import type { PeerEvidence } from "../src/model/cluster.js";
+import type { ActionOutcome } from "../src/model/events.js";
+import type { AllocationListStub, Job } from "../src/model/nomad.js";
 import {
   cooldownAfter,
   describeWait,
   type GroupOutcome,
   type GroupVerdict,
-  type PeerEvidence,
   planFiring,
   planJob,
 } from "../src/plan.js";
 import type { GroupPolicy } from "../src/policy.js";
-import type { ActionOutcome, AllocationListStub, Job } from "../src/ports.js";
 import { testPolicy } from "./support/policy.js";
 
 const NOW = Date.UTC(2026, 11, 1, 9, 0, 0);

@@ -1,8 +1,9 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import type { WakeRecord } from "../src/cluster/records.js";
 import type { EligibilityRules } from "../src/eligibility.js";
-import type { ClusterPort, Job, Lease, ScaleRequest } from "../src/ports.js";
+import type { WakeRecord } from "../src/model/cluster.js";
+import type { Job } from "../src/model/nomad.js";
+import type { ClusterPort, Lease, ScaleRequest } from "../src/ports.js";
 import { missedFiringGraceMs } from "../src/schedule.js";
 import { StartAt } from "../src/start-at.js";
 import { FakeClock } from "./support/fake-clock.js";

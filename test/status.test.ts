@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { AllocRecord, NodeReport } from "../src/cluster/report.js";
-import type { AllocationListStub, Job } from "../src/ports.js";
+import type { AllocRecord, NodeReport } from "../src/model/cluster.js";
+import type { AllocationListStub, Job } from "../src/model/nomad.js";
 import {
   computeStatus,
   type GroupStatus,

@@ -1,13 +1,13 @@
 import { readFileSync } from "node:fs";
 import { Agent as HttpsAgent } from "node:https";
 import { AxiosError, type AxiosResponse } from "axios";
-import { jobKey } from "../allocations.js";
 import { StatePaths } from "../cluster/paths.js";
 import { assembleReport, type ReportItems } from "../cluster/report.js";
+import { jobKey } from "../model/allocation.js";
+import { NomadError } from "../model/nomad.js";
 import { createClient } from "../nomad/generated/client/index.js";
 import { getJob, listJobAllocations, listVariables, readVariable } from "../nomad/generated/sdk.gen.js";
 import type { VariableMetadata } from "../nomad/generated/types.gen.js";
-import { NomadError } from "../ports.js";
 import type { ClaimSeen, JobSeen, PublishedReport } from "../status.js";
 import type { Connection } from "./args.js";
 

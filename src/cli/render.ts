@@ -1,5 +1,5 @@
 import { formatDuration } from "../duration.js";
-import { shortId } from "../plan.js";
+import { shortId } from "../model/allocation.js";
 import type { GroupStatus, StatusWait } from "../status.js";
 
 /** Columns glued by two spaces, as the `nomad` CLI's tables (columnize) are. */

@@ -1,34 +1,13 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
+import type { NodeReport, PeerEvidence, WakeRecord } from "../model/cluster.js";
+import type { ExchangeTiming } from "../model/timing.js";
 import { RateLimitedNotice } from "../notices.js";
-import type { PeerEvidence } from "../plan.js";
 import type { ClusterPort, Lease, VariableStore } from "../ports.js";
 import { IndexClock } from "./freshness.js";
 import type { StatePaths } from "./paths.js";
-import { type WakeRecord, WakeRecords } from "./records.js";
-import { assembleReport, encodeReport, type NodeReport, type ReportItems } from "./report.js";
-
-export interface ExchangeTiming {
-  /** A node writes its report at least this often, so that its silence means its monitor is gone. */
-  heartbeatMs: number;
-  /** Another node's report older than its heartbeat plus this margin is stale: unknown. */
-  staleMarginMs: number;
-  /** A Variable of another node that has not moved for this long is removed. */
-  retentionMs: number;
-}
-
-/** A node's report is written at least every this many check intervals. */
-const HEARTBEAT_INTERVALS = 3;
-
-/**
- * With the default 60 s interval: a heartbeat write every 3 min (20 writes per node per hour when nothing
- * changes), another node's report is stale 2 min after its heartbeat was due, and Variables untouched
- * for an hour are removed.
- */
-export function exchangeTiming(checkIntervalMs: number): ExchangeTiming {
-  const heartbeatMs = HEARTBEAT_INTERVALS * checkIntervalMs;
-  return { heartbeatMs, staleMarginMs: 2 * checkIntervalMs, retentionMs: 20 * heartbeatMs };
-}
+import { WakeRecords } from "./records.js";
+import { assembleReport, encodeReport, type ReportItems } from "./report.js";
 
 export interface ExchangeOptions {
   store: VariableStore;

@@ -1,33 +1,4 @@
-/** What a node's monitor says about one opted-in allocation on its node. */
-export interface AllocRecord {
-  /** Which job and group it belongs to, and that group's policy: what `status` shows. */
-  namespace?: string;
-  job?: string;
-  group?: string;
-  timeoutMs?: number;
-  action?: string;
-  state: "quiet" | "active" | "unknown";
-  /** Quiet: how long it had been quiet when the report was written (other nodes add their own elapsed time). */
-  quietForMs?: number;
-  /** The writer's own clock, read back only by the writer after a restart. */
-  quietSince?: number;
-  bytesSinceActive?: number;
-  counters?: Record<string, number>;
-  countersAt?: number;
-}
-
-/** One node's report, published in Nomad Variables and read by every other node's monitor. */
-export interface NodeReport {
-  v: 1;
-  nodeId: string;
-  /** The writer promises a new write at least this often: silence longer than that means it is gone. */
-  heartbeatMs: number;
-  /** The writer's clock; only the writer reads it back. */
-  writtenAt: number;
-  allocs: Record<string, AllocRecord>;
-  /** Jobs acted on from this node, and until when (the writer's clock) they are left alone. */
-  cooldowns: Record<string, number>;
-}
+import type { NodeReport } from "../model/cluster.js";
 
 export type ReportItems = Record<string, string>;
 

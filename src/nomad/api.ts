@@ -4,15 +4,8 @@ import type { Readable } from "node:stream";
 import { AxiosError, type AxiosResponse } from "axios";
 import type { Config } from "../config.js";
 import { type MonitorMetrics, statusClass } from "../metrics.js";
-import {
-  type Job,
-  type NomadApi,
-  NomadError,
-  type ScaleRequest,
-  type StoredVariable,
-  type VariableStore,
-  type VariableWrite,
-} from "../ports.js";
+import { type Job, NomadError } from "../model/nomad.js";
+import type { NomadApi, ScaleRequest, StoredVariable, VariableStore, VariableWrite } from "../ports.js";
 import { createClient } from "./generated/client/index.js";
 import {
   deleteVariable,

@@ -4,8 +4,9 @@ import type { NodeAllocations } from "../allocations.js";
 import type { Cancel, Clock } from "../clock.js";
 import { formatDuration } from "../duration.js";
 import type { MonitorMetrics } from "../metrics.js";
+import { type Allocation, type Job, NomadError } from "../model/nomad.js";
 import { RateLimitedNotice } from "../notices.js";
-import { type Allocation, type Job, type NomadApi, NomadError, type TokenSource } from "../ports.js";
+import type { NomadApi, TokenSource } from "../ports.js";
 import { type BackoffPolicy, backoffDelay } from "../retry.js";
 import { NdjsonDecoder, type StreamItem } from "./ndjson.js";
 
