@@ -1,5 +1,6 @@
 // Activity-signals benchmark (issue 12): the cost a sampling cycle adds, per signal, when every allocation is
 // quiet by bytes (the case in which the signals are read), over N real containers. Run: npm run bench:signals -- --help
+
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
@@ -11,7 +12,7 @@ import { type ActivityThreshold, SignalSchedule, TrafficMeter } from "../src/idl
 import type { Activity, Reading } from "../src/model/readings.js";
 import { CPU_STRIDE } from "../src/model/timing.js";
 import type { SignalRequest } from "../src/ports.js";
-import { DEFAULT_WARN_BEFORE_MS } from "../src/schedule.js";
+import { DEFAULT_WARN_BEFORE_MS } from "../src/schedule-meta.js";
 import type { NetworkCheck } from "../src/signals/check-budget.js";
 import { locateContainerCgroup } from "../src/signals/cpu.js";
 import { DEFAULT_SIGNAL_SETTINGS, type SignalSettings } from "../src/signals/meta.js";

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { DURATION_FORM, parseDuration } from "./duration.js";
 import { monitorTimezone } from "./schedule.js";
-import { allowedHostEntry, webhookUrl } from "./webhooks.js";
+import { allowedHostEntry, webhookUrl } from "./webhooks/url.js";
 
 export type LogFormat = "text" | "json";
 export type WebhookFormat = "json" | "slack";

@@ -19,7 +19,8 @@ import { RateLimitedNotice } from "./notices.js";
 import { WebhookNotifier } from "./notifier.js";
 import type { NomadApi } from "./ports.js";
 import { backoffDelay } from "./retry.js";
-import { Webhooks, webhookUrl } from "./webhooks.js";
+import { Webhooks } from "./webhooks/sender.js";
+import { webhookUrl } from "./webhooks/url.js";
 
 const TOKEN_REFRESH_MS = 5 * 60_000;
 const STARTUP_RETRY = { initialMs: 1_000, maxMs: 30_000 };

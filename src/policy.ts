@@ -1,8 +1,9 @@
 import { DURATION_FORM, formatDuration, parseDuration } from "./duration.js";
 import type { JobMeta, MetaProblem } from "./model/meta.js";
-import { readScheduleMeta, SCHEDULE_KEYS, type Schedule } from "./schedule.js";
+import type { Schedule } from "./schedule.js";
+import { readScheduleMeta, SCHEDULE_KEYS } from "./schedule-meta.js";
 import { SIGNAL_KEYS, type SignalSettings, signalSettings } from "./signals/meta.js";
-import { webhookUrl } from "./webhooks.js";
+import { webhookUrl } from "./webhooks/url.js";
 
 export type Action = "stop" | "scale-to-zero";
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, describe, expect, it, onTestFinished } from "vitest";
-import { HEADER_EVENT_TYPE, verifyWebhook } from "../src/webhooks.js";
+import { HEADER_EVENT_TYPE, verifyWebhook } from "../src/webhooks/signature.js";
 import {
   allSecrets,
   expectNoSecretsInLogs,
