@@ -2,16 +2,33 @@ import type { Logger } from "pino";
 import { NodeAllocations } from "./allocations.js";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
-import { formatDuration } from "./duration.js";
-import { type EligibilityRules, type JobNotes, type WatchedGroup, watchedGroups } from "./eligibility.js";
+import type { GroupOutcome, GroupVerdict, WaitCause } from "./decide/causes.js";
+import { claimLetsAct, mustClaim, spansNodes } from "./decide/claim.js";
 import {
-  type ActivityThreshold,
-  ActivityTracker,
-  decideGroup,
-  type GroupDecision,
-  SignalSchedule,
-  TrafficMeter,
-} from "./idle.js";
+  describeFiring,
+  describeFiringWait,
+  describeIdleness,
+  describeSkippedFiring,
+  describeWait,
+  describeWarning,
+  waitKey,
+} from "./decide/describe.js";
+import {
+  type EligibilityRules,
+  type JobNotes,
+  type WatchedGroup,
+  watchedGroups,
+} from "./decide/eligibility.js";
+import { planFiring } from "./decide/firing.js";
+import { ActivityTracker, decideGroup, type GroupDecision } from "./decide/idle-timer.js";
+import { groupFingerprint } from "./decide/job-change.js";
+import { type ActivityThreshold, TrafficMeter } from "./decide/meter.js";
+import { planJob } from "./decide/plan.js";
+import { SignalSchedule } from "./decide/signal-schedule.js";
+import { firedTogether, lookAtStopAt, type StopAtMemory } from "./decide/stop-at.js";
+import { cooldownAfter, triage } from "./decide/triage.js";
+import { warningsDue } from "./decide/warnings.js";
+import { formatDuration } from "./duration.js";
 import type { ActionKind, GroupState, MonitorMetrics } from "./metrics.js";
 import { jobKey, shortId } from "./model/allocation.js";
 import type { AllocRecord, NodeReport } from "./model/cluster.js";
@@ -21,18 +38,6 @@ import type { Activity, Reading } from "./model/readings.js";
 import { exchangeTiming, LEASE_INTERVALS, TAKEOVER_INTERVALS } from "./model/timing.js";
 import { AllocationWatch, type WatchTiming } from "./nomad/watch.js";
 import { RateLimitedNotice, SayOnce } from "./notices.js";
-import {
-  cooldownAfter,
-  describeWait,
-  describeWhere,
-  type GroupOutcome,
-  type GroupVerdict,
-  groupTasks,
-  planFiring,
-  planJob,
-  scheduleHold,
-  type WaitCause,
-} from "./plan.js";
 import type {
   ActivitySignals,
   ClusterPort,
@@ -42,7 +47,7 @@ import type {
   Notifier,
   TokenSource,
 } from "./ports.js";
-import { describeInstant, missedFiringGraceMs } from "./schedule.js";
+import { missedFiringGraceMs } from "./schedule.js";
 import { groupChecks } from "./signals/check-budget.js";
 import { StartAt } from "./start-at.js";
 import { type GroupStatus, nodeStatus } from "./status.js";
@@ -110,12 +115,10 @@ export class Monitor {
   private lastReport: Omit<NodeReport, "heartbeatMs"> | undefined;
   private readonly startAt: StartAt;
   private readonly graceMs: number;
-  /** Up to when each group's stop-at firings were looked at. */
-  private readonly stopAtEvaluated = new Map<string, number>();
+  /** Each group's stop-at: up to when its firings were looked at, and one still to carry out. */
+  private readonly stopAt = new Map<string, StopAtMemory>();
   /** Before the first cycle after a restart: when this node last reported, so missed firings show. */
   private stopAtRestoredFrom: number | undefined;
-  /** A stop-at firing not carried out yet (Nomad refused or failed): tried again within the grace. */
-  private readonly pendingStopAt = new Map<string, number>();
   /** The action each group was last warned of, per kind, so that a warning is said once. */
   private readonly warned = new Map<string, Map<string, number>>();
   /** When the last cycle ended (for /healthz), and whether the Docker Engine answered in it (/readyz). */
@@ -445,7 +448,7 @@ export class Monitor {
    * touched at its deadline is not stopped on the strength of the version before.
    */
   private restartTimersIfChanged(group: WatchedGroup, now: number): void {
-    const fingerprint = JSON.stringify([group.policy, group.job.Type, groupTasks(group.job, group.group)]);
+    const fingerprint = groupFingerprint(group.job, group.group, group.policy);
     const previous = this.fingerprints.get(group.key);
     this.fingerprints.set(group.key, fingerprint);
     if (previous === undefined || previous === fingerprint) return;
@@ -527,16 +530,15 @@ export class Monitor {
     const fired = this.firedStopAt(groups, now);
     if (fired) return this.actOnFiring(key, fired, signal);
     this.warnAhead(groups, decidedAt);
-    // A schedule holding back every idle group needs no fresh look at the job (and is said once).
-    const idle = groups.filter(({ group, verdict }) => {
-      if (verdict.decision.kind !== "idle") return false;
-      const held = scheduleHold(verdict.policy.schedule, "idle-stop", now);
-      if (held) this.onWait(group, held);
-      return held === undefined;
-    });
-    if (idle.length === 0) return;
-    const cooldownUntil = this.cooldownUntil.get(key);
-    if (cooldownUntil !== undefined && clock.now() < cooldownUntil) return;
+    // A schedule holding back every idle group, or the cooldown, needs no fresh look at the job.
+    const triaged = triage(
+      groups.map(({ verdict }) => verdict),
+      this.cooldownUntil.get(key),
+      now,
+    );
+    const byGroup = new Map(groups.map((entry) => [entry.group.group, entry]));
+    for (const [name, held] of triaged.held) this.onWait((byGroup.get(name) as GroupCycle).group, held);
+    if (!triaged.look) return;
 
     // Re-read right before acting: the view may lag, and a stop cannot be undone.
     const { job, allocations } = await this.freshLook(first.namespace, first.jobId, signal);
@@ -551,10 +553,9 @@ export class Monitor {
       peers: cluster.sharing ? cluster.evidence() : [],
       takeoverMs: TAKEOVER_INTERVALS * config.checkIntervalMs,
       now: clock.now(),
-      cooldownUntil,
+      triage: triaged,
       rules: this.rules,
     });
-    const byGroup = new Map(groups.map((entry) => [entry.group.group, entry]));
     const actions = outcomes.filter((outcome) => outcome.kind !== "wait");
     for (const outcome of outcomes) {
       if (outcome.kind === "wait")
@@ -562,8 +563,7 @@ export class Monitor {
     }
     const [firstAction] = actions;
     if (!firstAction || signal?.aborted) return;
-    const spansNodes = actions.some((outcome) => outcome.otherNodes.length > 0);
-    if (!(await this.claim(first, firstAction.kind, spansNodes))) return;
+    if (!(await this.claim(first, firstAction.kind, spansNodes(actions)))) return;
 
     await this.carryOut(
       key,
@@ -609,40 +609,31 @@ export class Monitor {
 
   /** The groups whose stop-at came due since the last cycle (or is still to be carried out). */
   private firedStopAt(groups: readonly GroupCycle[], now: number): Fired | undefined {
-    let fired: Fired | undefined;
-    for (const entry of groups) {
-      const firing = this.dueStopAt(entry.group, now);
-      if (firing === undefined || (fired && fired.firing !== firing)) continue;
-      fired = { firing, groups: [...(fired?.groups ?? []), entry] };
-    }
-    return fired;
+    return firedTogether(groups.map((entry) => ({ group: entry, firing: this.dueStopAt(entry.group, now) })));
   }
 
-  /**
-   * A stop-at firing since the group was last looked at — but not one from before its allocations
-   * started (a job started after 20:00 is not stopped for the 20:00 firing). One missed by more than the
-   * grace (no monitor ran here) is said and skipped.
-   */
   private dueStopAt(group: WatchedGroup, now: number): number | undefined {
     const { schedule } = group.policy;
-    if (!schedule.has("stop-at")) return undefined;
-    const previous = this.stopAtEvaluated.get(group.key) ?? this.stopAtRestoredFrom;
-    this.stopAtEvaluated.set(group.key, now);
-    const pending = this.pendingStopAt.get(group.key);
-    if (pending !== undefined && now - pending <= this.graceMs) return pending;
-    this.pendingStopAt.delete(group.key);
-    const started = Math.min(...group.allocations.map((alloc) => alloc.startedAt));
-    const after = Math.max(previous ?? now - this.graceMs, Number.isFinite(started) ? started : now);
-    const due = schedule.dueFiring("stop-at", after, now, this.graceMs);
-    if (!due) return undefined;
-    if (due.kind === "skipped") {
+    const look = lookAtStopAt({
+      schedule,
+      memory: this.stopAt.get(group.key),
+      restoredFrom: this.stopAtRestoredFrom,
+      startedAt: group.allocations.map((alloc) => alloc.startedAt),
+      now,
+      graceMs: this.graceMs,
+    });
+    if (look.memory) this.stopAt.set(group.key, look.memory);
+    if (look.skipped)
       this.groupLog(group).info(
-        `job ${group.jobId} group ${group.group}: its stop-at fired at ${describeInstant(due.firing, schedule.timezone)} while this monitor was not running (${formatDuration(due.lateByMs)} ago, more than the grace of ${formatDuration(this.graceMs)}); not carrying it out late`,
+        describeSkippedFiring(group.jobId, group.group, schedule.timezone, look.skipped, this.graceMs),
       );
-      return undefined;
-    }
-    this.pendingStopAt.set(group.key, due.firing);
-    return due.firing;
+    return look.firing;
+  }
+
+  /** The firing of the group is done with: carried out, or no longer to be. */
+  private settleStopAt(group: WatchedGroup): void {
+    const memory = this.stopAt.get(group.key);
+    if (memory) this.stopAt.set(group.key, { ...memory, pending: undefined });
   }
 
   /** A stop-at fired: the job is stopped (or the groups scaled to zero) whatever its activity, by one node. */
@@ -662,27 +653,28 @@ export class Monitor {
       now: clock.now(),
       rules: this.rules,
     });
-    const reasonOf = (group: string) => {
-      const { schedule } = (byGroup.get(group) as GroupCycle).group.policy;
-      const expressions = schedule.expressions("stop-at").map((expression) => `"${expression}"`);
-      return `group ${group}: its stop-at ${expressions.join("; ")} fired at ${describeInstant(fired.firing, schedule.timezone)} (acting whatever its activity)`;
-    };
+    const reasonOf = (group: string) =>
+      describeFiring(group, (byGroup.get(group) as GroupCycle).group.policy.schedule, fired.firing);
     for (const outcome of outcomes) {
       if (outcome.kind !== "wait") continue;
       const { group } = byGroup.get(outcome.group) as GroupCycle;
-      this.pendingStopAt.delete(group.key);
-      const because =
-        outcome.cause.kind === "job-changed"
-          ? `job ${group.jobId} group ${group.group}: it no longer has that stop-at`
-          : describeWait(group.jobId, group.group, outcome.cause, clock.now());
-      this.groupLog(group).info(`${reasonOf(outcome.group)}, but not acting: ${because}`);
+      this.settleStopAt(group);
+      this.groupLog(group).info(
+        describeFiringWait(
+          group.jobId,
+          group.group,
+          group.policy.schedule,
+          fired.firing,
+          outcome.cause,
+          clock.now(),
+        ),
+      );
     }
     const actions = outcomes.filter((outcome) => outcome.kind !== "wait");
     const [firstAction] = actions;
     if (!firstAction || signal?.aborted) return;
-    const spansNodes = actions.some((outcome) => outcome.otherNodes.length > 0);
-    if (!(await this.claim(first, firstAction.kind, spansNodes))) {
-      for (const entry of fired.groups) this.pendingStopAt.delete(entry.group.key);
+    if (!(await this.claim(first, firstAction.kind, spansNodes(actions)))) {
+      for (const entry of fired.groups) this.settleStopAt(entry.group);
       return;
     }
     const carried = await this.carryOut(
@@ -695,7 +687,7 @@ export class Monitor {
     );
     for (const { groups, result } of carried) {
       if (result.kind !== "done" && result.kind !== "dry-run") continue;
-      for (const group of groups) this.pendingStopAt.delete((byGroup.get(group) as GroupCycle).group.key);
+      for (const group of groups) this.settleStopAt((byGroup.get(group) as GroupCycle).group);
     }
   }
 
@@ -706,31 +698,13 @@ export class Monitor {
   private warnAhead(groups: readonly GroupCycle[], now: number): void {
     const { config } = this.deps;
     for (const { group, verdict } of groups) {
-      const { schedule, timeoutMs, action } = verdict.policy;
-      if (schedule.warnBeforeMs <= 0) continue;
-      const what = `job ${group.jobId} group ${group.group}`;
-      const done = action === "stop" ? "the job will be stopped" : "the group will be scaled to 0";
-      const firing = schedule.warning("stop-at", now);
-      if (firing !== undefined) {
-        const expressions = schedule.expressions("stop-at").map((expression) => `"${expression}"`);
+      for (const warning of warningsDue(verdict, now, config.checkIntervalMs))
         this.warnOnce(
           group,
-          "stop-at",
-          firing,
-          `${what}: ${done} at ${describeInstant(firing, schedule.timezone)} (in ${formatDuration(firing - now)}) by its stop-at ${expressions.join("; ")}, whatever its activity`,
+          warning.kind,
+          warning.at,
+          describeWarning(group.jobId, group.group, verdict.policy, warning, now),
         );
-      }
-      const { decision } = verdict;
-      if (decision.kind !== "active" || decision.idleForMs < config.checkIntervalMs) continue;
-      const at = now - decision.idleForMs + timeoutMs;
-      if (at <= now || at - now > schedule.warnBeforeMs || schedule.excluded(at) || schedule.keepAlive(at))
-        continue;
-      this.warnOnce(
-        group,
-        "idle",
-        at,
-        `${what} has been quiet for ${formatDuration(decision.idleForMs)}: ${done} at ${describeInstant(at, schedule.timezone)} (in ${formatDuration(at - now)}) if it stays quiet`,
-      );
     }
   }
 
@@ -771,9 +745,9 @@ export class Monitor {
    */
   private async claim(group: WatchedGroup, action: "stop" | "scale", spansNodes: boolean): Promise<boolean> {
     const { cluster, config } = this.deps;
-    if (!cluster.sharing && !spansNodes) return true;
+    if (!mustClaim(cluster.sharing, spansNodes)) return true;
     const claim = await cluster.claim(group.namespace, group.jobId, action, config.actionCooldownMs);
-    if (claim === "claimed" || (claim === "unavailable" && !spansNodes)) return true;
+    if (claimLetsAct(claim, spansNodes)) return true;
     this.groupLog(group).debug(
       `job ${group.jobId}: ${claim === "held" ? "another node claimed the action" : "cannot claim the action"}; not acting`,
     );
@@ -910,13 +884,7 @@ export class Monitor {
     const jobsHere = new Set(this.view.live().map((alloc) => jobKey(alloc.namespace, alloc.jobId)));
     this.said.forgetScopesExcept((scope) => scope === NODE_SCOPE || jobsHere.has(scope));
     const groups = new Set(watched.map((group) => group.key));
-    for (const map of [
-      this.lastDecision,
-      this.fingerprints,
-      this.stopAtEvaluated,
-      this.pendingStopAt,
-      this.warned,
-    ]) {
+    for (const map of [this.lastDecision, this.fingerprints, this.stopAt, this.warned]) {
       for (const key of map.keys()) if (!groups.has(key)) map.delete(key);
     }
     const now = this.deps.clock.now();
@@ -935,31 +903,5 @@ export class Monitor {
 
   private groupLog(group: WatchedGroup): Logger {
     return this.deps.log.child({ job: group.jobId, namespace: group.namespace, group: group.group });
-  }
-}
-
-/** "idle for 30m here and on node b, 140 B seen here, threshold 500 B per 1m" */
-function describeIdleness(
-  verdict: GroupVerdict,
-  otherNodes: readonly string[],
-  checkIntervalMs: number,
-): string {
-  const { decision, policy } = verdict;
-  if (decision.kind !== "idle") return decision.reason;
-  const here = otherNodes.length > 0 ? " here" : "";
-  return `idle for ${formatDuration(decision.idleForMs)}${describeWhere(otherNodes)}, ${decision.bytesSeen} B seen${here}, threshold ${policy.thresholdBytes} B per ${formatDuration(checkIntervalMs)}`;
-}
-
-/** What makes two waits of the same kind the same, for saying them once. */
-function waitKey(cause: WaitCause): string {
-  switch (cause.kind) {
-    case "awaiting-nodes":
-      return cause.nodes.map(({ node }) => node).join(",");
-    case "other-groups":
-      return cause.groups.map(({ group, why }) => `${group}=${why.kind}`).join(",");
-    case "unmeasured-allocations":
-      return cause.allocIds.join(",");
-    default:
-      return "";
   }
 }

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Clock } from "./clock.js";
+import { type EligibilityRules, groupEligibility } from "./decide/eligibility.js";
 import { formatDuration } from "./duration.js";
-import { type EligibilityRules, groupEligibility } from "./eligibility.js";
 import type { WakeRecord } from "./model/cluster.js";
 import type { MonitorEvent } from "./model/events.js";
 import { RateLimitedNotice } from "./notices.js";

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type ActivityThreshold, SignalSchedule, TrafficMeter } from "../src/idle.js";
+import { type ActivityThreshold, TrafficMeter } from "../src/decide/meter.js";
+import { SignalSchedule } from "../src/decide/signal-schedule.js";
 import type { Activity, Reading, SignalReading } from "../src/model/readings.js";
 import type { NetworkCheck } from "../src/signals/check-budget.js";
 import { DEFAULT_SIGNAL_SETTINGS, type SignalSettings } from "../src/signals/meta.js";

@@ -1,17 +1,14 @@
 import { describe, expect, it } from "vitest";
-import type { EligibilityRules } from "../src/eligibility.js";
-import type { GroupDecision } from "../src/idle.js";
+import type { GroupOutcome, GroupVerdict } from "../src/decide/causes.js";
+import { describeWait } from "../src/decide/describe.js";
+import type { EligibilityRules } from "../src/decide/eligibility.js";
+import { planFiring } from "../src/decide/firing.js";
+import type { GroupDecision } from "../src/decide/idle-timer.js";
+import { planJob } from "../src/decide/plan.js";
+import { cooldownAfter, triage } from "../src/decide/triage.js";
 import type { PeerEvidence } from "../src/model/cluster.js";
 import type { ActionOutcome } from "../src/model/events.js";
 import type { AllocationListStub, Job } from "../src/model/nomad.js";
-import {
-  cooldownAfter,
-  describeWait,
-  type GroupOutcome,
-  type GroupVerdict,
-  planFiring,
-  planJob,
-} from "../src/plan.js";
 import type { GroupPolicy } from "../src/policy.js";
 import { testPolicy } from "./support/policy.js";
 
@@ -492,7 +489,7 @@ describe("planJob: one outcome per group", () => {
       peers: spec.peers ?? [],
       takeoverMs: TAKEOVER,
       now: NOW,
-      cooldownUntil: spec.cooldownUntil,
+      triage: triage(spec.verdicts, spec.cooldownUntil, NOW),
       rules,
     });
     expect(outcomes.map(summary)).toEqual(spec.expected.map((expected) => ({ otherNodes: [], ...expected })));

@@ -1,6 +1,6 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import type { EligibilityRules } from "../src/eligibility.js";
+import type { EligibilityRules } from "../src/decide/eligibility.js";
 import type { WakeRecord } from "../src/model/cluster.js";
 import type { Job } from "../src/model/nomad.js";
 import type { ClusterPort, Lease, ScaleRequest } from "../src/ports.js";
