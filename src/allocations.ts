@@ -1,5 +1,6 @@
 import { isLive, jobKey, type LiveAllocation } from "./model/allocation.js";
 import type { Allocation, Job } from "./model/nomad.js";
+import type { AllocationView } from "./ports.js";
 
 /** Where the event count stood when a list was requested. */
 export interface ListMark {
@@ -11,7 +12,7 @@ export interface ListMark {
  * current by the event stream. Every node receives every event of the cluster, so anything about another
  * node is ignored, and only the jobs of this node's allocations are cached.
  */
-export class NodeAllocations {
+export class NodeAllocations implements AllocationView {
   private readonly allocations = new Map<string, Allocation>();
   private readonly jobs = new Map<string, Job>();
   /** Counts the events applied; an allocation remembers the count when an event last told of it. */

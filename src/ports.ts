@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { LiveAllocation } from "./model/allocation.js";
 import type { ClaimResult, NodeReport, PeerEvidence, WakeRecord } from "./model/cluster.js";
 import type { ActionOutcome, MonitorEvent } from "./model/events.js";
 import type { Allocation, AllocationListStub, Job } from "./model/nomad.js";
@@ -40,6 +41,15 @@ export interface ScaleRequest {
   count: number;
   message: string;
   meta: Record<string, string>;
+}
+
+/** The node's allocations as Nomad last described them, kept current by the allocation watch (allocations.ts). */
+export interface AllocationView {
+  /** Whether a full list of the node's allocations has been applied: before, the view knows nothing. */
+  readonly seeded: boolean;
+  live(): LiveAllocation[];
+  /** A job read afresh; kept when newer than the view's copy. Returns whether the view changed. */
+  updateJob(job: Job): boolean;
 }
 
 /** What the monitor needs from a source of network counters. */

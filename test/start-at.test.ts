@@ -1,11 +1,11 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
+import { StartAt } from "../src/cycle/start-at.js";
 import type { EligibilityRules } from "../src/decide/eligibility.js";
 import type { WakeRecord } from "../src/model/cluster.js";
 import type { Job } from "../src/model/nomad.js";
 import type { ClusterPort, Lease, ScaleRequest } from "../src/ports.js";
 import { missedFiringGraceMs } from "../src/schedule.js";
-import { StartAt } from "../src/start-at.js";
 import { FakeClock } from "./support/fake-clock.js";
 
 const MINUTE = 60_000;

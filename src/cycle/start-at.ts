@@ -1,13 +1,13 @@
 import type { Logger } from "pino";
-import type { Clock } from "./clock.js";
-import { type EligibilityRules, groupEligibility } from "./decide/eligibility.js";
-import { formatDuration } from "./duration.js";
-import type { WakeRecord } from "./model/cluster.js";
-import type { MonitorEvent } from "./model/events.js";
-import { RateLimitedNotice } from "./notices.js";
-import type { ClusterPort, Notifier } from "./ports.js";
-import { describeInstant, type Schedule } from "./schedule.js";
-import { bringBack, type WakeApi, type WakeStep } from "./wake.js";
+import type { Clock } from "../clock.js";
+import { type EligibilityRules, groupEligibility } from "../decide/eligibility.js";
+import { formatDuration } from "../duration.js";
+import type { WakeRecord } from "../model/cluster.js";
+import type { MonitorEvent } from "../model/events.js";
+import { RateLimitedNotice } from "../notices.js";
+import type { ClusterPort, Notifier } from "../ports.js";
+import { describeInstant, type Schedule } from "../schedule.js";
+import { bringBack, type WakeApi, type WakeStep } from "../wake.js";
 
 export interface StartAtDeps {
   cluster: ClusterPort;
