@@ -25,7 +25,7 @@ import type {
   TokenSource,
 } from "./ports.js";
 import { missedFiringGraceMs } from "./schedule.js";
-import type { GroupStatus } from "./status.js";
+import type { GroupStatus } from "./status/types.js";
 
 export interface MonitorDeps {
   config: Config;

@@ -8,7 +8,7 @@ import { NomadError } from "../model/nomad.js";
 import { createClient } from "../nomad/generated/client/index.js";
 import { getJob, listJobAllocations, listVariables, readVariable } from "../nomad/generated/sdk.gen.js";
 import type { VariableMetadata } from "../nomad/generated/types.gen.js";
-import type { ClaimSeen, JobSeen, PublishedReport } from "../status.js";
+import type { ClaimSeen, JobSeen, PublishedReport } from "../status/types.js";
 import type { Connection } from "./args.js";
 
 const REQUEST_TIMEOUT_MS = 30_000;

@@ -4,10 +4,12 @@ import type { NodeReport, PeerEvidence, WakeRecord } from "../model/cluster.js";
 import type { ExchangeTiming } from "../model/timing.js";
 import { RateLimitedNotice } from "../notices.js";
 import type { ClusterPort, Lease, VariableStore } from "../ports.js";
+import { Claims } from "./claims.js";
 import { IndexClock } from "./freshness.js";
+import { Leases } from "./lease.js";
 import type { StatePaths } from "./paths.js";
 import { WakeRecords } from "./records.js";
-import { assembleReport, encodeReport, type ReportItems } from "./report.js";
+import { assembleReport, digestOf, encodeReport, evidenceOf, type ReportItems } from "./report.js";
 
 export interface ExchangeOptions {
   store: VariableStore;
@@ -43,9 +45,9 @@ export class ClusterExchange implements ClusterPort {
   readonly #indexes: IndexClock;
   readonly #notices: RateLimitedNotice;
   readonly #peers = new Map<string, PeerReport>();
-  readonly #claims = new Map<string, SeenVariable & { durationMs: number }>();
+  readonly #claims: Claims;
   readonly #wakeRecords: WakeRecords;
-  readonly #leases = new Map<string, LeaseState>();
+  readonly #leases: Leases;
   /** ModifyIndex of each part of this node's own report, for check-and-set. */
   #ownParts: number[] = [];
   #written: { digest: string; at: number } | undefined;
@@ -57,6 +59,8 @@ export class ClusterExchange implements ClusterPort {
     this.#indexes = new IndexClock(options.timing.retentionMs);
     this.#notices = new RateLimitedNotice(60_000, () => options.clock.now());
     this.#wakeRecords = new WakeRecords(options.store, options.paths);
+    this.#claims = new Claims({ ...options, retentionMs: options.timing.retentionMs });
+    this.#leases = new Leases(options);
   }
 
   /** Whether reports go out and come in: without both, jobs spanning nodes are left alone. */
@@ -198,21 +202,8 @@ export class ClusterExchange implements ClusterPort {
       for (const [part, modifyIndex] of parts)
         gone.push({ path: paths.reportPart(peer, part), modifyIndex, what: `the report of node ${peer}` });
     }
-    for (const [path, modifyIndex] of claims) {
-      const seen = this.#claims.get(path);
-      if (seen?.modifyIndex !== modifyIndex) {
-        const current = await store.read(path).catch(() => undefined);
-        this.#claims.set(path, {
-          modifyIndex,
-          firstSeenAt: now,
-          durationMs: Number(current?.items.durationMs ?? timing.retentionMs),
-        });
-        continue;
-      }
-      if (now - seen.firstSeenAt >= seen.durationMs)
-        gone.push({ path, modifyIndex, what: "an expired claim" });
-    }
-    for (const path of this.#claims.keys()) if (!claims.has(path)) this.#claims.delete(path);
+    for (const expired of await this.#claims.expired(claims, now))
+      gone.push({ ...expired, what: "an expired claim" });
     for (const { path, modifyIndex, what } of gone) {
       const result = await store.delete(path, modifyIndex).catch(() => "conflict" as const);
       if (result === "deleted") log.info(`removed ${what} (${path}): untouched for too long`);
@@ -228,23 +219,7 @@ export class ClusterExchange implements ClusterPort {
       if (!peer.report) continue;
       const age = this.#indexes.maxAge(peer.modifyIndex, now);
       const stale = age === undefined || age > peer.report.heartbeatMs + timing.staleMarginMs;
-      for (const [allocId, record] of Object.entries(peer.report.allocs)) {
-        if (stale) evidence.push({ nodeId, allocId, state: "stale", idleForMs: undefined });
-        else if (record.state === "quiet")
-          evidence.push({
-            nodeId,
-            allocId,
-            state: "quiet",
-            idleForMs: (record.quietForMs ?? 0) + (now - peer.firstSeenAt),
-          });
-        else
-          evidence.push({
-            nodeId,
-            allocId,
-            state: record.state,
-            idleForMs: record.state === "active" ? 0 : undefined,
-          });
-      }
+      evidence.push(...evidenceOf(nodeId, peer.report, stale ? undefined : now - peer.firstSeenAt));
     }
     return evidence;
   }
@@ -270,88 +245,25 @@ export class ClusterExchange implements ClusterPort {
     else await this.#wakeRecords.remove(namespace, jobId);
   }
 
-  /**
-   * A lease in a Variable whose items say who holds it, until when, and up to when its holders dealt with
-   * what came due (Nomad 1.6 has no Variable locks): taken when absent, expired or already this node's,
-   * always with check-and-set, so that two monitors racing for it never both get it. Expiry is compared
-   * on the reader's clock. The holder renews it only once half its time has passed, and a lease seen held
-   * by another is not read again before it expires: in steady state one write per half lease, cluster-wide.
-   */
+  /** A lease one monitor of the cluster holds at a time (lease.ts); undefined when another holds it or it cannot be had. */
   async lease(name: string, durationMs: number): Promise<Lease | undefined> {
-    const { store, paths, nodeId, clock } = this.#options;
-    const now = clock.now();
-    const known = this.#leases.get(name);
-    if (known && !known.ours && now < known.expiresAt) return undefined;
-    if (known?.ours && known.expiresAt - now > durationMs / 2) return leaseOf(known);
-    const path = paths.lease(name);
     try {
-      const current = await store.read(path);
-      const expiresAt = Number(current?.items.expiresAt);
-      if (current && current.items.node !== nodeId && expiresAt > now) {
-        this.#leases.set(name, {
-          ours: false,
-          expiresAt,
-          modifyIndex: current.modifyIndex,
-          evaluatedAt: undefined,
-        });
-        return undefined;
-      }
-      const stored = Number(current?.items.evaluatedAt);
-      const evaluatedAt = known?.ours ? known.evaluatedAt : stored > 0 ? stored : undefined;
-      const items = {
-        node: nodeId,
-        expiresAt: String(now + durationMs),
-        evaluatedAt: String(evaluatedAt ?? 0),
-      };
-      const taken = await store.write(path, items, current?.modifyIndex ?? 0);
-      if (taken.kind === "conflict") {
-        this.#leases.delete(name);
-        return undefined;
-      }
-      const held = { ours: true, expiresAt: now + durationMs, modifyIndex: taken.modifyIndex, evaluatedAt };
-      this.#leases.set(name, held);
-      return leaseOf(held);
+      return await this.#leases.lease(name, durationMs);
     } catch (error) {
-      this.#leases.delete(name);
       this.#failed(`hold the ${name} lease`, error);
       return undefined;
     }
   }
 
-  /**
-   * Claims an action on a job with a `cas=0` write, so that two nodes never both act. A claim lasts
-   * `durationMs` (the cooldown) as each reader sees it, then any monitor removes it. This node's own
-   * claim (an earlier attempt, or from before a restart) does not stop it.
-   */
+  /** Claims the action on a job (claims.ts), so that one node only acts; "unavailable" when the Variables cannot be reached. */
   async claim(
     namespace: string,
     jobId: string,
     action: string,
     durationMs: number,
   ): ReturnType<ClusterPort["claim"]> {
-    const { store, paths, nodeId, clock } = this.#options;
-    const path = paths.claim(namespace, jobId);
-    const items = { node: nodeId, action, durationMs: String(durationMs), job: jobId, namespace };
     try {
-      for (let attempt = 0; attempt < 2; attempt++) {
-        const result = await store.write(path, items, 0);
-        if (result.kind === "written") return "claimed";
-        const { current } = result;
-        if (current.items.node === nodeId) return "claimed";
-        const seen = this.#claims.get(path);
-        const now = clock.now();
-        if (seen?.modifyIndex !== current.modifyIndex) {
-          this.#claims.set(path, {
-            modifyIndex: current.modifyIndex,
-            firstSeenAt: now,
-            durationMs: Number(current.items.durationMs ?? durationMs),
-          });
-          return "held";
-        }
-        if (now - seen.firstSeenAt < seen.durationMs) return "held";
-        if ((await store.delete(path, current.modifyIndex)) === "conflict") return "held";
-      }
-      return "held";
+      return await this.#claims.claim(namespace, jobId, action, durationMs);
     } catch (error) {
       this.#failed(`claim the action on job ${jobId}`, error);
       return "unavailable";
@@ -365,29 +277,4 @@ export class ClusterExchange implements ClusterPort {
         `cannot ${what} in Nomad Variables: ${reason}; jobs whose allocations span nodes are left alone until it can`,
       );
   }
-}
-
-interface LeaseState {
-  ours: boolean;
-  expiresAt: number;
-  modifyIndex: number;
-  /** Ours only: up to when what came due was dealt with; written with the next renewal. */
-  evaluatedAt: number | undefined;
-}
-
-function leaseOf(state: LeaseState): Lease {
-  return {
-    evaluatedAt: state.evaluatedAt,
-    evaluated: (at) => {
-      state.evaluatedAt = at;
-    },
-  };
-}
-
-/** What other nodes rely on: the allocations, their states, when quiet ones went quiet, and the cooldowns. */
-function digestOf(report: NodeReport): string {
-  const allocs = Object.entries(report.allocs)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([id, record]) => [id, record.state, record.state === "quiet" ? record.quietSince : null]);
-  return JSON.stringify([allocs, report.cooldowns]);
 }

@@ -1,6 +1,28 @@
-import type { NodeReport } from "../model/cluster.js";
+import type { NodeReport, PeerEvidence } from "../model/cluster.js";
 
 export type ReportItems = Record<string, string>;
+
+/** What other nodes rely on: the allocations, their states, when quiet ones went quiet, and the cooldowns. */
+export function digestOf(report: NodeReport): string {
+  const allocs = Object.entries(report.allocs)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([id, record]) => [id, record.state, record.state === "quiet" ? record.quietSince : null]);
+  return JSON.stringify([allocs, report.cooldowns]);
+}
+
+/**
+ * What node `nodeId`'s report says about each of its allocations, seen `ageMs` after it was first read
+ * whole (a quiet allocation has been quiet that much longer); undefined: the report is stale, and says
+ * nothing.
+ */
+export function evidenceOf(nodeId: string, report: NodeReport, ageMs: number | undefined): PeerEvidence[] {
+  return Object.entries(report.allocs).map(([allocId, record]): PeerEvidence => {
+    if (ageMs === undefined) return { nodeId, allocId, state: "stale", idleForMs: undefined };
+    if (record.state === "quiet")
+      return { nodeId, allocId, state: "quiet", idleForMs: (record.quietForMs ?? 0) + ageMs };
+    return { nodeId, allocId, state: record.state, idleForMs: record.state === "active" ? 0 : undefined };
+  });
+}
 
 // nomad-api-notes.md: a Variable holds at most 64 KiB, counted as the sum of its items' key and value
 // lengths; more is refused for good. A report is split into parts well below that.

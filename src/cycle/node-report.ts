@@ -4,7 +4,8 @@ import type { WatchedGroup } from "../decide/eligibility.js";
 import type { AllocRecord, NodeReport } from "../model/cluster.js";
 import { exchangeTiming } from "../model/timing.js";
 import type { ClusterPort } from "../ports.js";
-import { type GroupStatus, nodeStatus } from "../status.js";
+import { nodeStatus } from "../status/compute.js";
+import type { GroupStatus } from "../status/types.js";
 import type { Act } from "./act.js";
 import type { Measure } from "./measure.js";
 
