@@ -17,9 +17,10 @@ import { triage } from "../decide/triage.js";
 import { warningsDue } from "../decide/warnings.js";
 import type { MonitorMetrics } from "../metrics.js";
 import type { NodeReport } from "../model/cluster.js";
-import { type AllocationListStub, type Job, NomadError } from "../model/nomad.js";
+import type { AllocationListStub, Job } from "../model/nomad.js";
 import { TAKEOVER_INTERVALS } from "../model/timing.js";
 import type { AllocationView, ClusterPort, JobActions, NomadApi, TokenSource } from "../ports.js";
+import { withTokenReload } from "../token-reload.js";
 import { CarryOut } from "./carry-out.js";
 import type { GroupCycle } from "./judge.js";
 import type { Measure } from "./measure.js";
@@ -247,23 +248,22 @@ export class Act {
     return false;
   }
 
-  /** The job and its allocations everywhere, read now; a rejected token is reloaded and the read tried once more. */
+  /** The job and its allocations everywhere, read now; a refused token is read again and the read tried once more. */
   async #freshLook(
     namespace: string,
     jobId: string,
     signal?: AbortSignal,
   ): Promise<{ job: Job | undefined; allocations: AllocationListStub[] }> {
     const { nomad, token } = this.#deps;
-    for (let attempt = 0; ; attempt++) {
-      try {
+    return withTokenReload(
+      token,
+      async () => {
         const job = await nomad.job(namespace, jobId, signal);
         const allocations = job ? await nomad.jobAllocations(namespace, jobId, signal) : [];
         return { job, allocations };
-      } catch (error) {
-        if (!(error instanceof NomadError) || error.kind !== "auth" || attempt > 0) throw error;
-        await token.load();
-      }
-    }
+      },
+      { signal },
+    );
   }
 
   #wait(group: WatchedGroup, cause: WaitCause): void {

@@ -8,6 +8,7 @@ import { type Allocation, type Job, NomadError } from "../model/nomad.js";
 import { RateLimitedNotice } from "../notices.js";
 import type { NomadApi, TokenSource } from "../ports.js";
 import { type BackoffPolicy, backoffDelay } from "../retry.js";
+import { isRefusal, withTokenReload } from "../token-reload.js";
 import { NdjsonDecoder, type StreamItem } from "./ndjson.js";
 
 export interface WatchTiming {
@@ -89,7 +90,10 @@ export class AllocationWatch {
   /** Lists the node's allocations into the view. */
   async resync(signal?: AbortSignal): Promise<number> {
     const requested = this.deps.view.listRequested();
-    const { allocations, index } = await this.deps.nomad.nodeAllocations(this.deps.nodeId, signal);
+    const { allocations, index } = await this.call(
+      () => this.deps.nomad.nodeAllocations(this.deps.nodeId, signal),
+      signal,
+    );
     this.deps.view.reconcile(allocations, requested);
     await this.queueJobReads();
     return index;
@@ -122,11 +126,14 @@ export class AllocationWatch {
           giveUp(`no event or heartbeat from Nomad for ${formatDuration(silentMs)}`);
       }),
       clock.every(this.timing.resyncMs, () => {
-        this.resync().catch((error: unknown) => this.sideFailure(error));
+        this.resync().catch((error: unknown) => this.failure(error));
       }),
     );
     try {
-      const body = await this.deps.nomad.openEventStream(TOPICS, index, connection.signal);
+      const body = await this.call(
+        () => this.deps.nomad.openEventStream(TOPICS, index, connection.signal),
+        connection.signal,
+      );
       if (this.notices.clear("nomad")) log.info("connected to Nomad again; watching allocations");
       log.debug(`event stream open from index ${index}`);
       return await this.consume(body, connection.signal, index, progress);
@@ -183,9 +190,7 @@ export class AllocationWatch {
       });
       body.on("error", (error) => {
         if (connection.aborted) return;
-        this.sideFailure(
-          new NomadError("unavailable", undefined, `the event stream broke (${error.message})`),
-        );
+        this.failure(new NomadError("unavailable", undefined, `the event stream broke (${error.message})`));
         finish({ healthy: progress.firstLine, reloadToken: false });
       });
       body.on("end", () => {
@@ -238,25 +243,29 @@ export class AllocationWatch {
     }
     for (const { namespace, jobId } of missing.values()) {
       try {
-        const job = await this.deps.nomad.job(namespace, jobId);
+        const job = await this.call(() => this.deps.nomad.job(namespace, jobId));
         if (job) this.deps.view.updateJob(job);
       } catch (error) {
-        this.sideFailure(error);
+        this.failure(error);
       }
     }
   }
 
-  /** A failure outside the subscription itself (a timed relist, a job read): reported, token reloaded if needed. */
-  private sideFailure(error: unknown): void {
-    if (this.failure(error).reloadToken) void this.reloadToken();
+  /** A call to Nomad; a refused token is read again and the call tried once more (token-reload.ts). */
+  private call<T>(request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return withTokenReload(this.deps.token, request, {
+      refused: (error) =>
+        this.deps.log.warn(`Nomad refused the action token (${error.message}); reloading it`),
+      reloadFailed: (error) => this.sayTokenFailure(error),
+      signal,
+    });
   }
 
+  /** How an attempt failed, said (at most once a minute while Nomad cannot be reached). */
   private failure(error: unknown): ConnectionOutcome {
     const { log } = this.deps;
-    if (error instanceof NomadError && error.kind === "auth") {
-      log.warn(`Nomad refused the action token (${error.message}); reloading it`);
-      return { healthy: false, reloadToken: true };
-    }
+    // Said where it was refused, and the token read again (call): the next attempt carries it.
+    if (isRefusal(error)) return { healthy: false, reloadToken: false };
     if (this.notices.shouldSay("nomad")) {
       log.warn(`cannot reach Nomad to watch allocations: ${(error as Error).message}; retrying with backoff`);
     }
@@ -264,8 +273,10 @@ export class AllocationWatch {
   }
 
   private async reloadToken(): Promise<void> {
-    await this.deps.token.load().catch((error: unknown) => {
-      if (this.notices.shouldSay("token")) this.deps.log.error((error as Error).message);
-    });
+    await this.deps.token.load().catch((error: unknown) => this.sayTokenFailure(error));
+  }
+
+  private sayTokenFailure(error: unknown): void {
+    if (this.notices.shouldSay("token")) this.deps.log.error((error as Error).message);
   }
 }
