@@ -8,9 +8,9 @@ import {
   type MeasuredInterval,
   type NetworkCheck,
 } from "../signals/check-budget.js";
-import { cpuPercent } from "../signals/cpu.js";
 import type { SignalSettings } from "../signals/meta.js";
 import { describeSessions } from "../signals/tcp.js";
+import { cpuPercent } from "./cpu-rate.js";
 
 /** An interval this many times CHECK_INTERVAL or longer is a gap (a skipped tick is not one). */
 const GAP_FACTOR = 1.5;
