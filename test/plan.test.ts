@@ -488,7 +488,6 @@ describe("planJob: one outcome per group", () => {
       allocations: spec.allocations,
       peers: spec.peers ?? [],
       takeoverMs: TAKEOVER,
-      now: NOW,
       triage: triage(spec.verdicts, spec.cooldownUntil, NOW),
       rules,
     });

@@ -123,7 +123,6 @@ export class Act {
       allocations,
       peers: cluster.sharing ? cluster.evidence() : [],
       takeoverMs: TAKEOVER_INTERVALS * checkIntervalMs,
-      now: clock.now(),
       triage: triaged,
       rules,
     });

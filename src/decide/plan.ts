@@ -21,7 +21,6 @@ export interface PlanInput {
    * acts only once the job has been idle k × takeoverMs longer (the ones before it did not act).
    */
   takeoverMs: number;
-  now: number;
   /** What held the job back before the fresh look (triage.ts): the plan takes it as given. */
   triage: Triage;
   rules: EligibilityRules;
