@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readHttpRecording, readStreamRecording } from "./contract/recordings.js";
+import { Recordings } from "./contract/recordings.js";
 import { shapeDifferences, shapeOf } from "./contract/shape.js";
 import { type ProbeOptions, type ProbeResponse, StreamProbe, send } from "./sim/http-probe.js";
 import { NomadSimulator, RecordingRuntime, type SimJob } from "./sim/index.js";
@@ -8,6 +8,8 @@ import { NomadSimulator, RecordingRuntime, type SimJob } from "./sim/index.js";
 // requests, in the recorded order, must get answers of the same shape — every field path with its
 // JSON type, null vs empty vs missing — with the same status, content type and error body. What
 // differs on purpose is listed in INTENDED_DIFFERENCES; anything else is drift and fails.
+
+const recorded165 = new Recordings("1.6.5");
 
 /** Differences the simulator keeps on purpose: `<recording>` × `<difference>` → why. */
 const INTENDED_DIFFERENCES: Array<{ file: RegExp; difference: RegExp; reason: string }> = [
@@ -53,7 +55,7 @@ function parsed(body: string): { json: unknown } | undefined {
 
 /** How the simulator's answer differs from the recorded one. */
 function answerDifferences(file: string, simulated: ProbeResponse): string[] {
-  const recorded = readHttpRecording(file);
+  const recorded = recorded165.http(file);
   const differences: string[] = [];
   if (recorded.status !== simulated.status)
     differences.push(`status: recorded ${recorded.status}, simulator ${simulated.status}`);
@@ -238,7 +240,7 @@ describe("the simulator answers as the recorded Nomad 1.6.5 did", () => {
         .filter((line) => line.startsWith("{") && line !== "{}")
         .flatMap((line) => (JSON.parse(line) as { Events: Array<{ Topic: string }> }).Events)
         .filter((event) => event.Topic === topic);
-    const recorded = eventsOf(readStreamRecording("event-stream.ndjson"));
+    const recorded = eventsOf(recorded165.stream("event-stream.ndjson"));
     const simulated = eventsOf(streamLines);
     expect(simulated.length).toBeGreaterThan(0);
     const file = `event-stream.ndjson ${topic}`;
@@ -247,7 +249,7 @@ describe("the simulator answers as the recorded Nomad 1.6.5 did", () => {
 
   it("agrees with the recording on the values the monitor relies on", () => {
     const body = (file: string) => JSON.parse(answers.get(file)?.body ?? "null");
-    const recorded = (file: string) => JSON.parse(readHttpRecording(file).body);
+    const recorded = (file: string) => JSON.parse(recorded165.http(file).body);
     // Stopping a stopped job is no error: 200 with a new evaluation (job-stop-again.http).
     expect(body("job-stop-again.http").EvalID).toMatch(/^[0-9a-f-]{36}$/);
     expect(body("job-stop-again.http").EvalID).not.toBe(body("job-stop-delete.http").EvalID);
@@ -281,7 +283,7 @@ describe("the simulator answers as the recorded Nomad 1.6.5 did", () => {
 
   it("streams heartbeats and batches as the recording does", () => {
     const kinds = (lines: string[]) => new Set(lines.map((line) => (line === "{}" ? "heartbeat" : "batch")));
-    expect(kinds(streamLines)).toEqual(kinds(readStreamRecording("event-stream.ndjson")));
+    expect(kinds(streamLines)).toEqual(kinds(recorded165.stream("event-stream.ndjson")));
   });
 
   it("needs every intended difference it lists", () => {

@@ -11,7 +11,16 @@ import { type AllocationRuntime, NodeClients, PendingWork, type RuntimeFailure }
 import { apiRoutes } from "./routes.js";
 import { isLive, isTerminalClientStatus, reconcile } from "./scheduler.js";
 
+/** The Nomad versions the simulator answers as, each recorded in test/fixtures/nomad-<version>/. */
+export const NOMAD_VERSIONS = ["1.6.5", "2.0.5"] as const;
+export type NomadVersion = (typeof NOMAD_VERSIONS)[number];
+
 export interface SimulatorOptions {
+  /**
+   * Which Nomad to answer as where the recorded versions differ (test/fixtures/nomad-2.0.5/README.md);
+   * 1.6.5 by default.
+   */
+  version?: NomadVersion;
   /** Interval of the `{}` heartbeat lines on the event stream; Nomad's is 30 s. */
   heartbeatIntervalMs?: number;
   /** Batches the event stream can replay on resume; Nomad's default is 100. */
