@@ -31,7 +31,10 @@ describe("the generated client against the simulator", () => {
     sim = await NomadSimulator.start({ heartbeatIntervalMs: 200 });
     node = sim.addNode("local", new RecordingRuntime());
     client = createClient({ baseURL: sim.address, throwOnError: true, auth: () => sim.managementToken });
-    await sim.registerJob(jobSpec("web-app", { groups: [{ Name: "web", Count: 2 }] }));
+    // Healthy as soon as it runs: its deployment is over before the test scales it.
+    await sim.registerJob(
+      jobSpec("web-app", { groups: [{ Name: "web", Count: 2, Update: { MinHealthyTime: 0 } }] }),
+    );
     await sim.whenSettled();
   });
   afterAll(async () => sim.close());

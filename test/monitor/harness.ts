@@ -7,7 +7,7 @@ import { runDaemon } from "../../src/daemon.js";
 import { SAFE_LOG_OPTIONS } from "../../src/log.js";
 import type { WatchTiming } from "../../src/nomad/watch.js";
 import { simulatorPolicyFromFile } from "../deploy/acl-policy.js";
-import { dockerWorldRuntime, NomadSimulator, type SimJob } from "../sim/index.js";
+import { dockerWorldRuntime, NomadSimulator, type SimJob, type SimTaskGroup } from "../sim/index.js";
 import type { DockerWorld } from "../world/world.js";
 
 export interface LogLine {
@@ -126,6 +126,8 @@ export function serviceJob(
       driver?: string;
       taskMeta?: Record<string, string>;
       hostNetwork?: boolean;
+      /** The group's `update` block; Nomad's default MinHealthyTime (10 s) holds a scale back that long. */
+      update?: SimTaskGroup["Update"];
     }>;
     namespace?: string;
     type?: SimJob["Type"];
@@ -143,6 +145,7 @@ export function serviceJob(
       Meta: group.meta ?? null,
       Networks: group.bridge ? [{ Mode: "bridge" }] : null,
       Scaling: group.scalingMin === undefined ? null : { Min: group.scalingMin, Max: 10, Enabled: true },
+      ...(group.update !== undefined && { Update: group.update }),
       Tasks: [
         {
           Name: "server",

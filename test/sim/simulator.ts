@@ -56,6 +56,7 @@ export interface RegisteredJob {
 }
 
 interface SimulatorParts {
+  version: NomadVersion;
   http: NomadHttpServer;
   state: ClusterState;
   tokens: TokenStore;
@@ -77,6 +78,8 @@ const NS_PER_MS = 1_000_000;
  * containers through each node's runtime, ACL tokens, an event stream and injectable faults.
  */
 export class NomadSimulator {
+  /** The Nomad version the simulator answers as. */
+  readonly version: NomadVersion;
   private readonly http: NomadHttpServer;
   private readonly state: ClusterState;
   private readonly tokens: TokenStore;
@@ -90,6 +93,7 @@ export class NomadSimulator {
   readonly managementToken: string;
 
   private constructor(parts: SimulatorParts) {
+    this.version = parts.version;
     this.http = parts.http;
     this.state = parts.state;
     this.tokens = parts.tokens;
@@ -103,6 +107,7 @@ export class NomadSimulator {
   }
 
   static async start(options: SimulatorOptions = {}): Promise<NomadSimulator> {
+    const version = options.version ?? "1.6.5";
     const clock: Clock = options.clock ?? systemClock;
     const broker = new EventBroker(options.eventBufferSize ?? 100);
     const state = new ClusterState(clock, broker);
@@ -120,10 +125,12 @@ export class NomadSimulator {
         tokens,
         streams,
         heartbeatIntervalMs: options.heartbeatIntervalMs ?? 30_000,
+        version,
       }),
       ...apiRoutes({
         state,
         tokens,
+        version,
         clockNs: () => clock.now() * NS_PER_MS,
         evaluateLater: (namespace, jobId) =>
           work.track(
@@ -141,6 +148,7 @@ export class NomadSimulator {
     ];
     const http = await NomadHttpServer.listen(routes, { faults, clock, record: (call) => calls.push(call) });
     return new NomadSimulator({
+      version,
       http,
       state,
       tokens,
@@ -279,16 +287,22 @@ export class NomadSimulator {
     return this.tokens.createWorkloadIdentity({ namespace, jobId, group, task });
   }
 
-  /** Deletes the token: requests get 403 `Permission denied`, its open streams end with Nomad's last line. */
+  /**
+   * Deletes the token: requests get 403 `Permission denied`. Nomad 1.6.5 ends its open streams with a
+   * last line; Nomad 2.0.5 leaves them open (event-stream-token-revoked.ndjson of each).
+   */
   revokeToken(secret: string): void {
     if (!this.tokens.revoke(secret)) throw new Error("no such token");
-    this.broker.endSubscriptionsOf(secret, SUBSCRIPTION_CLOSED);
+    if (this.version === "1.6.5") this.broker.endSubscriptionsOf(secret, SUBSCRIPTION_CLOSED);
   }
 
-  /** Expires the token: requests get 403 `ACL token expired`, its open streams end with that line. */
+  /**
+   * Expires the token: requests get 403 `ACL token expired`. Nomad 1.6.5 ends its open streams with that
+   * line; as with a deleted token, Nomad 2.0.5 is taken to leave them open (not recorded).
+   */
   expireToken(secret: string): void {
     if (!this.tokens.expire(secret)) throw new Error("no such token");
-    this.broker.endSubscriptionsOf(secret, TOKEN_EXPIRED);
+    if (this.version === "1.6.5") this.broker.endSubscriptionsOf(secret, TOKEN_EXPIRED);
   }
 
   /** Writes a Variable (no check-and-set); returns its new ModifyIndex. */
@@ -333,7 +347,7 @@ export class NomadSimulator {
 
   /** Ends open streams, waits for container work under way, then stops listening. Containers stay up. */
   async close(): Promise<void> {
-    this.clients.stopChecks();
+    this.clients.stopTimers();
     this.faultControl.clear();
     this.streams.endAll();
     await this.work.settled();
@@ -357,7 +371,9 @@ function evaluate(state: ClusterState, clients: NodeClients, namespace: string, 
     state.nodeIds,
     state.nodesPerGroup(namespace, jobId),
   );
-  const { placed, stopped } = state.applyPlan(namespace, jobId, plan);
+  const { placed, stopped, updated } = state.applyPlan(namespace, jobId, plan);
+  state.completeEvaluation(namespace, jobId);
   for (const alloc of placed) clients.run(alloc);
   for (const alloc of stopped) clients.stop(alloc.ID);
+  for (const alloc of updated) clients.trackHealth(alloc.ID);
 }
