@@ -1,8 +1,9 @@
 import type { Cancel, Clock } from "../../src/clock.js";
 import type { HealthCheck } from "../world/world.js";
-import { type ClusterState, killingTaskStates, taskStatesOf } from "./cluster-state.js";
+import type { ClusterState } from "./cluster-state.js";
 import type { ClientStatus, NomadAllocation, NomadService } from "./model.js";
 import { isTerminalClientStatus } from "./scheduler.js";
+import { killingTaskStates, taskStatesOf } from "./task-states.js";
 
 const NS_PER_MS = 1_000_000;
 

@@ -34,8 +34,9 @@ export interface SimulatorOptions {
    */
   pendingTaskReports?: boolean;
   /**
-   * The cluster's clock (allocation and job times, Variable times, the event stream's heartbeat): the
-   * test's own, so that the monitor under test and the cluster it watches agree on the time.
+   * The cluster's clock (allocation and job times, Variable times, the event stream's heartbeat, when
+   * an allocation has run for its group's MinHealthyTime): the test's own, so that the monitor under
+   * test and the cluster it watches agree on the time.
    */
   clock?: Clock;
 }
@@ -263,7 +264,11 @@ export class NomadSimulator {
     return removed;
   }
 
-  /** While active, scale requests for the job answer 400 `job scaling blocked due to active deployment`. */
+  /**
+   * Holds the job's deployment active (scale requests answer 400 `job scaling blocked due to active
+   * deployment`) whatever its allocations do, or, `false`, ends it now. Without it a service job's
+   * deployment ends once its allocations have run for MinHealthyTime.
+   */
   setDeploymentActive(namespace: string, jobId: string, active: boolean): void {
     this.state.setDeploymentActive(namespace, jobId, active);
   }
@@ -317,13 +322,13 @@ export class NomadSimulator {
     return this.state.variablesUnder(namespace, prefix).map((variable) => variable.Path);
   }
 
-  /** The job's current version, as `GET /v1/job/:id` would answer. */
+  /** The job's current version, as `GET /v1/job/:id` would answer (in Nomad 1.6.5's shape, whatever the version). */
   job(namespace: string, jobId: string): NomadJob | undefined {
     const job = this.state.job(namespace, jobId);
     return job && structuredClone(job);
   }
 
-  /** Full allocations (with `Job`), optionally only a job's or a node's. */
+  /** Full allocations (with `Job`, in Nomad 1.6.5's shape), optionally only a job's or a node's. */
   allocations(filter: { namespace?: string; jobId?: string; nodeId?: string } = {}): NomadAllocation[] {
     return structuredClone(
       this.state.allocations.filter(
