@@ -1,14 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  type DockerInspectRecord,
-  readDockerInspectRecording,
-  readRecording,
-} from "./contract/recordings.js";
+import { type DockerInspectRecord, Recordings } from "./contract/recordings.js";
+import { NOMAD_VERSIONS, type NomadVersion } from "./sim/index.js";
 import { type DockerWorld, openWorldForTests } from "./world/world.js";
 
 // The test world (test/world/world.ts) lays out containers as Nomad's docker driver does; this holds
-// it to what a real Nomad 1.6.5 made (test/fixtures/nomad-1.6.5/docker-inspect-nomad-containers.json):
+// it to what real Nomad 1.6.5 and 2.0.5 agents made (test/fixtures/nomad-*/docker-inspect-nomad-containers.json):
 // a host-mode task, and a bridge-mode task with its nomad_init_<alloc> pause container.
 
 const ALLOC_ID_LABEL = "com.hashicorp.nomad.alloc_id";
@@ -52,17 +49,16 @@ function layoutOf(records: readonly DockerInspectRecord[], allocId: string): Lay
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-// The trimmed recording has no Id: the pause container's ID is the one in its cgroup paths (proc-of-a-task.txt).
+// The trimmed recordings have no Id: the pause container's ID is the one in its cgroup paths (1.6.5's
+// proc-of-a-task.txt).
 const recordedIds = new Map<string, string>();
 function idOf(record: DockerInspectRecord & { Id?: string }): string {
   return record.Id ?? recordedIds.get(record.Name) ?? "";
 }
 
-function recordedLayouts(): { hostMode: Layout[]; bridgeMode: Layout[] } {
-  const records = readDockerInspectRecording();
-  const pauseCgroup = /pause container[^\n]*\n[^\n]*\/docker\/([0-9a-f]{64})/.exec(
-    readRecording("proc-of-a-task.txt"),
-  );
+function recordedLayouts(version: NomadVersion): { hostMode: Layout[]; bridgeMode: Layout[] } {
+  const recorded = new Recordings(version);
+  const records = recorded.dockerInspect();
   const byAlloc = new Map<string, DockerInspectRecord[]>();
   for (const record of records) {
     const allocId = record.Config.Labels[ALLOC_ID_LABEL] ?? "";
@@ -70,15 +66,32 @@ function recordedLayouts(): { hostMode: Layout[]; bridgeMode: Layout[] } {
   }
   const bridge = [...byAlloc].find(([, group]) => group.some((r) => r.Name.startsWith("/nomad_init_")));
   const host = [...byAlloc].find(([allocId]) => allocId !== bridge?.[0]);
-  if (!bridge || !host || !pauseCgroup?.[1])
-    throw new Error("the recording lacks a host or bridge allocation");
-  recordedIds.set(`/nomad_init_${bridge[0]}`, pauseCgroup[1]);
+  if (!bridge || !host) throw new Error("the recording lacks a host or bridge allocation");
+  recordedIds.set(`/nomad_init_${bridge[0]}`, pauseIdOf(recorded, bridge[1]));
   return { hostMode: layoutOf(host[1], host[0]), bridgeMode: layoutOf(bridge[1], bridge[0]) };
 }
 
-describe("the recorded layout", () => {
+/**
+ * 1.6.5 recorded the pause container's cgroup, which names it. 2.0.5 recorded neither its ID nor its
+ * cgroup: there the task is taken to join the namespace of its allocation's one pause container, and
+ * only the form of its NetworkMode (`container:<64 hex digits>`) is held to the recording.
+ */
+function pauseIdOf(recorded: Recordings, allocation: readonly DockerInspectRecord[]): string {
+  const pauseCgroup = /pause container[^\n]*\n[^\n]*\/docker\/([0-9a-f]{64})/.exec(
+    recorded.read("proc-of-a-task.txt"),
+  );
+  if (pauseCgroup?.[1]) return pauseCgroup[1];
+  const joined = allocation
+    .map((record) => /^container:([0-9a-f]{64})$/.exec(record.HostConfig.NetworkMode)?.[1])
+    .filter((id) => id !== undefined);
+  if (recorded.version === "1.6.5" || joined.length !== 1)
+    throw new Error(`Nomad ${recorded.version}: the recording does not tell the pause container's ID`);
+  return joined[0] ?? "";
+}
+
+describe.each(NOMAD_VERSIONS)("the layout recorded from Nomad %s", (version) => {
   it("is what nomad-api-notes.md describes", () => {
-    const { hostMode, bridgeMode } = recordedLayouts();
+    const { hostMode, bridgeMode } = recordedLayouts(version);
     expect(hostMode).toEqual([
       {
         name: "/httpd-<alloc>",
@@ -134,11 +147,17 @@ describe.skipIf(!world)("the test world lays out allocations as the recorded Nom
     }
   }
 
-  it("a host-mode group: the task on Docker's default bridge, named <task>-<alloc>, with the alloc label", async () => {
-    expect(await worldLayout("host")).toEqual(recordedLayouts().hostMode);
-  });
+  it.each(NOMAD_VERSIONS)(
+    "a host-mode group: the task on Docker's default bridge, named <task>-<alloc>, with the alloc label (Nomad %s)",
+    async (version) => {
+      expect(await worldLayout("host")).toEqual(recordedLayouts(version).hostMode);
+    },
+  );
 
-  it("a bridge-mode group: nomad_init_<alloc> with NetworkMode none, the task in its namespace", async () => {
-    expect(await worldLayout("bridge")).toEqual(recordedLayouts().bridgeMode);
-  });
+  it.each(NOMAD_VERSIONS)(
+    "a bridge-mode group: nomad_init_<alloc> with NetworkMode none, the task in its namespace (Nomad %s)",
+    async (version) => {
+      expect(await worldLayout("bridge")).toEqual(recordedLayouts(version).bridgeMode);
+    },
+  );
 });

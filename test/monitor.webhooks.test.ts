@@ -189,6 +189,8 @@ describe.skipIf(!world)("webhooks tell of what the monitor did", () => {
     await sim.registerJob(
       serviceJob("hook-scale", {
         meta: { "idle-monitor.enabled": "true", "idle-monitor.action": "scale-to-zero" },
+        // Healthy a second after it runs: the scale meets no deployment under way.
+        groups: [{ name: "web", update: { MinHealthyTime: 1e9 } }],
       }),
     );
     await sim.whenSettled();

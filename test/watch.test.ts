@@ -10,6 +10,8 @@ import { ActionToken } from "../src/nomad/token.js";
 import { AllocationWatch, DEFAULT_WATCH_TIMING, type WatchTiming } from "../src/nomad/watch.js";
 import type { NomadApi } from "../src/ports.js";
 import { sleep, waitFor } from "./monitor/harness.js";
+import { jobSpec } from "./sim/fixtures.js";
+import { NOMAD_VERSIONS, NomadSimulator } from "./sim/index.js";
 import { FakeClock } from "./support/fake-clock.js";
 
 // Stream endings the simulator does not produce on its own, served by a loopback server scripted per
@@ -125,7 +127,13 @@ const TIMING = {
   reconnect: { initialMs: 50, maxMs: 200 },
 };
 
-async function startWatch(nomad: FakeNomad, timing: Partial<WatchTiming> = {}, clock: Clock = systemClock) {
+/** A watch of node `nodeId` that reads its action token with `nomadToken` (a workload identity's stand-in). */
+async function startWatch(
+  nomad: { address: string },
+  timing: Partial<WatchTiming> = {},
+  clock: Clock = systemClock,
+  { nodeId = NODE, nomadToken = "identity" } = {},
+) {
   const messages: string[] = [];
   const log = pino({ level: "info" }, { write: (line: string) => messages.push(JSON.parse(line).msg) });
   const config = { nomadAddr: nomad.address, nomadRegion: undefined, tls: {} as never };
@@ -133,7 +141,7 @@ async function startWatch(nomad: FakeNomad, timing: Partial<WatchTiming> = {}, c
   const token: ActionToken = new ActionToken(
     api,
     {
-      nomadToken: "identity",
+      nomadToken,
       namespace: "default",
       tokenVariable: { path: "nomad/jobs/idle-monitor", key: "token" },
       self: { allocId: undefined, jobId: undefined },
@@ -141,12 +149,12 @@ async function startWatch(nomad: FakeNomad, timing: Partial<WatchTiming> = {}, c
     log,
   );
   await token.load();
-  const view = new NodeAllocations(NODE);
+  const view = new NodeAllocations(nodeId);
   const watch = new AllocationWatch({
     nomad: api,
     token,
     view,
-    nodeId: NODE,
+    nodeId,
     clock,
     log,
     timing: { ...TIMING, ...timing },
@@ -338,3 +346,96 @@ describe("the allocation watch while a subscription hangs", () => {
     expect(nomad.requests.filter((p) => p === `/v1/node/${NODE}/allocations`)).toHaveLength(2);
   });
 });
+
+describe.each(NOMAD_VERSIONS)(
+  "the allocation watch when the token changes under it, on Nomad %s",
+  (version) => {
+    let cleanup: Array<() => Promise<void>> = [];
+    afterEach(async () => {
+      for (const step of cleanup.reverse()) await step();
+      cleanup = [];
+    });
+
+    const TOKEN_VARIABLE = "nomad/jobs/idle-monitor";
+    const actionPolicy = {
+      namespaces: { "*": ["read-job" as const, "submit-job" as const] },
+      nodeRead: true,
+    };
+    async function world() {
+      const sim = await NomadSimulator.start({ version, heartbeatIntervalMs: 100 });
+      cleanup.push(() => sim.close());
+      const nodeId = sim.addNode("n1");
+      const subscriptions = () => sim.calls.filter((call) => call.path === "/v1/event/stream").length;
+      const placed = async (jobId: string, watch: { view: NodeAllocations }) => {
+        await sim.registerJob(jobSpec(jobId), { nodes: { web: [nodeId] } });
+        await waitFor(`${jobId}'s allocation in the watch's view`, () =>
+          watch.view.live().some((alloc) => alloc.jobId === jobId),
+        );
+      };
+      return { sim, nodeId, subscriptions, placed };
+    }
+
+    it("a subscription the token may not make: told once in plain words, and watching again once the token is fixed", async () => {
+      const { sim, nodeId, subscriptions, placed } = await world();
+      const lacking = sim.createToken({ namespaces: { "*": ["submit-job"] }, nodeRead: true });
+      sim.putVariable("default", TOKEN_VARIABLE, { token: lacking });
+      const watch = await startWatch(sim, { openMs: 300, resyncMs: 60_000 }, systemClock, {
+        nodeId,
+        nomadToken: sim.managementToken,
+      });
+      cleanup.push(watch.stop);
+
+      // Nomad 1.6.5 refuses it (500 Permission denied), Nomad 2.0.5 accepts it and sends nothing.
+      await waitFor("three refused subscriptions", () => subscriptions() >= 3, 10_000);
+      const told =
+        version === "1.6.5"
+          ? /^Nomad refused the action token \(subscribe to the event stream: HTTP 500 Permission denied\); reloading it$/
+          : /^Nomad accepted the event stream subscription but sent nothing within 300ms, not even a heartbeat\. Nomad 2\.x does that when the action token lacks read-job in the namespaces watched/;
+      expect(watch.messages.filter((msg) => told.test(msg)).length).toBeGreaterThanOrEqual(1);
+      if (version === "2.0.5") expect(watch.messages.filter((msg) => told.test(msg))).toHaveLength(1);
+      const reads = sim.calls.filter((call) => call.path === `/v1/var/${TOKEN_VARIABLE}`).length;
+      expect(reads, "the token is read again before each new subscription").toBeGreaterThanOrEqual(3);
+
+      sim.putVariable("default", TOKEN_VARIABLE, { token: sim.createToken(actionPolicy) });
+      await placed("web", watch);
+      if (version === "2.0.5")
+        expect(watch.messages).toContain("the event stream sends again; watching allocations");
+    });
+
+    it("a deleted token: noticed by the next relist at the latest, and the stream opened again with the new token", async () => {
+      const { sim, nodeId, subscriptions, placed } = await world();
+      const first = sim.createToken(actionPolicy);
+      sim.putVariable("default", TOKEN_VARIABLE, { token: first });
+      const watch = await startWatch(sim, { openMs: 5_000, silenceMs: 10_000, resyncMs: 500 }, systemClock, {
+        nodeId,
+        nomadToken: sim.managementToken,
+      });
+      cleanup.push(watch.stop);
+      await placed("before", watch);
+      expect(subscriptions()).toBe(1);
+
+      sim.putVariable("default", TOKEN_VARIABLE, { token: sim.createToken(actionPolicy) });
+      sim.revokeToken(first);
+      await waitFor("a second subscription", () => subscriptions() === 2);
+      await placed("after", watch);
+
+      // Nomad 1.6.5 ends the stream itself; Nomad 2.0.5 leaves it open, and the relist meets the 403.
+      const noticed =
+        version === "1.6.5"
+          ? [
+              'Nomad closed the event stream ("subscription closed by server, client should resubscribe"); reloading the action token and resubscribing',
+            ]
+          : [
+              "Nomad refused the action token (list allocations of node " +
+                nodeId +
+                ": HTTP 403 Permission denied); reloading it",
+              "resubscribing to the event stream with the reloaded action token",
+            ];
+      expect(
+        watch.messages.filter((msg) =>
+          /closed the event stream|refused the action token|resubscribing/.test(msg),
+        ),
+      ).toEqual(noticed);
+    });
+  },
+);

@@ -4,12 +4,13 @@ import type { NodeAllocations } from "../allocations.js";
 import type { Cancel, Clock } from "../clock.js";
 import { formatDuration } from "../duration.js";
 import type { MonitorMetrics } from "../metrics.js";
-import { type Allocation, type Job, NomadError } from "../model/nomad.js";
+import { NomadError } from "../model/nomad.js";
 import { RateLimitedNotice } from "../notices.js";
 import type { NomadApi, TokenSource } from "../ports.js";
 import { type BackoffPolicy, backoffDelay } from "../retry.js";
 import { isRefusal, withTokenReload } from "../token-reload.js";
 import { NdjsonDecoder, type StreamItem } from "./ndjson.js";
+import { applyEvents } from "./stream-events.js";
 
 export interface WatchTiming {
   /** nomad-api-notes.md: heartbeats every 30 s; this much silence means the connection is dead. */
@@ -30,11 +31,6 @@ export const DEFAULT_WATCH_TIMING: WatchTiming = {
 
 const TOPICS = ["Allocation", "Job"] as const;
 
-interface StreamEvent {
-  Topic?: string;
-  Payload?: { Allocation?: Allocation; Job?: Job };
-}
-
 /** How one subscription ended: whether it had worked (resets the backoff), and whether the token is suspect. */
 interface ConnectionOutcome {
   healthy: boolean;
@@ -50,6 +46,8 @@ export class AllocationWatch {
   private readingJobs: Promise<void> = Promise.resolve();
   /** When the stream last said anything (an event or a heartbeat). */
   private lastEventAt: number | undefined;
+  /** The operator was told why subscriptions stay silent; said again only after one worked. */
+  private silentStreamSaid = false;
 
   constructor(
     private readonly deps: {
@@ -106,27 +104,51 @@ export class AllocationWatch {
     const abort = () => connection.abort();
     signal.addEventListener("abort", abort, { once: true });
     const timers: Cancel[] = [];
-    let givenUp: string | undefined;
-    const giveUp = (why: string) => {
-      givenUp ??= why;
-      log.warn(`${why}; reconnecting`);
-      connection.abort();
-    };
     // Both deadlines run from the moment the request is sent: a subscription that never answers is as
     // dead as one that went silent.
-    const progress = { lastHeard: clock.now(), firstLine: false };
+    const progress = { lastHeard: clock.now(), firstLine: false, reloadToken: false };
+    let givenUp: string | undefined;
+    const giveUp = (message: string, level: "warn" | "info" | "debug" = "warn", reloadToken = false) => {
+      if (givenUp === undefined) {
+        givenUp = message;
+        progress.reloadToken = reloadToken;
+        log[level](message);
+      }
+      connection.abort();
+    };
+    let answered = false;
+    const subscribedWith = this.deps.token.current();
+    const openWithin = formatDuration(this.timing.openMs);
     timers.push(
       clock.after(this.timing.openMs, () => {
-        if (!progress.firstLine)
-          giveUp(`Nomad did not start the event stream within ${formatDuration(this.timing.openMs)}`);
+        if (progress.firstLine) return;
+        if (!answered)
+          return giveUp(`Nomad did not start the event stream within ${openWithin}; reconnecting`);
+        // Nomad 2.x answers a subscription the token may not make with 200 and then nothing at all, where
+        // 1.6.5 answered 500 Permission denied (test/fixtures/nomad-*/err-stream-no-capability.http).
+        giveUp(
+          `Nomad accepted the event stream subscription but sent nothing within ${openWithin}, not even a heartbeat. Nomad 2.x does that when the action token lacks read-job in the namespaces watched (nomad/idle-monitor-policy.hcl); reloading the action token and subscribing again`,
+          this.silentStreamSaid ? "debug" : "warn",
+          true,
+        );
+        this.silentStreamSaid = true;
       }),
       clock.every(Math.min(5_000, this.timing.silenceMs / 3), () => {
         const silentMs = clock.now() - progress.lastHeard;
         if (silentMs >= this.timing.silenceMs)
-          giveUp(`no event or heartbeat from Nomad for ${formatDuration(silentMs)}`);
+          giveUp(`no event or heartbeat from Nomad for ${formatDuration(silentMs)}; reconnecting`);
       }),
       clock.every(this.timing.resyncMs, () => {
-        this.resync().catch((error: unknown) => this.failure(error));
+        // Nomad 2.x leaves the stream of a deleted token open: a token reloaded meanwhile (by the relist
+        // Nomad refused, below) tells that the stream's token is gone, and it is opened again with the new one.
+        if (this.deps.token.current() !== subscribedWith)
+          return giveUp("the action token changed; subscribing to the event stream with the new one", "info");
+        this.resync()
+          .then(() => {
+            if (this.deps.token.current() !== subscribedWith)
+              giveUp("resubscribing to the event stream with the reloaded action token", "info");
+          })
+          .catch((error: unknown) => this.failure(error));
       }),
     );
     try {
@@ -134,12 +156,13 @@ export class AllocationWatch {
         () => this.deps.nomad.openEventStream(TOPICS, index, connection.signal),
         connection.signal,
       );
+      answered = true;
       if (this.notices.clear("nomad")) log.info("connected to Nomad again; watching allocations");
       log.debug(`event stream open from index ${index}`);
       return await this.consume(body, connection.signal, index, progress);
     } catch (error) {
-      if (givenUp !== undefined || signal.aborted) return { healthy: false, reloadToken: false };
-      throw error;
+      if (givenUp === undefined && !signal.aborted) throw error;
+      return { healthy: false, reloadToken: progress.reloadToken };
     } finally {
       for (const cancel of timers) cancel();
       signal.removeEventListener("abort", abort);
@@ -151,19 +174,24 @@ export class AllocationWatch {
     body: Readable,
     connection: AbortSignal,
     index: number,
-    progress: { lastHeard: number; firstLine: boolean },
+    progress: { lastHeard: number; firstLine: boolean; reloadToken: boolean },
   ): Promise<ConnectionOutcome> {
     const { clock, log } = this.deps;
     const decoder = new NdjsonDecoder();
     let garbageSaid = false;
     let ending: StreamItem | undefined;
 
+    const firstLine = () => {
+      progress.firstLine = true;
+      if (this.silentStreamSaid) log.info("the event stream sends again; watching allocations");
+      this.silentStreamSaid = false;
+    };
     const handle = (items: readonly StreamItem[]) => {
       for (const item of items) {
         if (item.kind === "heartbeat") {
-          progress.firstLine = true;
+          firstLine();
         } else if (item.kind === "batch") {
-          progress.firstLine = true;
+          firstLine();
           this.apply(item.events);
         } else if (item.kind === "closed-by-server" || item.kind === "server-gone") {
           ending = item;
@@ -180,7 +208,7 @@ export class AllocationWatch {
         body.destroy();
         resolve(outcome);
       };
-      const onAbort = () => finish({ healthy: progress.firstLine, reloadToken: false });
+      const onAbort = () => finish({ healthy: progress.firstLine, reloadToken: progress.reloadToken });
       connection.addEventListener("abort", onAbort, { once: true });
 
       body.on("data", (chunk: Buffer) => {
@@ -212,19 +240,7 @@ export class AllocationWatch {
   }
 
   private apply(events: unknown[]): void {
-    const { view } = this.deps;
-    let missingJobs = false;
-    for (const event of events as Array<StreamEvent | null>) {
-      // The framing lets any JSON through as an event; only objects can be events.
-      if (typeof event !== "object" || event === null) continue;
-      const allocation = event.Payload?.Allocation;
-      const job = event.Payload?.Job;
-      if (event.Topic === "Allocation" && allocation) {
-        if (view.upsert(allocation)) missingJobs = true;
-      } else if (event.Topic === "Job" && job) {
-        view.updateJob(job);
-      }
-    }
+    const missingJobs = applyEvents(this.deps.view, events);
     // Told once the jobs of new allocations are known too, so that they can be measured at once.
     if (missingJobs) void this.queueJobReads().then(() => this.deps.onNewAllocations?.());
   }

@@ -7,6 +7,7 @@ import type {
   NomadService,
   NomadTask,
   NomadTaskGroup,
+  NomadUpdateStrategy,
   SimJob,
   SimService,
   SimTask,
@@ -87,7 +88,7 @@ function canonicalizeGroup(
   return {
     Name: group.Name,
     Count: count,
-    Update: type === "service" ? serviceUpdate() : null,
+    Update: group.Update || type === "service" ? { ...serviceUpdate(), ...group.Update } : null,
     Constraints: null,
     Scaling: group.Scaling
       ? scalingPolicy(group.Scaling, count, { Namespace: namespace, Job: jobId, Group: group.Name })
@@ -161,7 +162,7 @@ function services(input: SimService[] | null | undefined, taskName: string): Nom
     AddressMode: "auto",
     Address: "",
     EnableTagOverride: false,
-    Tags: null,
+    Tags: service.Tags ? [...service.Tags] : null,
     CanaryTags: null,
     Checks:
       service.Checks && service.Checks.length > 0
@@ -235,7 +236,7 @@ function networkResource(mode: string): NomadNetwork {
   };
 }
 
-function serviceUpdate(): Record<string, unknown> {
+function serviceUpdate(): NomadUpdateStrategy {
   return {
     Stagger: 30 * SECOND_NS,
     MaxParallel: 1,

@@ -19,7 +19,22 @@ export interface SimService {
   Name: string;
   Provider?: "nomad" | "consul";
   PortLabel?: string;
+  Tags?: string[] | null;
   Checks?: SimServiceCheck[] | null;
+}
+
+/** A group's `update` block (Nomad's structs.UpdateStrategy); durations in nanoseconds. */
+export interface NomadUpdateStrategy {
+  Stagger: number;
+  MaxParallel: number;
+  HealthCheck: string;
+  /** How long an allocation must have run before its deployment counts it healthy. */
+  MinHealthyTime: number;
+  HealthyDeadline: number;
+  ProgressDeadline: number;
+  AutoRevert: boolean;
+  AutoPromote: boolean;
+  Canary: number;
 }
 
 /** A task of a job as tests write it; missing fields get Nomad's defaults. */
@@ -37,9 +52,12 @@ export interface SimTaskGroup {
   /** Nomad's default is 1; system jobs always run one allocation per node. */
   Count?: number;
   Meta?: StringMap | null;
-  Networks?: Array<{ Mode: "bridge" | "host" }> | null;
+  /** Mode `""` is host networking too (a `network` block without `mode`). */
+  Networks?: Array<{ Mode: "bridge" | "host" | "" }> | null;
   Scaling?: { Min?: number; Max: number; Enabled?: boolean } | null;
   Services?: SimService[] | null;
+  /** Merged into Nomad's defaults (service jobs: MinHealthyTime 10 s), as a job's `update` block is. */
+  Update?: Partial<NomadUpdateStrategy> | null;
   Tasks: SimTask[];
 }
 
@@ -174,7 +192,7 @@ export interface NomadNetwork {
 export interface NomadTaskGroup {
   Name: string;
   Count: number;
-  Update: Record<string, unknown> | null;
+  Update: NomadUpdateStrategy | null;
   Constraints: null;
   Scaling: NomadScalingPolicy | null;
   RestartPolicy: NomadRestartPolicy;
