@@ -130,6 +130,8 @@ interface PlanCase {
     cause?: string;
     otherNodes?: string[];
     awaited?: string;
+    /** For `other-groups`: each other group and why it holds the stop back. */
+    others?: string;
   }>;
 }
 
@@ -308,6 +310,31 @@ const cases: PlanCase[] = [
     expected: [{ group: "web", kind: "wait", cause: "other-groups" }],
   },
   {
+    name: "item 5: another group's allocation on this node that was not measured (placed after the snapshot) holds the stop back",
+    rule: "allocations here",
+    fresh: twoGroups,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("a2", "db")],
+    expected: [{ group: "web", kind: "wait", cause: "other-groups", others: "db=unmeasured-here" }],
+  },
+  {
+    name: "item 5: so does another group's pending allocation on this node",
+    rule: "allocations here",
+    fresh: twoGroups,
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web"), alloc("a2", "db", HERE, { ClientStatus: "pending" })],
+    expected: [{ group: "web", kind: "wait", cause: "other-groups", others: "db=unmeasured-here" }],
+  },
+  {
+    name: "item 5: a scale of the idle group does not wait for another group's allocations",
+    rule: "allocations here",
+    fresh: job([{ name: "web", meta: { "idle-monitor.action": "scale-to-zero" } }, { name: "db" }]),
+    decidedOn: job([{ name: "web", meta: { "idle-monitor.action": "scale-to-zero" } }, { name: "db" }]),
+    verdicts: [verdict("web", idle, ["a1"], scalePolicy)],
+    allocations: [alloc("a1", "web"), alloc("a2", "db")],
+    expected: [{ group: "web", kind: "scale" }],
+  },
+  {
     name: "a scaling block with min above zero blocks the scale",
     rule: "scaling min",
     fresh: job([{ name: "web", min: 1, meta: { "idle-monitor.action": "scale-to-zero" } }]),
@@ -475,7 +502,18 @@ function summary(outcome: GroupOutcome) {
     cause.kind === "awaiting-nodes"
       ? { awaited: cause.nodes.map(({ node, why }) => `${node}=${why}`).join(",") }
       : {};
-  return { group: outcome.group, kind: outcome.kind, cause: cause.kind, otherNodes: [], ...awaited };
+  const others =
+    cause.kind === "other-groups" && cause.groups.some(({ why }) => why.kind === "unmeasured-here")
+      ? { others: cause.groups.map(({ group, why }) => `${group}=${why.kind}`).join(",") }
+      : {};
+  return {
+    group: outcome.group,
+    kind: outcome.kind,
+    cause: cause.kind,
+    otherNodes: [],
+    ...awaited,
+    ...others,
+  };
 }
 
 describe("planJob: one outcome per group", () => {
@@ -504,6 +542,7 @@ describe("planJob: one outcome per group", () => {
       "cluster",
       "cooldown",
       "re-read outcomes",
+      "allocations here",
       "schedule",
     ]) {
       expect(named).toContain(rule);
@@ -654,6 +693,19 @@ describe("the log line of a wait is rendered from its cause", () => {
         ],
       },
       "job dev group web is idle, but not stopping the job while group db is not opted in, group api is active (quiet for 2m of 15m)",
+    ],
+    [
+      "other-groups: item 5, another group's allocation here not measured yet",
+      {
+        kind: "other-groups",
+        groups: [
+          {
+            group: "db",
+            why: { kind: "unmeasured-here", allocIds: ["d6f0a1b2-0000-4000-8000-000000000000"] },
+          },
+        ],
+      },
+      "job dev group web is idle, but not stopping the job while group db has 1 allocation on this node that was not measured yet (d6f0a1b2)",
     ],
     [
       "cooldown",

@@ -45,6 +45,8 @@ export type OtherGroupState =
   | { kind: "waiting"; cause: WaitCause }
   | { kind: "scale-to-zero" }
   | { kind: "not-eligible"; eligibility: Exclude<GroupEligibility, { kind: "watched" }> }
+  /** Live on this node, but not among what this node measured (placed after the cycle's snapshot, or not seen yet). */
+  | { kind: "unmeasured-here"; allocIds: string[] }
   | { kind: "not-seen-here"; nodes: AwaitedNode[] };
 
 export type GroupOutcome =

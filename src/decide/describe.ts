@@ -31,10 +31,8 @@ export function describeWait(jobId: string, group: string, cause: WaitCause, now
       return `${what}: ${describeEligibility(cause.eligibility)} in the job as it is now; not acting`;
     case "job-changed":
       return `${what} changed (${cause.changes.join(", ")}) since it was measured; measuring it again from now before acting`;
-    case "unmeasured-allocations": {
-      const count = cause.allocIds.length;
-      return `${what} has ${count} allocation${count === 1 ? "" : "s"} on this node that ${count === 1 ? "was" : "were"} not measured yet (${cause.allocIds.map(shortId).join(", ")}); waiting for a reading`;
-    }
+    case "unmeasured-allocations":
+      return `${what} ${describeUnmeasured(cause.allocIds)}; waiting for a reading`;
     case "awaiting-nodes":
       return `${what} is idle here, but not acting while ${describeAwaited(cause.nodes)}`;
     case "other-node-acts":
@@ -58,9 +56,17 @@ function describeOther({ group, why }: { group: string; why: OtherGroupState }):
       return `group ${group} is set to scale-to-zero`;
     case "not-eligible":
       return `group ${group} is ${describeEligibility(why.eligibility)}`;
+    case "unmeasured-here":
+      return `group ${group} ${describeUnmeasured(why.allocIds)}`;
     case "not-seen-here":
       return `group ${group} runs on other nodes (${describeAwaited(why.nodes)})`;
   }
+}
+
+/** "has 1 allocation on this node that was not measured yet (a1b2c3d4)" */
+function describeUnmeasured(allocIds: readonly string[]): string {
+  const count = allocIds.length;
+  return `has ${count} allocation${count === 1 ? "" : "s"} on this node that ${count === 1 ? "was" : "were"} not measured yet (${allocIds.map(shortId).join(", ")})`;
 }
 
 function describeEligibility(eligibility: Exclude<GroupEligibility, { kind: "watched" }>): string {
@@ -117,7 +123,11 @@ export function waitKey(cause: WaitCause): string {
     case "awaiting-nodes":
       return cause.nodes.map(({ node }) => node).join(",");
     case "other-groups":
-      return cause.groups.map(({ group, why }) => `${group}=${why.kind}`).join(",");
+      return cause.groups
+        .map(
+          ({ group, why }) => `${group}=${why.kind}${"allocIds" in why ? `:${why.allocIds.join("+")}` : ""}`,
+        )
+        .join(",");
     case "unmeasured-allocations":
       return cause.allocIds.join(",");
     default:

@@ -105,8 +105,11 @@ function otherGroupState(
   }
   const eligibility = groupEligibility(fresh, group, input.rules);
   if (eligibility.kind !== "watched") return { kind: "not-eligible", eligibility };
-  if (eligibility.policy.action !== "stop") return { kind: "scale-to-zero" };
   const ofGroup = live.filter((alloc) => alloc.TaskGroup === group);
+  // No verdict here, so none of its allocations on this node was measured: they may be busy.
+  const here = ofGroup.filter((alloc) => alloc.NodeID === input.nodeId);
+  if (here.length > 0) return { kind: "unmeasured-here", allocIds: here.map((alloc) => alloc.ID) };
+  if (eligibility.policy.action !== "stop") return { kind: "scale-to-zero" };
   const nodes = awaitedNodes(input, ofGroup, eligibility.policy.timeoutMs);
   return nodes.length > 0 ? { kind: "not-seen-here", nodes } : undefined;
 }
