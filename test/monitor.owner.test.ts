@@ -4,11 +4,13 @@ import {
   expectNoSecretsInLogs,
   explainOnFailure,
   messages,
+  moreCycles,
   scenario,
   serviceJob,
   waitFor,
   waitForLog,
 } from "./monitor/harness.js";
+import type { SimJob } from "./sim/index.js";
 import { openWorldForTests } from "./world/world.js";
 
 // Issue 19, "never against the owner": the monitor acts only on a picture of the job that is still true.
@@ -19,6 +21,43 @@ describe.skipIf(!world)("never against the owner: what people did since counts",
   afterAll(async () => {
     expectNoSecretsInLogs();
     await world?.close();
+  });
+
+  it("item 13: a job placed while the monitor runs is watched, and never said to have changed", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    explainOnFailure(current);
+    current.startMonitor({ IDLE_TIMEOUT: "1m" });
+    await waitForLog(logs, /^watching node /);
+
+    // Several driver settings, as a real job has: Nomad writes them in another order from one payload to
+    // the next. Healthy a second after it runs: the job turns stable, and the stream sends it again.
+    const job = serviceJob("placed", { groups: [{ name: "web", update: { MinHealthyTime: 1e9 } }] });
+    await sim.registerJob(withTaskConfig(job, TASK_CONFIG));
+    await waitForLog(logs, /^watching job placed group web: stop the job after 1m /);
+    await waitFor("the job to turn stable", () => sim.job("default", "placed")?.Stable);
+    await moreCycles(logs, "placed", 4);
+    expect(messages(logs, /changed/)).toEqual([]);
+  });
+
+  it("item 13: a job re-run after the monitor stopped it, idle again within the cooldown, is said to be held back once", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    explainOnFailure(current);
+    await sim.registerJob(serviceJob("again"));
+    await sim.whenSettled();
+    current.startMonitor({ ACTION_COOLDOWN: "2m" });
+    await waitForLog(logs, /^stopped job again /);
+
+    await sim.registerJob(serviceJob("again"));
+    const [held] = await waitForLog(
+      logs,
+      /^job again group web is idle, but the job was acted on recently; leaving it alone for 1m\d+s more \(ACTION_COOLDOWN\)$/,
+    );
+    await moreCycles(logs, "again", 6);
+    expect(messages(logs, /acted on recently/)).toEqual([held]);
+    expect(held!.level, "said at info").toBe(30);
+    expect(actionCalls(sim)).toHaveLength(1);
   });
 
   it("item 5: another group's allocation placed on this node while the view lags holds the stop back until it is measured", async () => {
@@ -59,3 +98,22 @@ describe.skipIf(!world)("never against the owner: what people did since counts",
     expect(messages(logs, /^stopped job pair/)).toHaveLength(1);
   });
 });
+
+/** Driver settings the test world does not use, as many as a real job's. */
+const TASK_CONFIG = {
+  image: "busybox:local",
+  ports: ["http"],
+  force_pull: false,
+  labels: { team: "web" },
+  auth_soft_fail: true,
+};
+
+function withTaskConfig(job: SimJob, config: Record<string, unknown>): SimJob {
+  return {
+    ...job,
+    TaskGroups: job.TaskGroups?.map((group) => ({
+      ...group,
+      Tasks: group.Tasks?.map((task) => ({ ...task, Config: { ...task.Config, ...config } })),
+    })),
+  };
+}

@@ -395,6 +395,19 @@ const cases: PlanCase[] = [
     expected: [{ group: "web", kind: "wait", cause: "job-changed" }],
   },
   {
+    name: "item 13: re-read: another copy of the job (a scale) writes its tasks' Config keys in another order — no change",
+    rule: "re-read outcomes",
+    decidedOn: withConfig(oneGroup, { image: "app:1", ports: ["http"], args: ["-f"] }),
+    fresh: withConfig(job([{ name: "web", count: 2 }], { JobModifyIndex: 55 }), {
+      ports: ["http"],
+      args: ["-f"],
+      image: "app:1",
+    }),
+    verdicts: [verdict("web", idle, ["a1"])],
+    allocations: [alloc("a1", "web")],
+    expected: [{ group: "web", kind: "stop" }],
+  },
+  {
     name: "defect 1: re-read: the group's policy changed (a longer timeout)",
     rule: "re-read outcomes",
     fresh: job([{ name: "web", meta: { "idle-monitor.timeout": "2h" } }], { JobModifyIndex: 55 }),
@@ -487,6 +500,17 @@ const cases: PlanCase[] = [
     expected: [{ group: "web", kind: "stop" }],
   },
 ];
+
+/** The job with every task's driver Config replaced, its keys in the order given. */
+function withConfig(base: Job, config: Record<string, unknown>): Job {
+  return {
+    ...base,
+    TaskGroups: base.TaskGroups.map((group) => ({
+      ...group,
+      Tasks: group.Tasks.map((task) => ({ ...task, Config: config })),
+    })),
+  };
+}
 
 /** The stop policy with schedule meta, as groupPolicy reads it. */
 function scheduled(meta: Record<string, string>): GroupPolicy {
@@ -710,7 +734,7 @@ describe("the log line of a wait is rendered from its cause", () => {
     [
       "cooldown",
       { kind: "cooldown", untilMs: NOW + 90_000 },
-      "job dev group web: acted on recently; leaving it alone for 1m30s more",
+      "job dev group web is idle, but the job was acted on recently; leaving it alone for 1m30s more (ACTION_COOLDOWN)",
     ],
     [
       "excluded",

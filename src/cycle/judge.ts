@@ -36,8 +36,8 @@ type SeriesLabels = { namespace: string; job: string; group: string };
 export class Judge {
   readonly #deps: JudgeDeps;
   readonly #lastDecision: Map<string, GroupDecision["kind"]>;
-  /** What each group's policy and tasks were last cycle: when they change, its timers start over. */
-  readonly #fingerprints: Map<string, string>;
+  /** What each group's policy and tasks were last cycle, and in which job version: when they change, its timers start over. */
+  readonly #fingerprints: Map<string, { jobModifyIndex: number; fingerprint: string }>;
   /** The labels of each watched group's `seconds_until_action` series, so that it goes with the group. */
   readonly #series = new Map<string, SeriesLabels>();
 
@@ -90,10 +90,14 @@ export class Judge {
    * touched at its deadline is not stopped on the strength of the version before.
    */
   #restartTimersIfChanged(group: WatchedGroup, now: number): void {
+    const { JobModifyIndex: jobModifyIndex } = group.job;
     const fingerprint = groupFingerprint(group.job, group.group, group.policy);
     const previous = this.#fingerprints.get(group.key);
-    this.#fingerprints.set(group.key, fingerprint);
-    if (previous === undefined || previous === fingerprint) return;
+    this.#fingerprints.set(group.key, { jobModifyIndex, fingerprint });
+    // Only a new version of a job this monitor already watched is a change; another copy of the same
+    // version (the stream's, the list's, the fresh look's) never is.
+    if (previous === undefined || previous.jobModifyIndex === jobModifyIndex) return;
+    if (previous.fingerprint === fingerprint) return;
     this.#deps.measure.restartTimers(group, now);
     this.#deps.say
       .groupLog(group)

@@ -90,6 +90,7 @@ export class Say {
         return;
       case "excluded":
       case "keep-alive":
+      case "cooldown":
         this.once(group, `${cause.kind}:${group.group}:${cause.untilMs}`, () => log.info(line));
         return;
       case "awaiting-nodes":

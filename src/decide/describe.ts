@@ -17,7 +17,7 @@ export function describeWait(jobId: string, group: string, cause: WaitCause, now
     case "job-stopped":
       return `${what}: the job is already stopped; nothing to do`;
     case "cooldown":
-      return `${what}: acted on recently; leaving it alone for ${formatDuration(cause.untilMs - now)} more`;
+      return `${what} is idle, but the job was acted on recently; leaving it alone for ${formatDuration(cause.untilMs - now)} more (ACTION_COOLDOWN)`;
     case "excluded":
       return `${what}: excluded until ${describeInstant(cause.untilMs, cause.timezone)} (idle-monitor.exclude-until); not acting on it before then`;
     case "keep-alive": {

@@ -5,7 +5,7 @@ import { type EligibilityRules, groupEligibility } from "./eligibility.js";
 
 /** The group's tasks as comparable text; a fingerprint of what runs, so a changed image or command shows. */
 export function groupTasks(job: Job, group: string): string {
-  return JSON.stringify(job.TaskGroups.find((candidate) => candidate.Name === group)?.Tasks ?? null);
+  return canonicalJson(job.TaskGroups.find((candidate) => candidate.Name === group)?.Tasks ?? null);
 }
 
 /**
@@ -14,7 +14,19 @@ export function groupTasks(job: Job, group: string): string {
  * alone (a scale) leaves it as it was.
  */
 export function groupFingerprint(job: Job, group: string, policy: GroupPolicy): string {
-  return JSON.stringify([policy, job.Type, groupTasks(job, group)]);
+  return canonicalJson([policy, job.Type, groupTasks(job, group)]);
+}
+
+/**
+ * JSON with every object's keys in one order: Nomad writes a task's `Config` (a Go map) with its keys in
+ * any order, so two payloads of one job version would otherwise read as two versions.
+ */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner !== null && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
 }
 
 /** What changed for the group between the job the decision saw and the fresh one; counts do not count. */

@@ -8,7 +8,7 @@ import type { GroupVerdict, WaitCause } from "./causes.js";
  * plan takes it as given (planJob's `triage`), so these rules are not checked a second time.
  */
 export interface Triage {
-  /** The idle groups whose schedule holds them back now, with the cause. */
+  /** The idle groups held back now, with the cause: their schedule, else the job's cooldown. */
   held: ReadonlyMap<string, WaitCause>;
   /** Set while the job is in its cooldown. */
   cooldown: Extract<WaitCause, { kind: "cooldown" }> | undefined;
@@ -21,19 +21,18 @@ export function triage(
   cooldownUntil: number | undefined,
   now: number,
 ): Triage {
-  const held = new Map<string, WaitCause>();
-  let free = 0;
-  for (const { group, policy, decision } of verdicts) {
-    if (decision.kind !== "idle") continue;
-    const cause = scheduleHold(policy.schedule, "idle-stop", now);
-    if (cause) held.set(group, cause);
-    else free += 1;
-  }
   const cooldown =
     cooldownUntil !== undefined && now < cooldownUntil
       ? { kind: "cooldown" as const, untilMs: cooldownUntil }
       : undefined;
-  return { held, cooldown, look: free > 0 && cooldown === undefined };
+  const held = new Map<string, WaitCause>();
+  for (const { group, policy, decision } of verdicts) {
+    if (decision.kind !== "idle") continue;
+    const cause = scheduleHold(policy.schedule, "idle-stop", now) ?? cooldown;
+    if (cause) held.set(group, cause);
+  }
+  const idle = verdicts.filter(({ decision }) => decision.kind === "idle").length;
+  return { held, cooldown, look: idle > held.size };
 }
 
 /** What the group's schedule says against an action now (exclude-until, keep-alive), or undefined. */

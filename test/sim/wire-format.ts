@@ -24,7 +24,44 @@ const AS_RECORDED: WireFormat = {
 };
 
 export function wireFormat(version: NomadVersion): WireFormat {
-  return version === "1.6.5" ? AS_RECORDED : NOMAD_2_0_5;
+  return withConfigKeysTurning(version === "1.6.5" ? AS_RECORDED : NOMAD_2_0_5);
+}
+
+/**
+ * Nomad writes a task's `Config` (a Go map, encoded unsorted) with its keys in another order from one
+ * answer or event to the next (job.http against event-stream.ndjson and node-allocations.http, in both
+ * versions): each job written here has them turned by one more place than the one before.
+ */
+function withConfigKeysTurning(format: WireFormat): WireFormat {
+  let turn = 0;
+  const turned = (job: NomadJob): NomadJob => {
+    turn += 1;
+    return {
+      ...job,
+      TaskGroups: job.TaskGroups.map((group) => ({
+        ...group,
+        Tasks: group.Tasks.map((task) => ({ ...task, Config: task.Config && turnKeys(task.Config, turn) })),
+      })),
+    };
+  };
+  return {
+    job: (job) => format.job(turned(job)),
+    allocation: (alloc) => format.allocation(alloc.Job ? { ...alloc, Job: turned(alloc.Job) } : alloc),
+    allocationStub: (stub) => format.allocationStub(stub),
+    batch: (batch) =>
+      format.batch({
+        ...batch,
+        Events: batch.Events.map((event) =>
+          "Job" in event.Payload ? { ...event, Payload: { Job: turned(event.Payload.Job) } } : event,
+        ),
+      }),
+  };
+}
+
+function turnKeys(config: Record<string, unknown>, turn: number): Record<string, unknown> {
+  const entries = Object.entries(config);
+  const by = entries.length === 0 ? 0 : turn % entries.length;
+  return Object.fromEntries([...entries.slice(by), ...entries.slice(0, by)]);
 }
 
 const NOMAD_2_0_5: WireFormat = {
