@@ -138,24 +138,51 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
     expect(idleForS - lifetimeS, "idle time carried over from before the restart").toBeGreaterThanOrEqual(2);
   });
 
-  it("keeps a job it acted on in its cooldown across a restart (dry run: said once, not again after the restart)", async () => {
+  it("keeps a job it acted on in its cooldown across a restart, and says so once the owner runs it again", async () => {
     const { sim, nodes, startMonitor } = await cluster(world!, 1);
     await sim.registerJob(serviceJob("cooled"));
     await sim.whenSettled();
-    const env = { DRY_RUN: "true", ACTION_COOLDOWN: "60s" };
+    const env = { ACTION_COOLDOWN: "2m" };
     const first = startMonitor(nodes[0]!, env);
-    await waitForLog(first.logs, /^dry run: would stop job cooled/, 20_000);
+    await waitForLog(first.logs, /^stopped job cooled /, 20_000);
     await first.stop("SIGTERM");
+    await sim.registerJob(serviceJob("cooled"));
     const second = startMonitor(nodes[0]!, env);
-    await waitForLog(
+    await waitForLog(second.logs, /^resuming from this node's last report: .*, 1 job in cooldown$/, 20_000);
+
+    const [held] = await waitForLog(
       second.logs,
-      /^resuming from this node's last report: 1 allocation, 1 job in cooldown$/,
+      /^job cooled group web is idle, but the job was acted on recently; leaving it alone for 1m\d+s more \(ACTION_COOLDOWN\)$/,
       20_000,
     );
-    await waitForLog(second.logs, /^job cooled group web: idle:/, 20_000);
-    await sleep(3 * TIMEOUT_MS);
+    await sleep(2 * TIMEOUT_MS);
     expect(messages(second.logs, /^job cooled group web: idle:/).length).toBeGreaterThan(TIMEOUT_MS / 500);
-    expect(messages(second.logs, /^dry run: would stop/)).toEqual([]);
+    expect(messages(second.logs, /acted on recently/)).toEqual([held]);
+    expect(actionCalls(sim)).toHaveLength(1);
+  });
+
+  it("item 1: a dry run's decision never holds back the live monitor that follows", async () => {
+    const { sim, nodes, startMonitor } = await cluster(world!, 1);
+    await sim.registerJob(serviceJob("tried"));
+    await sim.whenSettled();
+    const dry = startMonitor(nodes[0]!, { DRY_RUN: "true", ACTION_COOLDOWN: "2m" });
+    await waitForLog(dry.logs, /^dry run: would stop job tried /, 20_000);
+    // Said once while it stays idle, and nothing claimed: a dry run acts on nothing.
+    await sleep(TIMEOUT_MS);
+    expect(messages(dry.logs, /^job tried group web: idle:/).length).toBeGreaterThan(TIMEOUT_MS / 500 / 2);
+    expect(messages(dry.logs, /^dry run: would stop/)).toHaveLength(1);
+    expect(sim.listVariables("default", "nomad/jobs/idle-monitor/claims/")).toEqual([]);
+    await dry.stop("SIGTERM");
+
+    const live = startMonitor(nodes[0]!, { ACTION_COOLDOWN: "2m" });
+    await waitForLog(
+      live.logs,
+      /^resuming from this node's last report: 1 allocation, 0 jobs in cooldown$/,
+      20_000,
+    );
+    // Idle for its timeout already (its timer carried over): stopped within a few cycles, not 2 minutes later.
+    await waitForLog(live.logs, /^stopped job tried /, 20_000);
+    expect(actionCalls(sim)).toHaveLength(1);
   });
 
   it("removes the report of a node whose monitor is long gone, and keeps its own", async () => {

@@ -661,10 +661,10 @@ describe("after an action", () => {
       cooldownUntil: NOW + cooldownMs,
     },
     {
-      name: "a dry run is not repeated every cycle",
+      name: "item 1: a dry run's decision is no action: it starts no cooldown that a live monitor would keep",
       rule: "dry run",
       outcome: { kind: "dry-run" },
-      cooldownUntil: NOW + cooldownMs,
+      cooldownUntil: undefined,
     },
     {
       name: "refused for an active deployment: tried again next cycle",

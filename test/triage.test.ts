@@ -37,6 +37,7 @@ describe("triage: schedules and the cooldown, decided once before the fresh look
     name: string;
     verdicts: GroupVerdict[];
     cooldownUntil?: number;
+    dryRunSaidUntil?: number;
     held: Record<string, string>;
     cooldown: boolean;
     look: boolean;
@@ -107,6 +108,22 @@ describe("triage: schedules and the cooldown, decided once before the fresh look
       look: false,
     },
     {
+      name: "item 1: in a dry run, what it said it would do is not said again for a while: no look",
+      verdicts: [verdict("web", idle), verdict("db", active)],
+      dryRunSaidUntil: NOW + MINUTE,
+      held: { web: "dry-run-said" },
+      cooldown: false,
+      look: false,
+    },
+    {
+      name: "item 1: a dry run's word is said again once its while is over",
+      verdicts: [verdict("web", idle)],
+      dryRunSaidUntil: NOW,
+      held: {},
+      cooldown: false,
+      look: true,
+    },
+    {
       name: "the cooldown ends now: look",
       verdicts: [verdict("web", idle)],
       cooldownUntil: NOW,
@@ -116,8 +133,8 @@ describe("triage: schedules and the cooldown, decided once before the fresh look
     },
   ];
 
-  it.each(cases)("$name", ({ verdicts, cooldownUntil, held, cooldown, look }) => {
-    const result = triage(verdicts, cooldownUntil, NOW);
+  it.each(cases)("$name", ({ verdicts, cooldownUntil, dryRunSaidUntil, held, cooldown, look }) => {
+    const result = triage(verdicts, cooldownUntil, NOW, dryRunSaidUntil);
     expect(Object.fromEntries([...result.held].map(([group, cause]) => [group, cause.kind]))).toEqual(held);
     expect(result.cooldown !== undefined).toBe(cooldown);
     expect(result.look).toBe(look);

@@ -58,6 +58,8 @@ export class Act {
   readonly #carryOut: CarryOut;
   /** Each job acted on, and until when it is left alone; kept through its allocations' drain. */
   readonly #cooldowns: Map<string, number>;
+  /** In a dry run, each job it said it would act on, and until when it does not say so again: no cooldown. */
+  readonly #dryRunsSaid: Map<string, number>;
   /** Each group's stop-at: up to when its firings were looked at, and one still to carry out. */
   readonly #stopAt: Map<string, StopAtMemory>;
   /** Before the first cycle after a restart: when this node last reported, so missed firings show. */
@@ -66,8 +68,9 @@ export class Act {
   constructor(deps: ActDeps) {
     this.#deps = deps;
     this.#cooldowns = deps.store.deadlines("job");
+    this.#dryRunsSaid = deps.store.deadlines("job");
     this.#stopAt = deps.store.map("group");
-    this.#carryOut = new CarryOut({ ...deps, cooldowns: this.#cooldowns });
+    this.#carryOut = new CarryOut({ ...deps, cooldowns: this.#cooldowns, dryRunsSaid: this.#dryRunsSaid });
   }
 
   /** The cooldowns this node's last report carried, and when it was written; returns how many still run. */
@@ -105,7 +108,7 @@ export class Act {
     if (fired) return this.#onFiring(key, fired, signal);
     this.#warnAhead(groups, decidedAt);
     const verdicts = groups.map(({ verdict }) => verdict);
-    const triaged = triage(verdicts, this.#cooldowns.get(key), now);
+    const triaged = triage(verdicts, this.#cooldowns.get(key), now, this.#dryRunsSaid.get(key));
     const byGroup = new Map(groups.map((entry) => [entry.group.group, entry]));
     for (const [name, held] of triaged.held) this.#wait((byGroup.get(name) as GroupCycle).group, held);
     // A schedule holding back every idle group, or the cooldown, needs no fresh look at the job.
@@ -235,8 +238,9 @@ export class Act {
 
   /** Whether this node may act on the job now (decide/claim.ts): claimed, or no claim needed. */
   async #claim(group: WatchedGroup, action: PlannedAction["kind"], spans: boolean): Promise<boolean> {
-    const { cluster, actionCooldownMs, say } = this.#deps;
-    if (!mustClaim(cluster.sharing, spans)) return true;
+    const { cluster, actionCooldownMs, say, dryRun } = this.#deps;
+    // A dry run acts on nothing, so it claims nothing: a claim would hold back the live monitors after it.
+    if (dryRun || !mustClaim(cluster.sharing, spans)) return true;
     const claim = await cluster.claim(group.namespace, group.jobId, action, actionCooldownMs);
     if (claimLetsAct(claim, spans)) return true;
     say

@@ -21,6 +21,8 @@ export interface CarryOutDeps {
   say: Say;
   /** Each job acted on, and until when it is left alone. */
   cooldowns: Map<string, number>;
+  /** In a dry run, each job it said it would act on, and until when it does not say so again. */
+  dryRunsSaid: Map<string, number>;
 }
 
 /** What one call to Nomad did, and for which groups. */
@@ -101,11 +103,12 @@ export class CarryOut {
     about: { group: WatchedGroup; scaled?: string; reason: string },
     signal?: AbortSignal,
   ): void {
-    const { clock, actionCooldownMs, log, metrics, say, cooldowns } = this.#deps;
+    const { clock, actionCooldownMs, log, metrics, say, cooldowns, dryRunsSaid } = this.#deps;
     metrics.actions.inc({ kind, outcome: outcome.kind });
     const { group, scaled, reason } = about;
     const until = cooldownAfter(outcome, clock.now(), actionCooldownMs);
     if (until !== undefined) cooldowns.set(key, until);
+    if (outcome.kind === "dry-run") dryRunsSaid.set(key, clock.now() + actionCooldownMs);
     if (outcome.kind === "done") {
       say.notify(group, kind === "scale" ? "scaled" : "stopped", reason, scaled);
       return;

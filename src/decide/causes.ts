@@ -27,6 +27,8 @@ export type WaitCause =
   | { kind: "job-gone" }
   | { kind: "job-stopped" }
   | { kind: "cooldown"; untilMs: number }
+  /** A dry run said what it would do to the job; not said again before `untilMs`. */
+  | { kind: "dry-run-said"; untilMs: number }
   /** `idle-monitor.exclude-until`: nothing is done before it. */
   | { kind: "excluded"; untilMs: number; timezone: string }
   /** In an `idle-monitor.keep-alive` window: not stopped for idleness; `untilMs` when the window ends. */

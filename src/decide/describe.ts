@@ -18,6 +18,8 @@ export function describeWait(jobId: string, group: string, cause: WaitCause, now
       return `${what}: the job is already stopped; nothing to do`;
     case "cooldown":
       return `${what} is idle, but the job was acted on recently; leaving it alone for ${formatDuration(cause.untilMs - now)} more (ACTION_COOLDOWN)`;
+    case "dry-run-said":
+      return `${what} is idle; the dry run said what it would do, and says it again in ${formatDuration(cause.untilMs - now)} if it still would`;
     case "excluded":
       return `${what}: excluded until ${describeInstant(cause.untilMs, cause.timezone)} (idle-monitor.exclude-until); not acting on it before then`;
     case "keep-alive": {
