@@ -11,11 +11,21 @@ import {
   waitForLog,
 } from "./monitor/harness.js";
 import type { SimJob } from "./sim/index.js";
+import { offsetClock, ShiftedClock } from "./support/shifted-clock.js";
 import { openWorldForTests } from "./world/world.js";
 
 // Issue 19, "never against the owner": the monitor acts only on a picture of the job that is still true.
 
 const world = await openWorldForTests();
+
+/** A Wednesday, in UTC (the monitor's zone here: TZ is not set). */
+const at = (hour: number, minute: number, second = 0) => Date.UTC(2026, 11, 2, hour, minute, second);
+const STOP_AT_20 = {
+  "idle-monitor.enabled": "true",
+  // Only the schedule acts here, not idleness.
+  "idle-monitor.timeout": "1h",
+  "idle-monitor.stop-at": "0 20 * * *",
+};
 
 describe.skipIf(!world)("never against the owner: what people did since counts", () => {
   afterAll(async () => {
@@ -59,6 +69,37 @@ describe.skipIf(!world)("never against the owner: what people did since counts",
     expect(held!.level, "said at info").toBe(30);
     expect(actionCalls(sim)).toHaveLength(1);
   });
+
+  it.each([
+    ["a minute behind", -60_000],
+    ["a minute ahead of", 60_000],
+  ])(
+    "item 6: with the servers' clock %s the node's, a stop-at stops the job started before the firing and never one started after",
+    async (_skew, skewMs) => {
+      const clock = new ShiftedClock(at(19, 59, 30));
+      const current = await scenario(world!, { clock, nomadClock: offsetClock(clock, skewMs) });
+      const { sim, logs } = current;
+      explainOnFailure(current);
+      await sim.registerJob(serviceJob("before", { meta: STOP_AT_20 }));
+      await sim.whenSettled();
+      // Placed before the instant the scenario is about, however long placing took.
+      clock.jumpTo(at(19, 59, 50));
+      current.startMonitor();
+      await waitForLog(logs, /^watching job before group web/);
+      await waitForLog(
+        logs,
+        /^stopped job before in namespace default .*its stop-at "0 20 \* \* \*" fired at 2026-12-02 20:00 UTC/,
+        30_000,
+      );
+
+      // The owner starts another job with the same stop-at, after the firing.
+      await sim.registerJob(serviceJob("after", { meta: STOP_AT_20 }));
+      await waitForLog(logs, /^watching job after group web/);
+      await moreCycles(logs, "after", 6);
+      expect(clock.now() - at(20, 0), "still within the firing's grace").toBeLessThan(5 * 60_000);
+      expect(actionCalls(sim).map((call) => call.path)).toEqual(["/v1/job/before"]);
+    },
+  );
 
   it("item 5: another group's allocation placed on this node while the view lags holds the stop back until it is measured", async () => {
     const current = await scenario(world!);

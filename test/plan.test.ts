@@ -600,6 +600,21 @@ describe("planFiring: a stop-at acts whatever the activity, on what the job says
       expected: [{ group: "web", kind: "wait", cause: "scaling-min" }],
     },
     {
+      name: "item 4: at a retry, the group's allocations here were all placed after the firing (run again): not acting",
+      fresh: job([{ name: "web", meta: stopAt }]),
+      allocations: [
+        alloc("a1", "web", HERE, { DesiredStatus: "stop", ClientStatus: "complete" }),
+        alloc("n1", "web"),
+      ],
+      expected: [{ group: "web", kind: "wait", cause: "started-after-firing" }],
+    },
+    {
+      name: "item 6: one live allocation here seen before the firing: stopped",
+      fresh: job([{ name: "web", meta: stopAt }]),
+      allocations: [alloc("a1", "web"), alloc("n1", "web")],
+      expected: [{ group: "web", kind: "stop", otherNodes: [] }],
+    },
+    {
       name: "the stop-at was changed meanwhile: it no longer fires then",
       fresh: job([{ name: "web", meta: { "idle-monitor.stop-at": "0 20 * * *" } }]),
       expected: [{ group: "web", kind: "wait", cause: "job-changed" }],
@@ -632,6 +647,8 @@ describe("planFiring: a stop-at acts whatever the activity, on what the job says
       firing,
       fresh,
       allocations: allocations ?? [alloc("a1", "web")],
+      // What this node saw before the firing: a1 (n1 is new since).
+      seenByFiring: new Set(["a1", "b1"]),
       now: NOW + 20_000,
       rules,
     });

@@ -148,7 +148,7 @@ describe("triage: schedules and the cooldown, decided once before the fresh look
   });
 });
 
-describe("lookAtStopAt: a firing since the last look, never one from before the allocations started", () => {
+describe("lookAtStopAt: a firing since the last look, never one from before this monitor saw the allocations", () => {
   const schedule = policy({ "idle-monitor.stop-at": "0 9 * * *" }).schedule;
   const none = policy().schedule;
   const looked = (evaluatedAt: number, pending?: number): StopAtMemory => ({ evaluatedAt, pending });
@@ -157,7 +157,7 @@ describe("lookAtStopAt: a firing since the last look, never one from before the 
     schedule?: typeof schedule;
     memory?: StopAtMemory;
     restoredFrom?: number;
-    startedAt?: number[];
+    seenAt?: number[];
     now: number;
     firing?: number;
     skipped?: number;
@@ -207,11 +207,32 @@ describe("lookAtStopAt: a firing since the last look, never one from before the 
       memoryAfter: looked(NOW + GRACE + 1),
     },
     {
-      name: "the allocations started after the firing: not stopped for it",
+      name: "item 6: the allocations were first seen after the firing: not stopped for it",
       memory: looked(NOW - MINUTE),
-      startedAt: [NOW + 500],
+      seenAt: [NOW + 500],
       now: NOW + 1_000,
       memoryAfter: looked(NOW + 1_000),
+    },
+    {
+      name: "item 6: one allocation seen before the firing is enough (the job started before it)",
+      memory: looked(NOW - MINUTE),
+      seenAt: [NOW + 500, NOW - 30_000],
+      now: NOW + 1_000,
+      firing: NOW,
+      memoryAfter: looked(NOW + 1_000, NOW),
+    },
+    {
+      name: "item 6: the first look at a group never carries out a firing from before it",
+      seenAt: [NOW + 10_000],
+      now: NOW + 10_000,
+      memoryAfter: looked(NOW + 10_000),
+    },
+    {
+      name: "item 4: a firing kept for retry is dropped once the group's allocations were all seen after it (run again)",
+      memory: looked(NOW + 1_000, NOW),
+      seenAt: [NOW + 30_000],
+      now: NOW + 2 * MINUTE,
+      memoryAfter: looked(NOW + 2 * MINUTE),
     },
     {
       name: "after a restart: a firing since the last report, within the grace, is due",
@@ -234,7 +255,7 @@ describe("lookAtStopAt: a firing since the last look, never one from before the 
       schedule: spec.schedule ?? schedule,
       memory: spec.memory,
       restoredFrom: spec.restoredFrom,
-      startedAt: spec.startedAt ?? [NOW - 60 * MINUTE],
+      seenAt: spec.seenAt ?? [NOW - 60 * MINUTE],
       now: spec.now,
       graceMs: GRACE,
     });
@@ -263,6 +284,9 @@ describe("lookAtStopAt: a firing since the last look, never one from before the 
       describeFiringWait("dev", "web", schedule, NOW, { kind: "job-changed", changes: ["policy"] }, NOW),
     ).toBe(
       'group web: its stop-at "0 9 * * *" fired at 2026-12-01 09:00 UTC (acting whatever its activity), but not acting: job dev group web: it no longer has that stop-at',
+    );
+    expect(describeFiringWait("dev", "web", schedule, NOW, { kind: "started-after-firing" }, NOW)).toBe(
+      'group web: its stop-at "0 9 * * *" fired at 2026-12-01 09:00 UTC (acting whatever its activity), but not acting: job dev group web started after that firing (this node first saw its allocations after it)',
     );
     expect(describeSkippedFiring("dev", "web", "UTC", { firing: NOW, lateByMs: 20 * MINUTE }, GRACE)).toBe(
       "job dev group web: its stop-at fired at 2026-12-01 09:00 UTC while this monitor was not running (20m ago, more than the grace of 5m); not carrying it out late",

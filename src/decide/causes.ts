@@ -36,6 +36,8 @@ export type WaitCause =
   | { kind: "not-idle"; decision: Exclude<GroupDecision, { kind: "idle" }> }
   | { kind: "not-eligible"; eligibility: Exclude<GroupEligibility, { kind: "watched" }> }
   | { kind: "job-changed"; changes: JobChange[] }
+  /** A `stop-at` firing: the group's live allocations here were all first seen after it (run again since). */
+  | { kind: "started-after-firing" }
   | { kind: "unmeasured-allocations"; allocIds: string[] }
   | { kind: "awaiting-nodes"; nodes: AwaitedNode[] }
   | { kind: "other-node-acts"; node: string }

@@ -33,6 +33,8 @@ export function describeWait(jobId: string, group: string, cause: WaitCause, now
       return `${what}: ${describeEligibility(cause.eligibility)} in the job as it is now; not acting`;
     case "job-changed":
       return `${what} changed (${cause.changes.join(", ")}) since it was measured; measuring it again from now before acting`;
+    case "started-after-firing":
+      return `${what} started after that firing (this node first saw its allocations after it)`;
     case "unmeasured-allocations":
       return `${what} ${describeUnmeasured(cause.allocIds)}; waiting for a reading`;
     case "awaiting-nodes":

@@ -19,6 +19,8 @@ export interface FiringInput {
   firing: number;
   fresh: Job | undefined;
   allocations: readonly AllocationListStub[];
+  /** The allocations this node saw at or before the firing: the job started before it if one is still live. */
+  seenByFiring: ReadonlySet<string>;
   now: number;
   rules: EligibilityRules;
 }
@@ -27,7 +29,7 @@ export interface FiringInput {
  * What to do when groups' `stop-at` fired: the owner's explicit wish, so activity does not matter and
  * neither do other nodes' reports — the job is stopped as a whole (or each group scaled to zero, per its
  * action). Only what the job says now counts: gone, stopped, no longer opted in, no longer firing then,
- * or excluded means wait.
+ * run again since the firing (none of its live allocations here was seen before it), or excluded means wait.
  */
 export function planFiring(input: FiringInput): GroupOutcome[] {
   const { fresh, fired, now, firing } = input;
@@ -42,6 +44,9 @@ export function planFiring(input: FiringInput): GroupOutcome[] {
     const { policy } = eligibility;
     if (policy.schedule.lastFiring("stop-at", firing - 1, firing) !== firing)
       return { group, kind: "wait", cause: { kind: "job-changed", changes: ["policy"] } };
+    const here = live.filter((alloc) => alloc.TaskGroup === group && alloc.NodeID === input.nodeId);
+    if (!here.some((alloc) => input.seenByFiring.has(alloc.ID)))
+      return { group, kind: "wait", cause: { kind: "started-after-firing" } };
     const held = scheduleHold(policy.schedule, "stop-at", now);
     if (held) return { group, kind: "wait", cause: held };
     if (policy.action === "stop") return { group, kind: "stop", otherNodes: otherNodes(input, live) };

@@ -14,8 +14,11 @@ export interface StopAtInput {
   memory: StopAtMemory | undefined;
   /** Before the first look after a restart: when this node last reported, so that missed firings show. */
   restoredFrom: number | undefined;
-  /** When each of the group's allocations started. */
-  startedAt: readonly number[];
+  /**
+   * When this monitor first saw each of the group's allocations, on its own clock: an allocation first
+   * seen after a firing may have started after it. Never a start time Nomad wrote (another machine's clock).
+   */
+  seenAt: readonly number[];
   now: number;
   /** A firing missed by more than this is skipped, not carried out late. */
   graceMs: number;
@@ -31,9 +34,10 @@ export interface StopAtLook {
 }
 
 /**
- * A `stop-at` firing since the group was last looked at — but not one from before its allocations
- * started (a job started after 20:00 is not stopped for the 20:00 firing). A pending firing comes back
- * until it is carried out or the grace is over.
+ * A `stop-at` firing since the group was last looked at — but not one from before this monitor saw its
+ * allocations (a job started after 20:00 is not stopped for the 20:00 firing). A pending firing comes
+ * back until it is carried out or the grace is over, and only while the group has an allocation seen
+ * before it: one run again since is not stopped for it.
  */
 export function lookAtStopAt(input: StopAtInput): StopAtLook {
   const { schedule, memory, now, graceMs } = input;
@@ -41,11 +45,11 @@ export function lookAtStopAt(input: StopAtInput): StopAtLook {
   if (!schedule.has("stop-at")) return { memory, ...nothing };
   const previous = memory?.evaluatedAt ?? input.restoredFrom;
   const pending = memory?.pending;
-  if (pending !== undefined && now - pending <= graceMs)
+  const firstSeen = Math.min(now, ...input.seenAt);
+  if (pending !== undefined && now - pending <= graceMs && firstSeen <= pending)
     return { memory: { evaluatedAt: now, pending }, firing: pending, skipped: undefined };
   const looked = { evaluatedAt: now, pending: undefined };
-  const started = Math.min(...input.startedAt);
-  const after = Math.max(previous ?? now - graceMs, Number.isFinite(started) ? started : now);
+  const after = Math.max(previous ?? now - graceMs, firstSeen);
   const due = schedule.dueFiring("stop-at", after, now, graceMs);
   if (!due) return { memory: looked, ...nothing };
   if (due.kind === "skipped")

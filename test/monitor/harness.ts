@@ -54,15 +54,20 @@ export interface Scenario {
  * A simulated cluster with one node backed by the real Docker world (`local`) and one without containers
  * (`other`), the action token in the Variable `nomad/jobs/idle-monitor`, and the monitor's workload
  * identity — the same set-up as in production. Closed when the test that made it finishes. `clock`, when
- * given, is the time of the simulated cluster and of every monitor started in it alike; `version` the
- * Nomad the cluster answers as (1.6.5 by default).
+ * given, is the time of the simulated cluster and of every monitor started in it alike, unless
+ * `nomadClock` gives the cluster a clock of its own (servers whose clock is off from the nodes');
+ * `version` the Nomad the cluster answers as (1.6.5 by default).
  */
 export async function scenario(
   world: DockerWorld,
-  options: { clock?: Clock; version?: NomadVersion } = {},
+  options: { clock?: Clock; nomadClock?: Clock; version?: NomadVersion } = {},
 ): Promise<Scenario> {
   const { clock, version } = options;
-  const sim = await NomadSimulator.start({ heartbeatIntervalMs: 500, clock, version });
+  const sim = await NomadSimulator.start({
+    heartbeatIntervalMs: 500,
+    clock: options.nomadClock ?? clock,
+    version,
+  });
   const localNode = sim.addNode("local", dockerWorldRuntime(world));
   const otherNode = sim.addNode("other");
   const actionToken = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });

@@ -24,3 +24,13 @@ export class ShiftedClock implements Clock {
   after = systemClock.after;
   every = systemClock.every;
 }
+
+/** The same time as read on a machine whose clock is `offsetMs` off (a Nomad server's, for skew tests). */
+export function offsetClock(clock: Clock, offsetMs: number): Clock {
+  return {
+    now: () => clock.now() + offsetMs,
+    sleep: (ms, signal) => clock.sleep(ms, signal),
+    after: (ms, fn) => clock.after(ms, fn),
+    every: (ms, fn) => clock.every(ms, fn),
+  };
+}
