@@ -117,7 +117,7 @@ export async function runDaemon(
       token: actionToken,
       sampler,
       signals,
-      actions: new Actions({ nomad, token: actionToken, clock, log, dryRun: config.dryRun }),
+      actions: new Actions({ nomad, token: actionToken, log, dryRun: config.dryRun }),
       clock,
       log,
       watchTiming,

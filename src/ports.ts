@@ -70,6 +70,8 @@ export interface NetworkSampler {
 export interface ActionTarget {
   namespace: string;
   jobId: string;
+  /** The job's JobModifyIndex in the look the action was planned on: a call whose answer was lost is confirmed against it. */
+  jobModifyIndex: number;
 }
 
 /** Stop and scale-to-zero, each logged with its reason by the implementation. */

@@ -1,12 +1,14 @@
 import { afterAll, describe, expect, it } from "vitest";
 import {
   actionCalls,
+  cycleLines,
   expectNoSecretsInLogs,
   explainOnFailure,
   messages,
   moreCycles,
   scenario,
   serviceJob,
+  sleep,
   waitFor,
   waitForLog,
 } from "./monitor/harness.js";
@@ -100,6 +102,42 @@ describe.skipIf(!world)("never against the owner: what people did since counts",
       expect(actionCalls(sim).map((call) => call.path)).toEqual(["/v1/job/before"]);
     },
   );
+
+  it("item 4: a stop Nomad did not answer is not sent again blind: the job run again meanwhile is left alone", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    explainOnFailure(current);
+    await sim.registerJob(serviceJob("rerun"));
+    await sim.whenSettled();
+    // The stop is held up, then answered with a 500: the owner runs a new version meanwhile.
+    sim.faults.slowRequests({ method: "DELETE", path: "/v1/job/rerun", delayMs: 2_000, count: 1 });
+    sim.faults.failRequests({ method: "DELETE", path: "/v1/job/rerun", status: 500, count: 1 });
+    current.startMonitor();
+
+    await waitFor("the fresh look before the stop", () =>
+      sim.calls.some((call) => call.path === "/v1/job/rerun/allocations"),
+    );
+    await sleep(500);
+    const newVersion = { "idle-monitor.timeout": "1h" };
+    await sim.registerJob(serviceJob("rerun", { groups: [{ name: "web", meta: newVersion }] }));
+
+    await waitFor("the stop answered with a 500", () => actionCalls(sim).some((call) => call.status === 500));
+    // Six more cycles prove nothing was sent again; a stop sent again ends the wait at once.
+    const cycles = cycleLines(logs, "rerun").length;
+    await waitFor(
+      "six more cycles of job rerun, or the stop sent again",
+      () => actionCalls(sim).length > 1 || cycleLines(logs, "rerun").length >= cycles + 6,
+    );
+    expect(
+      actionCalls(sim).map((call) => call.status),
+      "one stop, not sent again",
+    ).toEqual([500]);
+    expect(sim.job("default", "rerun")?.Stop, "the new version runs").toBe(false);
+    expect(messages(logs, /^stopped job rerun/)).toEqual([]);
+    expect(
+      messages(logs, /^could not stop job rerun: .*No cluster leader; will try again next cycle$/),
+    ).toHaveLength(1);
+  });
 
   it("item 5: another group's allocation placed on this node while the view lags holds the stop back until it is measured", async () => {
     const current = await scenario(world!);

@@ -53,8 +53,10 @@ export class CarryOut {
     signal?: AbortSignal,
   ): Promise<Carried[]> {
     const { actions: nomad, dryRun } = this.#deps;
-    const target = { namespace: first.namespace, jobId: first.jobId };
-    if (!dryRun && job) await this.#recordWake(first, job, actions);
+    // The plan acts only on a job it read: without one there is nothing to act on.
+    if (!job) return [];
+    const target = { namespace: first.namespace, jobId: first.jobId, jobModifyIndex: job.JobModifyIndex };
+    if (!dryRun) await this.#recordWake(first, job, actions);
     const carried: Carried[] = [];
     for (const outcome of actions) {
       if (outcome.kind !== "scale" || signal?.aborted) continue;
@@ -115,8 +117,7 @@ export class CarryOut {
     }
     if (signal?.aborted || outcome.kind === "dry-run") return;
     if (say.mayNoticeOfJob(key, `action:${what}`)) {
-      const retry = outcome.kind === "refused" ? "will try again next cycle" : "will try again";
-      log.warn(`could not ${what}: ${outcome.message}; ${retry}`);
+      log.warn(`could not ${what}: ${outcome.message}; will try again next cycle`);
       if (outcome.kind === "failed")
         say.notify(group, "failed", `could not ${what}: ${outcome.message}`, scaled);
     }

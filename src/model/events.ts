@@ -1,5 +1,6 @@
 export type ActionOutcome =
-  | { kind: "done"; evalId: string }
+  /** `evalId` undefined: Nomad's answer was lost, and the job read back shows the call carried out. */
+  | { kind: "done"; evalId: string | undefined }
   | { kind: "dry-run" }
   /** Nomad said no for a reason that may pass (an active deployment): try again next cycle. */
   | { kind: "refused"; message: string }
