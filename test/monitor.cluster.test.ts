@@ -138,7 +138,7 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
     expect(idleForS - lifetimeS, "idle time carried over from before the restart").toBeGreaterThanOrEqual(2);
   });
 
-  it("keeps a job it acted on in its cooldown across a restart, and says so once the owner runs it again", async () => {
+  it("item 1: a cooldown kept across a restart that holds back a due stop (the owner ran the job again) is said once", async () => {
     const { sim, nodes, startMonitor } = await cluster(world!, 1);
     await sim.registerJob(serviceJob("cooled"));
     await sim.whenSettled();
