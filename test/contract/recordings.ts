@@ -2,9 +2,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
 import type { ContractResponse } from "../sim/contract.js";
 
-// The payloads recorded from a real Nomad 1.6.5 agent (test/fixtures/nomad-1.6.5/README.md). Tests
-// read only this copy, never /work/shared: CI runs on a fresh clone.
-const DIRECTORY = new URL("../fixtures/nomad-1.6.5/", import.meta.url);
+// The payloads recorded from real Nomad agents (test/fixtures/nomad-<version>/; 1.6.5 unless a
+// reader is told otherwise). Tests read only this copy, never /work/shared: CI runs on a fresh clone.
+const directoryOf = (version = "1.6.5") => new URL(`../fixtures/nomad-${version}/`, import.meta.url);
 
 /** A recorded `curl -i` answer: status line, headers, blank line, body. */
 export interface RecordedResponse extends ContractResponse {
@@ -14,13 +14,13 @@ export interface RecordedResponse extends ContractResponse {
 
 /** The names of the recordings that end with `suffix` (`.http`, `.ndjson`), sorted. */
 export function recordingNames(suffix: string): string[] {
-  return readdirSync(DIRECTORY)
+  return readdirSync(directoryOf())
     .filter((name) => name.endsWith(suffix))
     .sort();
 }
 
-export function readRecording(name: string): string {
-  return readFileSync(new URL(name, DIRECTORY), "utf8");
+export function readRecording(name: string, version?: string): string {
+  return readFileSync(new URL(name, directoryOf(version)), "utf8");
 }
 
 /**
@@ -28,8 +28,8 @@ export function readRecording(name: string): string {
  * to `Content-Length` when there is one (the recordings end with a newline curl did not receive),
  * else (chunked) loses its trailing newline.
  */
-export function readHttpRecording(name: string): RecordedResponse {
-  const text = readRecording(name).replaceAll("\r\n", "\n");
+export function readHttpRecording(name: string, version?: string): RecordedResponse {
+  const text = readRecording(name, version).replaceAll("\r\n", "\n");
   const split = text.indexOf("\n\n");
   if (split === -1) throw new Error(`${name}: no blank line after the headers`);
   const [statusLine = "", ...headerLines] = text.slice(0, split).split("\n");

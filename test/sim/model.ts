@@ -19,7 +19,15 @@ export interface SimService {
   Name: string;
   Provider?: "nomad" | "consul";
   PortLabel?: string;
+  Tags?: string[] | null;
   Checks?: SimServiceCheck[] | null;
+}
+
+/** A port of the group's network that Nomad picks on the node (`port "http" { to = 9464 }`). */
+export interface SimDynamicPort {
+  Label: string;
+  /** The port inside the task it maps to; 0 (or missing) for the same as the node's. */
+  To?: number;
 }
 
 /** A task of a job as tests write it; missing fields get Nomad's defaults. */
@@ -37,7 +45,7 @@ export interface SimTaskGroup {
   /** Nomad's default is 1; system jobs always run one allocation per node. */
   Count?: number;
   Meta?: StringMap | null;
-  Networks?: Array<{ Mode: "bridge" | "host" }> | null;
+  Networks?: Array<{ Mode: "bridge" | "host"; DynamicPorts?: SimDynamicPort[] }> | null;
   Scaling?: { Min?: number; Max: number; Enabled?: boolean } | null;
   Services?: SimService[] | null;
   Tasks: SimTask[];
@@ -160,6 +168,14 @@ export interface NomadScalingPolicy {
   ModifyIndex: number;
 }
 
+/** A port of a network: `Value` 0 in the job, the node's port Nomad picked in the allocation. */
+export interface NomadPort {
+  Label: string;
+  Value: number;
+  To: number;
+  HostNetwork: string;
+}
+
 export interface NomadNetwork {
   Mode: string;
   Device: string;
@@ -168,7 +184,7 @@ export interface NomadNetwork {
   MBits: number;
   DNS: null;
   ReservedPorts: null;
-  DynamicPorts: null;
+  DynamicPorts: NomadPort[] | null;
 }
 
 export interface NomadTaskGroup {

@@ -10,6 +10,7 @@ import type { ClientStatus, NomadAllocation, NomadJob, ScalingEvent, SimJob, Str
 import { type AllocationRuntime, NodeClients, PendingWork, type RuntimeFailure } from "./node-clients.js";
 import { apiRoutes } from "./routes.js";
 import { isLive, isTerminalClientStatus, reconcile } from "./scheduler.js";
+import { ServiceCatalog, serviceCatalogRoutes } from "./service-catalog.js";
 
 export interface SimulatorOptions {
   /** Interval of the `{}` heartbeat lines on the event stream; Nomad's is 30 s. */
@@ -129,6 +130,7 @@ export class NomadSimulator {
             ),
           ),
       }),
+      ...serviceCatalogRoutes(new ServiceCatalog(state, broker), tokens),
     ];
     const http = await NomadHttpServer.listen(routes, { faults, clock, record: (call) => calls.push(call) });
     return new NomadSimulator({

@@ -396,7 +396,8 @@ async function bridgeAddress(docker: Dockerode, containerId: string): Promise<st
   return address;
 }
 
-function freeLoopbackPort(): Promise<number> {
+/** A port nothing listens on now, on loopback. */
+export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once("error", reject);
