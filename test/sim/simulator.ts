@@ -10,6 +10,7 @@ import type { ClientStatus, NomadAllocation, NomadJob, ScalingEvent, SimJob, Str
 import { type AllocationRuntime, NodeClients, PendingWork, type RuntimeFailure } from "./node-clients.js";
 import { apiRoutes } from "./routes.js";
 import { isLive, isTerminalClientStatus, reconcile } from "./scheduler.js";
+import { ServiceCatalog, serviceCatalogRoutes } from "./service-catalog.js";
 
 /** The Nomad versions the simulator answers as, each recorded in test/fixtures/nomad-<version>/. */
 export const NOMAD_VERSIONS = ["1.6.5", "2.0.5"] as const;
@@ -146,6 +147,7 @@ export class NomadSimulator {
             ),
           ),
       }),
+      ...serviceCatalogRoutes(new ServiceCatalog(state, broker), tokens),
     ];
     const http = await NomadHttpServer.listen(routes, { faults, clock, record: (call) => calls.push(call) });
     return new NomadSimulator({
