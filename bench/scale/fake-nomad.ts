@@ -1,8 +1,6 @@
 import { PassThrough, type Readable } from "node:stream";
+import type { Allocation, AllocationListStub, Job } from "../../src/model/nomad.js";
 import type {
-  Allocation,
-  AllocationListStub,
-  Job,
   NomadApi,
   ScaleRequest,
   StoredVariable,

@@ -1,4 +1,4 @@
-import type { Allocation, Job } from "../../src/ports.js";
+import type { Allocation, Job } from "../../src/model/nomad.js";
 import { readHttpRecording } from "../../test/contract/recordings.js";
 import type { FakeNomad } from "./fake-nomad.js";
 
