@@ -134,11 +134,15 @@ export interface ClusterPort {
   readonly sharing: boolean;
   /** This node's last report, read back after a restart. */
   restore(): Promise<NodeReport | undefined>;
-  /** Publishes this node's report when something others rely on changed, or its heartbeat is due. */
-  publish(report: Omit<NodeReport, "heartbeatMs">): Promise<void>;
-  /** Reads what the other nodes published since the last call. */
-  refresh(): Promise<void>;
-  evidence(): PeerEvidence[];
+  /**
+   * Publishes this node's report when its cooldowns changed or its heartbeat is due, and every interval
+   * while `deciding` a job that spans nodes.
+   */
+  publish(report: Omit<NodeReport, "heartbeatMs">, deciding: boolean): Promise<void>;
+  /** What the given nodes report now; undefined when the reports cannot be read. */
+  peerEvidence(nodeIds: readonly string[]): Promise<PeerEvidence[] | undefined>;
+  /** Removes what gone nodes left (their reports, expired claims); for the housekeeping lease's holder. */
+  sweep(): Promise<void>;
   /** Keeps what is needed to bring a job back (`wake`); a failure is reported, not thrown. */
   recordWake(record: WakeRecord): Promise<void>;
   /** Every record of what the monitors stopped or scaled (for `start-at`); throws when they cannot be read. */
