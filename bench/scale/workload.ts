@@ -1,5 +1,5 @@
 import type { Allocation, Job } from "../../src/model/nomad.js";
-import { readHttpRecording } from "../../test/contract/recordings.js";
+import { Recordings } from "../../test/contract/recordings.js";
 import type { FakeNomad } from "./fake-nomad.js";
 
 export interface WorkloadShape {
@@ -11,11 +11,10 @@ export interface WorkloadShape {
   timeout: string;
 }
 
-// Jobs and allocations shaped, and sized, as the recorded ones (test/fixtures/nomad-1.6.5/).
-const JOB = JSON.parse(readHttpRecording("job.http").body) as Job;
-const ALLOCATION = (
-  JSON.parse(readHttpRecording("node-allocations.http").body) as Allocation[]
-)[0] as Allocation;
+// Jobs and allocations shaped, and sized, as the ones recorded from Nomad 2.0.5 (test/fixtures/nomad-2.0.5/).
+const RECORDED = new Recordings("2.0.5");
+const JOB = JSON.parse(RECORDED.http("job.http").body) as Job;
+const ALLOCATION = (JSON.parse(RECORDED.http("node-allocations.http").body) as Allocation[])[0] as Allocation;
 
 export const nodeName = (index: number) => `node-${String(index).padStart(5, "0")}`;
 
