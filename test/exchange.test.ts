@@ -104,7 +104,8 @@ describe("ClusterExchange", () => {
     for (let cycle = 0; cycle < 3; cycle++)
       await decidingCycle(a, b, clock, 60 * SECOND + cycle * 10 * SECOND);
     expect(await b.peerEvidence(["node-a"])).toEqual([
-      { nodeId: "node-a", allocId: "a1", state: "quiet", idleForMs: 80 * SECOND },
+      // Written after b's write of the cycle before: at most two intervals ago.
+      { nodeId: "node-a", allocId: "a1", state: "quiet", idleForMs: 80 * SECOND, ageMs: 20 * SECOND },
     ]);
     expect(b.sharing).toBe(true);
 
@@ -120,6 +121,7 @@ describe("ClusterExchange", () => {
         allocId: "a1",
         state: "stale",
         idleForMs: undefined,
+        ageMs: 40 * SECOND,
         reported: { state: "quiet", idleForMs: 80 * SECOND },
       },
     ]);

@@ -115,8 +115,9 @@ export class ClusterExchange implements ClusterPort {
   }
 
   /**
-   * What the given nodes' reports say about their allocations, read now (a read per report part); a
-   * report not written within `freshMs` says "stale". Undefined when the reports cannot be read.
+   * What the given nodes' reports say about their allocations, read now (a read per report part): quiet
+   * only if written within `freshMs`, anything else while its writer keeps its heartbeat, else "stale"
+   * (report.ts evidenceOf). Undefined when the reports cannot be read.
    */
   async peerEvidence(nodeIds: readonly string[]): Promise<PeerEvidence[] | undefined> {
     const { clock, timing } = this.#options;
@@ -126,7 +127,8 @@ export class ClusterExchange implements ClusterPort {
         const read = await this.#readReport(nodeId);
         if (!read) continue;
         const age = this.#indexes.maxAge(read.modifyIndex, clock.now());
-        evidence.push(...evidenceOf(nodeId, read.report, age !== undefined && age <= timing.freshMs));
+        const aliveMs = read.report.heartbeatMs + timing.staleMarginMs;
+        evidence.push(...evidenceOf(nodeId, read.report, age, { freshMs: timing.freshMs, aliveMs }));
       }
     } catch (error) {
       this.#reading = false;

@@ -11,23 +11,31 @@ export function digestOf(report: NodeReport): string {
 }
 
 /**
- * What node `nodeId`'s report says about each of its allocations. Not `fresh` (not written recently
- * enough to count at decision time): stale, with what it said. A quiet allocation's quiet time is the one
- * written, never extended on this node's clock.
+ * What node `nodeId`'s report, written at most `ageMs` ago, says about each of its allocations. A quiet
+ * allocation counts only if written within `freshMs` (its monitor alive at decision time); anything else
+ * counts while its writer keeps its heartbeat (`aliveMs`). What does not count is stale, with what it said.
+ * A quiet time is the one written, never extended on this node's clock.
  */
-export function evidenceOf(nodeId: string, report: NodeReport, fresh: boolean): PeerEvidence[] {
+export function evidenceOf(
+  nodeId: string,
+  report: NodeReport,
+  ageMs: number | undefined,
+  bounds: { freshMs: number; aliveMs: number },
+): PeerEvidence[] {
   return Object.entries(report.allocs).map(([allocId, record]): PeerEvidence => {
     const idleForMs =
       record.state === "quiet" ? (record.quietForMs ?? 0) : record.state === "active" ? 0 : undefined;
-    if (!fresh)
+    const within = record.state === "quiet" ? bounds.freshMs : bounds.aliveMs;
+    if (ageMs === undefined || ageMs > within)
       return {
         nodeId,
         allocId,
         state: "stale",
         idleForMs: undefined,
+        ageMs,
         reported: { state: record.state, idleForMs },
       };
-    return { nodeId, allocId, state: record.state, idleForMs };
+    return { nodeId, allocId, state: record.state, idleForMs, ageMs };
   });
 }
 

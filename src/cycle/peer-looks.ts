@@ -47,7 +47,7 @@ export class PeerLooks {
       this.#looks.delete(key);
       return;
     }
-    const { heartbeatMs, freshMs } = exchangeTiming(this.checkIntervalMs);
+    const { heartbeatMs } = exchangeTiming(this.checkIntervalMs);
     const look = nextPeerLook({
       remote,
       evidence: peers,
@@ -55,7 +55,6 @@ export class PeerLooks {
       now,
       intervalMs: this.checkIntervalMs,
       heartbeatMs,
-      freshMs,
       decidingSince: this.#looks.get(key)?.decidingSince,
     });
     this.#looks.set(key, { ...look, at: now });

@@ -13,8 +13,6 @@ export interface PeerLookInput {
   intervalMs: number;
   /** A live monitor writes its report at least this often. */
   heartbeatMs: number;
-  /** Another node's word counts at decision time only if written within this long. */
-  freshMs: number;
   /** Since when this node has been deciding the job (writing its report every cycle), if it is. */
   decidingSince: number | undefined;
 }
@@ -30,21 +28,22 @@ export interface PeerLook {
  * When a job that waits on other nodes is worth another look, so that waiting costs the Nomad servers
  * nothing per cycle. Each remote allocation gives the earliest time it can have been quiet for the
  * timeout: an active one not before a timeout after it was last seen active, a quiet one once the rest of
- * its timeout has passed. A report not written within `freshMs` was written within the heartbeat if its
- * monitor lives, so what it says still bounds when its allocation can be idle; a node with no report, or
- * one that cannot measure, is asked again after a heartbeat. When every remote allocation may be idle by
+ * its timeout has passed, counted from when its report was written at the earliest (its age as this node
+ * bounds it, else a live writer's heartbeat) — what a report says bounds when its allocation can be idle,
+ * even once it no longer counts for the decision itself. A node with no report, or one that cannot
+ * measure, is asked again after a heartbeat. When every remote allocation may be idle by
  * the next cycle the node decides: it looks every cycle and writes its report every cycle, so that the
  * others see it alive — for DECIDING_INTERVALS at most when they never answer (a node whose monitor
  * died), then again after a heartbeat.
  */
 export function nextPeerLook(input: PeerLookInput): PeerLook {
-  const { remote, evidence, timeoutMs, now, intervalMs, heartbeatMs, freshMs } = input;
+  const { remote, evidence, timeoutMs, now, intervalMs, heartbeatMs } = input;
   let latest = now;
   let deciding = true;
   for (const alloc of remote) {
     const said = evidence.find((peer) => peer.allocId === alloc.ID && peer.nodeId === alloc.NodeID);
     // A heartbeat is written at the first cycle after it is due: up to an interval late.
-    const readyAt = earliestIdle(said, timeoutMs, now, heartbeatMs + intervalMs, freshMs);
+    const readyAt = earliestIdle(said, timeoutMs, now, heartbeatMs + intervalMs);
     if (readyAt === undefined || readyAt > now + intervalMs) deciding = false;
     latest = Math.max(latest, readyAt ?? now + heartbeatMs);
   }
@@ -60,15 +59,14 @@ function earliestIdle(
   said: PeerEvidence | undefined,
   timeoutMs: number,
   now: number,
-  writtenWithinMs: number,
-  freshMs: number,
+  heartbeatMs: number,
 ): number | undefined {
   if (!said) return undefined;
-  const fresh = said.state !== "stale";
-  const { state, idleForMs } = fresh ? said : (said.reported ?? { state: "unknown", idleForMs: undefined });
-  // How long ago, at most, the report was written: within freshMs if fresh, else within the heartbeat.
-  const writtenWithin = fresh ? freshMs : writtenWithinMs;
+  const { state, idleForMs } =
+    said.state === "stale" ? (said.reported ?? { state: "unknown", idleForMs: undefined }) : said;
   if (state === "unknown") return undefined;
+  // How long ago, at most, it was written: its age as this node bounds it, else within a live writer's heartbeat.
+  const writtenWithin = said.ageMs ?? heartbeatMs;
   const quietFor = state === "quiet" ? (idleForMs ?? 0) : 0;
   return Math.max(now, now - writtenWithin + timeoutMs - quietFor);
 }

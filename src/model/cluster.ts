@@ -5,12 +5,14 @@ export interface PeerEvidence {
   nodeId: string;
   allocId: string;
   /**
-   * `stale`: the report was not written recently enough to count at decision time, so nothing in it
-   * counts; `reported` says what it said, which tells when to look again.
+   * `stale`: nothing in it counts — its writer has not written within its heartbeat (it is gone), or it
+   * says quiet but was not written recently enough to count at decision time; `reported` says what it said.
    */
   state: "quiet" | "active" | "unknown" | "stale";
   /** How long the allocation has been quiet at least; undefined unless quiet. */
   idleForMs: number | undefined;
+  /** At most how long ago the report was written (this node's clock); undefined when nothing bounds it. */
+  ageMs: number | undefined;
   reported?: { state: AllocRecord["state"]; idleForMs: number | undefined };
 }
 
