@@ -42,7 +42,6 @@ const minutes = positive("minutes", values.minutes);
 const WARM_UP_MINUTES = Math.min(10, Math.floor(minutes / 6));
 const INTERVAL_MS = 60_000;
 const TOKEN_REFRESH_MS = 5 * 60_000;
-const STREAM_HEARTBEAT_MS = 30_000;
 
 function positive(name: string, text: string | undefined): number {
   const value = Number(text);
@@ -114,7 +113,6 @@ for (let index = 0; index < nodes; index++) {
     clock.every(TOKEN_REFRESH_MS, () => void token.load().catch(() => undefined));
   });
 }
-clock.every(STREAM_HEARTBEAT_MS, () => nomad.heartbeat());
 let churned = 0;
 if (churnPerMinute > 0) {
   let seed = 1;
@@ -131,8 +129,10 @@ if (churnPerMinute > 0) {
 const start = clock.now();
 await clock.advanceTo(start + WARM_UP_MINUTES * 60_000);
 const before = snapshot();
+const eventBytesBefore = nomad.clusterEventBytes;
 await clock.advanceTo(start + minutes * 60_000);
 const after = snapshot();
+const eventBytes = nomad.clusterEventBytes - eventBytesBefore;
 stop.abort();
 await clock.advanceTo(clock.now() + 1);
 await Promise.all(running);
@@ -154,7 +154,6 @@ for (const [node, end] of after) {
     "variableLists",
     "listEntries",
     "bytesRead",
-    "streamBytes",
   ] as const)
     total[key] += end[key] - begin[key];
   for (const [kind, value] of end.byKind)
@@ -173,9 +172,12 @@ for (const [kind, value] of [...total.byKind].sort(([a], [b]) => a.localeCompare
 console.log(`| **all requests to Nomad** | **${round(perNodeMinute(total.requests), 3)}** |`);
 console.log(`| Variable list entries returned | ${round(perNodeMinute(total.listEntries), 1)} |`);
 console.log(`| bytes answered (not the event stream) | ${round(perNodeMinute(total.bytesRead), 0)} |`);
-console.log(`| event stream bytes received | ${round(perNodeMinute(total.streamBytes), 0)} |`);
+console.log("| event stream bytes received | 0 (no subscription) |");
 console.log(
-  `\ncluster-wide: ${round(total.requests / measuredMinutes / 60, 1)} requests/s to the servers, ${round(total.streamBytes / measuredMinutes / 60 / 1e6, 2)} MB/s of event stream; ${churned} placements in all; ${round((Date.now() - startedWall) / 1000, 1)} s wall, peak RSS ${round(process.resourceUsage().maxRSS / 1024, 0)} MB`,
+  `| for comparison: what one event stream subscription would receive at this churn | ${round(eventBytes / measuredMinutes, 0)} |`,
+);
+console.log(
+  `\ncluster-wide: ${round(total.requests / measuredMinutes / 60, 1)} requests/s to the servers, ${round((nodes * eventBytes) / measuredMinutes / 60 / 1e6, 2)} MB/s if every node subscribed to the event stream; ${churned} placements in all; ${round((Date.now() - startedWall) / 1000, 1)} s wall, peak RSS ${round(process.resourceUsage().maxRSS / 1024, 0)} MB`,
 );
 console.log(
   JSON.stringify({
@@ -189,7 +191,8 @@ console.log(
     variableListsPerNodePerMinute: round(perNodeMinute(total.variableLists), 3),
     listEntriesPerNodePerMinute: round(perNodeMinute(total.listEntries), 1),
     bytesReadPerNodePerMinute: Math.round(perNodeMinute(total.bytesRead)),
-    streamBytesPerNodePerMinute: Math.round(perNodeMinute(total.streamBytes)),
+    streamBytesPerNodePerMinute: 0,
+    eventStreamBytesPerSubscriberPerMinute: Math.round(eventBytes / measuredMinutes),
     loadAverage: Number(load),
   }),
 );

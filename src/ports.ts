@@ -1,4 +1,3 @@
-import type { Readable } from "node:stream";
 import type { LiveAllocation } from "./model/allocation.js";
 import type { ClaimResult, NodeReport, PeerEvidence, WakeRecord } from "./model/cluster.js";
 import type { ActionOutcome, MonitorEvent } from "./model/events.js";
@@ -11,9 +10,14 @@ import type { ConnectionsSetting, Reading, SignalReading } from "./model/reading
 
 /** What the monitor needs from Nomad. */
 export interface NomadApi {
+  /**
+   * The node's allocations, each with its job, and the index they were answered at. With `blocking`, the
+   * answer waits until an allocation of the node changed after `blocking.index`, or `blocking.waitMs` passed.
+   */
   nodeAllocations(
     nodeId: string,
     signal?: AbortSignal,
+    blocking?: BlockingQuery,
   ): Promise<{ allocations: Allocation[]; index: number }>;
   allocation(allocId: string): Promise<Allocation>;
   /** `undefined` when the job does not exist (any more). */
@@ -30,8 +34,12 @@ export interface NomadApi {
     path: string,
     token: string | undefined,
   ): Promise<Record<string, string> | undefined>;
-  /** Opens `/v1/event/stream` at `index` for the given topics in every namespace; the body is NDJSON. */
-  openEventStream(topics: readonly string[], index: number, signal: AbortSignal): Promise<Readable>;
+}
+
+/** Nomad's blocking query: answered when the result moved past `index`, or after `waitMs` (at most 5 min). */
+export interface BlockingQuery {
+  index: number;
+  waitMs: number;
 }
 
 export interface ScaleRequest {

@@ -1,6 +1,6 @@
-import { PassThrough, type Readable } from "node:stream";
 import type { Allocation, AllocationListStub, Job } from "../../src/model/nomad.js";
 import type {
+  BlockingQuery,
   NomadApi,
   ScaleRequest,
   StoredVariable,
@@ -19,7 +19,6 @@ export interface NodeCounts {
   listEntries: number;
   /** Bytes of every answer but the event stream's (JSON as Nomad would send it). */
   bytesRead: number;
-  streamBytes: number;
   byKind: Map<string, number>;
 }
 
@@ -31,7 +30,6 @@ export function emptyCounts(): NodeCounts {
     variableLists: 0,
     listEntries: 0,
     bytesRead: 0,
-    streamBytes: 0,
     byKind: new Map(),
   };
 }
@@ -40,17 +38,23 @@ const size = (value: unknown) => Buffer.byteLength(JSON.stringify(value ?? null)
 
 /**
  * The Nomad servers as the monitors of a cluster see them, in memory: jobs, allocations, Variables with
- * raft indexes and check-and-set, and the event stream, which (as in Nomad) carries every event of the
- * cluster to every subscriber. Each node's monitor gets its own `NomadApi` and `VariableStore`, which count
- * what that node asks and how much comes back.
+ * raft indexes and check-and-set, and blocking queries on a node's allocations, answered when one of that
+ * node's allocations changes or after the wait. Each node's monitor gets its own `NomadApi` and
+ * `VariableStore`, which count what that node asks and how much comes back. The event stream is not
+ * served (the monitors do not subscribe); the bytes of the events the cluster's changes make are counted,
+ * which is what every node's subscription would receive (Nomad's stream cannot filter by node).
  */
 export class FakeNomad {
   #index = 1000;
   readonly jobs = new Map<string, Job>();
   readonly allocations = new Map<string, Allocation>();
   readonly #variables = new Map<string, StoredVariable>();
-  readonly #streams = new Map<string, Set<PassThrough>>();
+  /** Each node's allocation index (its allocations' highest ModifyIndex, moved by removals too), and who waits on it. */
+  readonly #nodeIndex = new Map<string, number>();
+  readonly #waiting = new Map<string, Set<() => void>>();
   readonly counts = new Map<string, NodeCounts>();
+  /** Bytes of every event the cluster's changes made: what one event stream subscription would receive. */
+  clusterEventBytes = 0;
 
   constructor(readonly clock: HeapClock) {}
 
@@ -68,28 +72,36 @@ export class FakeNomad {
     return counts;
   }
 
-  /** Every subscriber receives the line, whatever node it watches: Nomad's stream cannot filter by node. */
+  /** The cluster's changes as the event stream would carry them: counted, not sent. */
   publish(events: ReadonlyArray<{ Topic: string; Type: string; Key: string; Payload: unknown }>): void {
     const index = this.#index;
-    const line = Buffer.from(
-      `${JSON.stringify({ Index: index, Events: events.map((e) => ({ ...e, Index: index })) })}\n`,
+    this.clusterEventBytes += Buffer.byteLength(
+      `${JSON.stringify({ Index: index, Events: events.map((event) => ({ ...event, Index: index })) })}\n`,
     );
-    for (const [nodeId, streams] of this.#streams) {
-      for (const stream of streams) {
-        this.countsOf(nodeId).streamBytes += line.length;
-        stream.write(line);
-      }
-    }
   }
 
-  heartbeat(): void {
-    const line = Buffer.from("{}\n");
-    for (const [nodeId, streams] of this.#streams) {
-      for (const stream of streams) {
-        this.countsOf(nodeId).streamBytes += line.length;
-        stream.write(line);
-      }
-    }
+  /** An allocation of the node changed: its blocking queries are answered. */
+  touched(nodeId: string): void {
+    this.#nodeIndex.set(nodeId, this.nextIndex());
+    const waiting = this.#waiting.get(nodeId);
+    this.#waiting.delete(nodeId);
+    for (const wake of waiting ?? []) wake();
+  }
+
+  async #blockOn(nodeId: string, blocking: BlockingQuery | undefined, signal: AbortSignal | undefined) {
+    if (!blocking || (this.#nodeIndex.get(nodeId) ?? 0) > blocking.index) return;
+    await new Promise<void>((resolve) => {
+      const waiting = this.#waiting.get(nodeId) ?? new Set<() => void>();
+      this.#waiting.set(nodeId, waiting);
+      const done = () => {
+        cancel();
+        waiting.delete(done);
+        resolve();
+      };
+      const cancel = this.clock.after(blocking.waitMs, done);
+      waiting.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
   }
 
   api(nodeId: string): NomadApi {
@@ -101,12 +113,13 @@ export class FakeNomad {
       return answer;
     };
     return {
-      nodeAllocations: async (node) => {
+      nodeAllocations: async (node, signal, blocking) => {
+        await this.#blockOn(node, blocking, signal);
         const allocations = [...this.allocations.values()]
           .filter((alloc) => alloc.NodeID === node)
           .map((alloc) => ({ ...alloc, Job: this.jobs.get(`${alloc.Namespace}/${alloc.JobID}`) ?? null }));
         count("node allocations", allocations);
-        return { allocations, index: this.#index };
+        return { allocations, index: this.#nodeIndex.get(node) ?? 1 };
       },
       allocation: async (allocId) => count("allocation", this.allocations.get(allocId)) as Allocation,
       job: async (namespace, jobId) =>
@@ -126,19 +139,6 @@ export class FakeNomad {
       scaleGroup: async (_request: ScaleRequest) => count("scale", "eval") as string,
       registerJob: async () => count("register", "eval") as string,
       readVariable: async () => count("token variable", { token: "action-token" }) as Record<string, string>,
-      openEventStream: async (_topics, _index, signal): Promise<Readable> => {
-        count("event stream subscription", {});
-        const stream = new PassThrough();
-        const streams = this.#streams.get(nodeId) ?? new Set();
-        this.#streams.set(nodeId, streams);
-        streams.add(stream);
-        signal.addEventListener("abort", () => {
-          streams.delete(stream);
-          stream.end();
-        });
-        stream.write("{}\n");
-        return stream;
-      },
     };
   }
 

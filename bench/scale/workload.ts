@@ -84,6 +84,7 @@ export class Workload {
         AllocModifyIndex: allocIndex,
       };
       nomad.allocations.set(allocation.ID, allocation);
+      nomad.touched(nodeId);
       return allocation;
     });
     // The events a placement makes, as recorded (event-stream.ndjson): the job registered, evaluated and
@@ -125,7 +126,10 @@ export class Workload {
           Allocation: { ...alloc, DesiredStatus: "stop", ClientStatus, ModifyIndex: nomad.nextIndex() },
         },
       }));
-    for (const alloc of gone) nomad.allocations.delete(alloc.ID);
+    for (const alloc of gone) {
+      nomad.allocations.delete(alloc.ID);
+      nomad.touched(alloc.NodeID);
+    }
     nomad.publish(allocEvents("running"));
     nomad.publish(allocEvents("complete"));
   }
