@@ -71,6 +71,8 @@ export class ClusterState {
   readonly #jobs = new Map<string, JobRecord>();
   readonly #allocations = new Map<string, NomadAllocation>();
   readonly #variables = new Map<string, NomadVariable>();
+  /** Woken after every write of the allocations table: blocking queries on a node's allocations. */
+  readonly #allocationWatchers = new Set<() => void>();
   #bridgeAddresses = 0;
 
   constructor(
@@ -508,7 +510,19 @@ export class ClusterState {
   #nextIndex(table: Table | undefined): number {
     const index = ++this.#index;
     if (table) this.#tableIndex[table] = index;
+    // Told once the apply is done (the caller writes right after taking its index).
+    if (table === "allocs") queueMicrotask(() => this.#wakeAllocationWatchers());
     return index;
+  }
+
+  /** Calls `watcher` after each write of the allocations table until the returned function is called. */
+  watchAllocations(watcher: () => void): () => void {
+    this.#allocationWatchers.add(watcher);
+    return () => this.#allocationWatchers.delete(watcher);
+  }
+
+  #wakeAllocationWatchers(): void {
+    for (const watcher of [...this.#allocationWatchers]) watcher();
   }
 
   // The events of one raft apply form one batch of the event stream, frozen as they were then.

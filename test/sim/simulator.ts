@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from "../../src/clock.js";
 import { type AclPolicy, TOKEN_EXPIRED, TokenStore } from "./acl.js";
+import { BlockingQueries } from "./blocking.js";
 import { ClusterState } from "./cluster-state.js";
 import { EventBroker } from "./event-broker.js";
 import { eventStreamRoute, OpenStreams } from "./event-stream.js";
@@ -117,7 +118,8 @@ export class NomadSimulator {
     const work = new PendingWork();
     const clients = new NodeClients(state, clock, work, options.pendingTaskReports ?? false);
     const streams = new OpenStreams();
-    const faults = new Faults(clock, streams);
+    const blocking = new BlockingQueries(state, clock);
+    const faults = new Faults(clock, streams, blocking);
     const calls: CallRecord[] = [];
     const managementToken = tokens.create({ management: true });
 
@@ -134,6 +136,7 @@ export class NomadSimulator {
         tokens,
         version,
         clockNs: () => clock.now() * NS_PER_MS,
+        blockUntil: (context, resultIndex) => blocking.until(context, resultIndex),
         evaluateLater: (namespace, jobId) =>
           work.track(
             new Promise<void>((resolve, reject) =>
