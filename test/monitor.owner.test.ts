@@ -43,7 +43,7 @@ describe.skipIf(!world)("never against the owner: what people did since counts",
     await waitForLog(logs, /^watching node /);
 
     // Several driver settings, as a real job has: Nomad writes them in another order from one payload to
-    // the next. Healthy a second after it runs: the job turns stable, and the stream sends it again.
+    // the next. Healthy a second after it runs: the job turns stable, and the watch sends it again.
     const job = serviceJob("placed", { groups: [{ name: "web", update: { MinHealthyTime: 1e9 } }] });
     await sim.registerJob(withTaskConfig(job, TASK_CONFIG));
     await waitForLog(logs, /^watching job placed group web: stop the job after 1m /);
@@ -154,9 +154,9 @@ describe.skipIf(!world)("never against the owner: what people did since counts",
     await sim.whenSettled();
     current.startMonitor();
 
-    // One interval before web's deadline the event stream goes quiet, and the owner adds an api allocation.
+    // One interval before web's deadline the allocation watch goes quiet, and the owner adds an api allocation.
     await waitForLog(logs, /^job pair group web: active: quiet for 2s of 3s/);
-    sim.faults.stallStreams();
+    sim.faults.stallWatches();
     await sim.registerJob(
       serviceJob("pair", { groups: [{ name: "web" }, { name: "api", count: 1 }] }),
       placement,
