@@ -5,6 +5,7 @@ import { type AllocRecord, encodeReport, type NodeReport } from "../src/cluster/
 import { simulatorPolicyFromFile } from "./deploy/acl-policy.js";
 import { serviceJob } from "./monitor/harness.js";
 import { NomadSimulator } from "./sim/index.js";
+import { faketimeEnv } from "./support/faketime.js";
 
 const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -33,7 +34,11 @@ function run(args: string[], extraEnv: Record<string, string> = {}): Promise<Run
     execFile(
       process.execPath,
       ["--import", "tsx", CLI, ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env, ...extraEnv }, timeout: 90_000 },
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? "", ...faketimeEnv(), ...env, ...extraEnv },
+        timeout: 90_000,
+      },
       (error, stdout, stderr) => {
         outputs.push(stdout, stderr);
         const code = error && typeof error.code === "number" ? error.code : error ? -1 : 0;

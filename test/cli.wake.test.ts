@@ -10,6 +10,7 @@ import {
   serviceJob,
   waitFor,
 } from "./monitor/harness.js";
+import { faketimeEnv } from "./support/faketime.js";
 import { openWorldForTests } from "./world/world.js";
 
 const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
@@ -27,7 +28,7 @@ function wake(
     execFile(
       process.execPath,
       ["--import", "tsx", CLI, "wake", ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env }, timeout: 90_000 },
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...faketimeEnv(), ...env }, timeout: 90_000 },
       (error, stdout, stderr) => {
         outputs.push(stdout, stderr);
         resolve({

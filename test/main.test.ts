@@ -9,6 +9,7 @@ import {
   serviceJob,
   waitFor,
 } from "./monitor/harness.js";
+import { faketimeEnv } from "./support/faketime.js";
 import { openWorldForTests } from "./world/world.js";
 
 const world = await openWorldForTests();
@@ -24,7 +25,7 @@ interface Run {
 function runMain(env: Record<string, string>): Run {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     // A free port for the listener: tests run side by side.
-    env: { PATH: process.env.PATH ?? "", HTTP_LISTEN: "127.0.0.1:0", ...env },
+    env: { PATH: process.env.PATH ?? "", ...faketimeEnv(), HTTP_LISTEN: "127.0.0.1:0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const stdout: string[] = [];

@@ -5,6 +5,7 @@ import { createInterface } from "node:readline";
 import { onTestFinished } from "vitest";
 import { simulatorPolicyFromFile } from "../deploy/acl-policy.js";
 import { dockerWorldRuntime, NomadSimulator } from "../sim/index.js";
+import { faketimeEnv } from "../support/faketime.js";
 import type { DockerWorld } from "../world/world.js";
 import { allLogLines, allSecrets, type LogLine, STATE_POLICY } from "./harness.js";
 
@@ -63,6 +64,7 @@ export async function cluster(world: DockerWorld, nodeCount: number): Promise<Cl
         stdio: ["ignore", "pipe", "pipe"],
         env: {
           PATH: process.env.PATH,
+          ...faketimeEnv(),
           NOMAD_ADDR: sim.address,
           NOMAD_TOKEN: identityToken,
           NOMAD_NODE_ID: nodeId,
