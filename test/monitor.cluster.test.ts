@@ -8,6 +8,7 @@ import {
   actionCalls,
   expectNoSecretsInLogs,
   messages,
+  moreCycles,
   serviceJob,
   sleep,
   waitFor,
@@ -19,6 +20,7 @@ import { openWorldForTests } from "./world/world.js";
 
 const world = await openWorldForTests();
 const TIMEOUT_MS = 4_000;
+const INTERVAL_MS = 500;
 
 describe.skipIf(!world)("deciding as a cluster, one real monitor process per node", () => {
   afterAll(async () => {
@@ -27,8 +29,13 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
   });
 
   /** A job with one allocation on each node, placed and running. */
-  async function spreadJob(sim: Awaited<ReturnType<typeof cluster>>["sim"], nodes: string[], id = "spread") {
-    await sim.registerJob(serviceJob(id, { groups: [{ name: "web", count: nodes.length }] }), {
+  async function spreadJob(
+    sim: Awaited<ReturnType<typeof cluster>>["sim"],
+    nodes: string[],
+    id = "spread",
+    meta?: Record<string, string>,
+  ) {
+    await sim.registerJob(serviceJob(id, { meta, groups: [{ name: "web", count: nodes.length }] }), {
       nodes: { web: nodes },
     });
     await sim.whenSettled();
@@ -40,10 +47,14 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
   it("stops a job idle on both of its nodes exactly once, saying so on the node that acted, with the other's evidence", async () => {
     const { sim, nodes, startMonitor } = await cluster(world!, 2);
     const allocations = await spreadJob(sim, nodes);
+    // Measured every cycle on both nodes and never stopped: its lines prove the cycles after the stop ran.
+    await spreadJob(sim, nodes, "witness", { "idle-monitor.enabled": "true", "idle-monitor.timeout": "1h" });
     const monitors = nodes.map((node) => startMonitor(node));
 
     await waitFor("the job to be stopped", () => actionCalls(sim).length > 0, 30_000);
-    await sleep(2 * TIMEOUT_MS);
+    await Promise.all(
+      monitors.map((monitor) => moreCycles(monitor.logs, "witness", (2 * TIMEOUT_MS) / INTERVAL_MS)),
+    );
     expect(actionCalls(sim)).toHaveLength(1);
     const [first] = [...allocations].sort((a, b) => a.ID.localeCompare(b.ID));
     const acting = monitors.find((monitor) => monitor.nodeId === first?.NodeID);
@@ -79,14 +90,14 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
       /^job spread group web is idle here, but not acting while node node-b reports activity$/,
       30_000,
     );
-    await sleep(3 * TIMEOUT_MS);
+    await moreCycles(idleSide!.logs, "spread", (3 * TIMEOUT_MS) / INTERVAL_MS);
     keepSending = false;
     await traffic;
     expect(sent).toBeGreaterThan(0);
     expect(actionCalls(sim)).toEqual([]);
     // The cycles it waited through ran: the idle side kept deciding and reading node-b's reports.
     expect(messages(idleSide!.logs, /^job spread group web: idle:/).length).toBeGreaterThan(
-      2 * (TIMEOUT_MS / 500),
+      2 * (TIMEOUT_MS / INTERVAL_MS),
     );
   });
 
@@ -102,7 +113,7 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
       /^job spread group web is idle here, but not acting while node node-b has not reported recently$/,
       30_000,
     );
-    await sleep(2 * TIMEOUT_MS);
+    await moreCycles(a!.logs, "spread", (2 * TIMEOUT_MS) / INTERVAL_MS);
     expect(actionCalls(sim)).toEqual([]);
 
     const back = startMonitor(nodes[1]!);
@@ -152,8 +163,11 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
       20_000,
     );
     await waitForLog(second.logs, /^job cooled group web: idle:/, 20_000);
-    await sleep(3 * TIMEOUT_MS);
-    expect(messages(second.logs, /^job cooled group web: idle:/).length).toBeGreaterThan(TIMEOUT_MS / 500);
+    // Longer than a timeout: an idle timer started over would have come due again.
+    await moreCycles(second.logs, "cooled", TIMEOUT_MS / INTERVAL_MS + 1);
+    expect(messages(second.logs, /^job cooled group web: idle:/).length).toBeGreaterThan(
+      TIMEOUT_MS / INTERVAL_MS,
+    );
     expect(messages(second.logs, /^dry run: would stop/)).toEqual([]);
   });
 

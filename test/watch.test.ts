@@ -9,7 +9,7 @@ import { NomadHttpApi } from "../src/nomad/api.js";
 import { ActionToken } from "../src/nomad/token.js";
 import { AllocationWatch, DEFAULT_WATCH_TIMING, type WatchTiming } from "../src/nomad/watch.js";
 import type { NomadApi } from "../src/ports.js";
-import { sleep, waitFor } from "./monitor/harness.js";
+import { waitFor } from "./monitor/harness.js";
 import { FakeClock } from "./support/fake-clock.js";
 
 // Stream endings the simulator does not produce on its own, served by a loopback server scripted per
@@ -187,7 +187,12 @@ describe("the allocation watch at the end of a stream", () => {
     const watch = await startWatch(nomad);
     cleanup.push(nomad.close, watch.stop);
 
-    await waitFor("the allocation to be known", () => watch.view.live()[0]?.id === "a1");
+    await waitFor("the stream's end", () => watch.messages.some((msg) => /event stream ended/.test(msg)));
+    expect(watch.view.live().map((alloc) => [alloc.id, alloc.job?.ID])).toEqual([["a1", "dev"]]);
+    // The batch held no error: nothing was said but the token's load and the stream's end.
+    expect(watch.messages.slice(1)).toEqual([
+      "the event stream ended (from index 5); listing the node's allocations again and resubscribing",
+    ]);
   });
 
   it("says once that Nomad closed the stream, and reads the token again before resubscribing", async () => {
@@ -315,6 +320,10 @@ describe("the allocation watch while a subscription hangs", () => {
       () => nomad.requests.filter((p) => p === "/v1/event/stream").length >= 2,
       5_000,
     );
+    expect(watch.messages).toContain("Nomad did not start the event stream within 300ms; reconnecting");
+    expect(nomad.requests.filter((p) => p === `/v1/node/${NODE}/allocations`).length).toBeGreaterThanOrEqual(
+      2,
+    );
   });
 
   it("defect 2, on fake time: with the default deadline, a hanging subscription is abandoned at 30 s, not before", async () => {
@@ -324,8 +333,9 @@ describe("the allocation watch while a subscription hangs", () => {
     cleanup.push(nomad.close, watch.stop);
     await waitFor("the first subscription", () => subscriptions(nomad) === 1);
 
+    // advance() fires every timer due by then and lets what it started run; a give-up is logged as it
+    // happens, and a new subscription waits for a backoff on this clock: nothing is left to wait for.
     await clock.advance(29_000);
-    await sleep(200);
     expect(subscriptions(nomad)).toBe(1);
     expect(watch.messages.filter((msg) => /did not start/.test(msg))).toEqual([]);
 
