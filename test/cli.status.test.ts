@@ -1,26 +1,17 @@
-import { execFile } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StatePaths } from "../src/cluster/paths.js";
 import { type AllocRecord, encodeReport, type NodeReport } from "../src/cluster/report.js";
 import { simulatorPolicyFromFile } from "./deploy/acl-policy.js";
 import { serviceJob } from "./monitor/harness.js";
 import { NomadSimulator } from "./sim/index.js";
-import { faketimeEnv } from "./support/faketime.js";
+import { type CliRun, runCli } from "./support/cli.js";
 import { HeldClock } from "./support/held-clock.js";
 
-const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
 const STATUS_POLICY = new URL("../nomad/idle-monitor-status-policy.hcl", import.meta.url).pathname;
 const MINUTE = 60_000;
 const paths = new StatePaths("nomad/jobs/idle-monitor");
 /** How long after the reports were written status runs, on the simulator's clock (the CLI's too). */
 const REPORTS_AGE_MS = 2_000;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Every token of the scenario, and everything the CLI printed: no output may hold a token. */
 const secrets = new Set<string>();
@@ -33,23 +24,10 @@ let env: Record<string, string>;
 const nodes: Record<string, string> = {};
 const allocOf: Record<string, string> = {};
 
-function run(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", CLI, ...args],
-      {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH ?? "", ...faketimeEnv(), ...env, ...extraEnv },
-        timeout: 90_000,
-      },
-      (error, stdout, stderr) => {
-        outputs.push(stdout, stderr);
-        const code = error && typeof error.code === "number" ? error.code : error ? -1 : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+async function run(args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> {
+  const result = await runCli(args, { ...env, ...extraEnv });
+  outputs.push(result.stdout, result.stderr);
+  return result;
 }
 
 function record(job: string, group: string, state: AllocRecord["state"], quietForMs?: number): AllocRecord {

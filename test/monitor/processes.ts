@@ -104,3 +104,32 @@ export async function cluster(world: DockerWorld, nodeCount: number): Promise<Cl
     },
   };
 }
+
+/** A run of the real entry point, its output collected line by line. */
+export interface MainRun {
+  child: ChildProcess;
+  stdout: string[];
+  stderr: string[];
+  exit: Promise<{ code: number | null }>;
+}
+
+/** Runs the real entry point, as `node dist/main.js` would, with only the given environment. */
+export function runMain(env: Record<string, string>): MainRun {
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+    // A free port for the listener: tests run side by side.
+    env: { PATH: process.env.PATH ?? "", ...faketimeEnv(), HTTP_LISTEN: "127.0.0.1:0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const collect = (sink: string[]) => (chunk: Buffer) => {
+    for (const line of chunk.toString("utf8").split("\n").filter(Boolean)) {
+      sink.push(line);
+      allLogLines.push(line);
+    }
+  };
+  child.stdout?.on("data", collect(stdout));
+  child.stderr?.on("data", collect(stderr));
+  const exit = once(child, "exit").then(([code]) => ({ code: code as number | null }));
+  return { child, stdout, stderr, exit };
+}

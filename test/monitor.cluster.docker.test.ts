@@ -1,9 +1,5 @@
-import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { ClusterExchange, exchangeTiming } from "../src/cluster/exchange.js";
-import { StatePaths } from "../src/cluster/paths.js";
 import type { AllocRecord } from "../src/cluster/report.js";
-import { NomadHttpApi } from "../src/nomad/api.js";
 import {
   actionCalls,
   expectNoSecretsInLogs,
@@ -15,7 +11,6 @@ import {
   waitForLog,
 } from "./monitor/harness.js";
 import { cluster } from "./monitor/processes.js";
-import { FakeClock } from "./support/fake-clock.js";
 import { openWorldForTests } from "./world/world.js";
 
 const world = await openWorldForTests();
@@ -194,50 +189,5 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
     await waitForLog(monitor.logs, /^removed the report of node gone-node/, 40_000);
     const left = sim.listVariables("default", "nomad/jobs/idle-monitor/activity/");
     expect(left).toEqual([`nomad/jobs/idle-monitor/activity/${nodes[0]}/0`]);
-  });
-});
-
-describe("reports through the Nomad API (simulator)", () => {
-  it("splits a report larger than one Variable's 64 KiB over several, and another node reads it back whole", async () => {
-    const { NomadSimulator } = await import("./sim/index.js");
-    const sim = await NomadSimulator.start();
-    try {
-      sim.addNode("a");
-      const api = new NomadHttpApi({
-        config: { nomadAddr: sim.address, nomadRegion: undefined, tls: {} as never },
-        token: () => sim.managementToken,
-      });
-      const paths = new StatePaths("nomad/jobs/idle-monitor");
-      const clock = new FakeClock();
-      const log = pino({ level: "silent" });
-      const exchange = (nodeId: string) =>
-        new ClusterExchange({
-          store: api.variables("default", sim.managementToken),
-          paths,
-          nodeId,
-          clock,
-          log,
-          timing: exchangeTiming(1_000),
-        });
-      const writer = exchange("node-a");
-      const reader = exchange("node-b");
-      const allocs: Record<string, AllocRecord> = {};
-      for (let i = 0; i < 800; i++)
-        allocs[`${String(i).padStart(8, "0")}-aaaa-bbbb-cccc-dddddddddddd`] = {
-          state: "quiet",
-          quietForMs: 1_000,
-          counters: { [`${"e".repeat(64)}`]: 987_654_321 },
-          countersAt: 1,
-        };
-      await reader.refresh();
-      await writer.publish({ v: 1, nodeId: "node-a", writtenAt: 0, allocs, cooldowns: {} });
-      expect(writer.sharing).toBe(true);
-      const parts = sim.listVariables("default", "nomad/jobs/idle-monitor/activity/node-a/");
-      expect(parts.length).toBeGreaterThan(1);
-      await reader.refresh();
-      expect(reader.evidence()).toHaveLength(800);
-    } finally {
-      await sim.close();
-    }
   });
 });
