@@ -34,7 +34,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("holds an idle job through its keep-alive window and stops it when the window ends", async () => {
-    const clock = new ShiftedClock(at(8, 58, 50));
+    const clock = new ShiftedClock(at(8, 58));
     const current = await scenario(world!, { clock });
     const { sim, logs } = current;
     explainOnFailure(current);
@@ -44,8 +44,8 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
       }),
     );
     await sim.whenSettled();
-    // Placed a minute before the instant the scenario is about, however long placing took.
-    clock.jumpTo(at(8, 59, 50));
+    // Placed before the minute the scenario is about, however long placing took; started in it.
+    clock.jumpTo(at(8, 59));
     current.startMonitor();
 
     await waitForLog(
@@ -53,6 +53,9 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
       /^watching job lunch group web: stop the job after 3s .*; keep-alive "\* 8 \* \* \*" \(UTC\)$/,
     );
     await waitForLog(logs, /in its keep-alive window \("\* 8 \* \* \*"\) until 2026-12-02 09:00 UTC/);
+    await moreCycles(logs, "lunch", 4);
+    // Held however long start-up took; then the window ends, two seconds on.
+    clock.jumpTo(at(8, 59, 58));
     await waitFor("the window to end and the job to be stopped", () => jobStopped(sim, "lunch"), 30_000);
     expect(clock.now()).toBeGreaterThanOrEqual(at(9, 0));
     const held = indexOf(logs, /keep-alive window/);
@@ -64,7 +67,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("scales a busy group to zero at its stop-at, after a warning, and brings it back at its start-at", async () => {
-    const clock = new ShiftedClock(at(19, 58, 54));
+    const clock = new ShiftedClock(at(19, 58, 30));
     const current = await scenario(world!, { clock });
     const { sim, logs } = current;
     explainOnFailure(current);
@@ -93,14 +96,16 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
         await sleep(250);
       }
     })();
-    // Placed a minute before the instant the scenario is about, however long placing took.
-    clock.jumpTo(at(19, 59, 54));
+    // Placed before the half minute the scenario is about, however long placing took; started in it.
+    clock.jumpTo(at(19, 59, 30));
     current.startMonitor();
 
     const [warning] = await waitForLog(
       logs,
       /^job nightly group web: the group will be scaled to 0 at 2026-12-02 20:00 UTC \(in \d+s\) by its stop-at "0 20 \* \* \*", whatever its activity$/,
     );
+    // Warned however long start-up took; then the stop-at comes, two seconds on.
+    clock.jumpTo(at(19, 59, 58));
     const [scaled] = await waitForLog(
       logs,
       /^scaled group web of job nightly in namespace default to 0 .*its stop-at "0 20 \* \* \*" fired at 2026-12-02 20:00 UTC/,
@@ -124,7 +129,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("stop-at and start-at fire once per cluster: two nodes, one stop, one registration after garbage collection", async () => {
-    const clock = new ShiftedClock(at(19, 58, 55));
+    const clock = new ShiftedClock(at(19, 58));
     const current = await scenario(world!, { clock });
     const { sim, logs } = current;
     explainOnFailure(current);
@@ -141,9 +146,12 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
     );
     await sim.whenSettled();
     expect(new Set(sim.allocations({ jobId: "preview" }).map((alloc) => alloc.NodeID)).size).toBe(2);
-    // Placed a minute before the instant the scenario is about, however long placing took.
-    clock.jumpTo(at(19, 59, 55));
+    // Placed before the minute the scenario is about, however long placing took; started in it.
+    clock.jumpTo(at(19, 59));
     const monitors = [current.startMonitor(), current.startMonitor({}, { node: current.otherNode })];
+    // Both measure their allocation however long start-up took; then the stop-at comes, two seconds on.
+    await Promise.all(monitors.map((own) => moreCycles(own, "preview", 1)));
+    clock.jumpTo(at(19, 59, 58));
 
     await waitFor("the stop-at to stop the job", () => jobStopped(sim, "preview"), 30_000);
     await waitForLog(logs, /^stopped job preview .*its stop-at "0 20 \* \* \*" fired/);
@@ -171,7 +179,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("leaves an excluded job alone, its stop-at included, and says until when", async () => {
-    const clock = new ShiftedClock(at(9, 58, 56));
+    const clock = new ShiftedClock(at(9, 58));
     const current = await scenario(world!, { clock });
     const { sim, logs } = current;
     explainOnFailure(current);
@@ -185,14 +193,16 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
       }),
     );
     await sim.whenSettled();
-    // Placed a minute before the instant the scenario is about, however long placing took.
-    clock.jumpTo(at(9, 59, 56));
+    // Placed before the minute the scenario is about, however long placing took; started in it.
+    clock.jumpTo(at(9, 59));
     current.startMonitor();
 
     await waitForLog(
       logs,
       /^job demo group web: excluded until 2026-12-05 00:00 UTC \(idle-monitor\.exclude-until\)/,
     );
+    // Seen excluded however long start-up took; then the stop-at comes, two seconds on.
+    clock.jumpTo(at(9, 59, 58));
     await waitForLog(
       logs,
       /its stop-at "0 10 \* \* \*" fired at 2026-12-02 10:00 UTC .*but not acting: .*excluded until 2026-12-05 00:00 UTC/,
