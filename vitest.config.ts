@@ -6,6 +6,9 @@ const DOCKER_TESTS = "test/**/*.docker.test.ts";
 
 export default defineConfig({
   test: {
+    // Most Docker tests wait — for idle timeouts, cycles, containers — rather than compute: on 2 cores,
+    // 4 files at a time keep the machine busy without starving the monitors under test.
+    maxWorkers: 4,
     testTimeout: 60_000,
     hookTimeout: 120_000,
     projects: [
@@ -15,6 +18,8 @@ export default defineConfig({
           // Pure and in-process tests, child processes and loopback servers included: no Docker Engine.
           // Its set-up puts the engine out of reach, so a Docker test missing the name fails here.
           name: "unit",
+          // Worker threads: a quarter less CPU than a process per file, and this tier is bound by CPU.
+          pool: "threads",
           include: ["test/**/*.test.ts"],
           exclude: [DOCKER_TESTS],
           env: {
@@ -29,6 +34,8 @@ export default defineConfig({
         test: {
           // Against the real Docker Engine: the test world's containers, monitors, the image.
           name: "docker",
+          // A process per file: a sampler's descriptors, counted in /proc/self/fd, are the file's own.
+          pool: "forks",
           include: [DOCKER_TESTS],
           // Starts the Docker Engine if none answers and builds the local test image, once per run.
           globalSetup: ["./test/world/global-setup.ts"],
