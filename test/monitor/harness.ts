@@ -235,8 +235,16 @@ export function cycleLines(logs: readonly LogLine[], jobId: string): LogLine[] {
   return messages(logs, new RegExp(`^job ${jobId} group web allocation [0-9a-f]{8}: `));
 }
 
-/** Waits until the monitor has measured the job `count` more times than it had when called. */
-export async function moreCycles(logs: readonly LogLine[], jobId: string, count: number, timeoutMs = 20_000) {
+/**
+ * Waits until the monitor has measured the job `count` more times than it had when called; by default
+ * for up to 20 s and a second per cycle more, since a busy machine makes cycles late.
+ */
+export async function moreCycles(
+  logs: readonly LogLine[],
+  jobId: string,
+  count: number,
+  timeoutMs = 20_000 + count * 1_000,
+) {
   const seen = cycleLines(logs, jobId).length;
   await waitFor(
     `${count} more cycles of job ${jobId}`,
