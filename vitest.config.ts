@@ -18,6 +18,8 @@ export default defineConfig({
           // Pure and in-process tests, child processes and loopback servers included: no Docker Engine.
           // Its set-up puts the engine out of reach, so a Docker test missing the name fails here.
           name: "unit",
+          // src/ transpiled once for the monitor and CLI processes tests start.
+          globalSetup: ["./test/support/transpile-src.ts"],
           // Worker threads: a quarter less CPU than a process per file, and this tier is bound by CPU.
           pool: "threads",
           include: ["test/**/*.test.ts"],
@@ -37,8 +39,9 @@ export default defineConfig({
           // A process per file: a sampler's descriptors, counted in /proc/self/fd, are the file's own.
           pool: "forks",
           include: [DOCKER_TESTS],
-          // Starts the Docker Engine if none answers and builds the local test image, once per run.
-          globalSetup: ["./test/world/global-setup.ts"],
+          // Starts the Docker Engine if none answers and builds the local test image, once per run;
+          // src/ transpiled once for the monitor and CLI processes tests start.
+          globalSetup: ["./test/world/global-setup.ts", "./test/support/transpile-src.ts"],
         },
       },
     ],

@@ -5,13 +5,12 @@ import { createInterface } from "node:readline";
 import { onTestFinished } from "vitest";
 import { simulatorPolicyFromFile } from "../deploy/acl-policy.js";
 import { dockerWorldRuntime, NomadSimulator } from "../sim/index.js";
+import { entryPoint } from "../support/entry-points.js";
 import { faketimeEnv } from "../support/faketime.js";
 import type { DockerWorld } from "../world/world.js";
 import { allLogLines, allSecrets, type LogLine, STATE_POLICY } from "./harness.js";
 
-const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
-
-/** One node's monitor as a real process (`node src/main.ts`), as a Nomad system job runs one per node. */
+/** One node's monitor as a real process (src/main.ts), as a Nomad system job runs one per node. */
 export interface MonitorProcess {
   nodeId: string;
   /** Every line it wrote, stdout and stderr, parsed (LOG_FORMAT=json). */
@@ -60,7 +59,7 @@ export async function cluster(world: DockerWorld, nodeCount: number): Promise<Cl
     actionToken,
     identityToken,
     startMonitor(nodeId, env = {}) {
-      const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+      const child = spawn(process.execPath, [entryPoint("main")], {
         stdio: ["ignore", "pipe", "pipe"],
         env: {
           PATH: process.env.PATH,
@@ -115,7 +114,7 @@ export interface MainRun {
 
 /** Runs the real entry point, as `node dist/main.js` would, with only the given environment. */
 export function runMain(env: Record<string, string>): MainRun {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+  const child = spawn(process.execPath, [entryPoint("main")], {
     // A free port for the listener: tests run side by side.
     env: { PATH: process.env.PATH ?? "", ...faketimeEnv(), HTTP_LISTEN: "127.0.0.1:0", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
+import { entryPoint } from "./entry-points.js";
 import { faketimeEnv } from "./faketime.js";
 
-const CLI = new URL("../../src/cli.ts", import.meta.url).pathname;
 const ROOT = new URL("../..", import.meta.url).pathname;
 
 export interface CliRun {
@@ -10,12 +10,12 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `nomad-idle-monitor <args>` (src/cli.ts under tsx) with only PATH and the given environment. */
+/** Runs `nomad-idle-monitor <args>` (src/cli.ts) with only PATH and the given environment. */
 export function runCli(args: readonly string[], env: Record<string, string>): Promise<CliRun> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", "tsx", CLI, ...args],
+      [entryPoint("cli"), ...args],
       { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...faketimeEnv(), ...env }, timeout: 90_000 },
       (error, stdout, stderr) => {
         const code = error && typeof error.code === "number" ? error.code : error ? -1 : 0;
