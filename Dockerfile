@@ -13,16 +13,17 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
 
-# Production dependencies only. --ignore-scripts: the only install scripts in the tree build
-# optional native add-ons (ssh2's crypto binding, cpu-features) that dockerode does not need.
+# Production dependencies only (none has an install script).
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=secret,id=ca,required=false \
     if [ -f /run/secrets/ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca; fi; \
-    npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+    npm ci --omit=dev --no-audit --no-fund
 
-# Compile TypeScript with the full (dev) dependency set.
+# Compile TypeScript with the full (dev) dependency set. --ignore-scripts: the only install scripts in
+# the tree build optional native add-ons (ssh2's crypto binding, cpu-features) of dockerode, which only
+# the tests load.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -39,7 +39,8 @@ export default defineConfig({
           // A process per file: a sampler's descriptors, counted in /proc/self/fd, are the file's own.
           pool: "forks",
           include: [DOCKER_TESTS],
-          // Starts the Docker Engine if none answers and builds the local test image, once per run;
+          // Starts the Docker Engine if none answers and builds the local test image, once per run, and
+          // the scrape test's Prometheus the first time on a machine (scripts/install-prometheus.sh);
           // src/ transpiled once for the monitor and CLI processes tests start.
           globalSetup: ["./test/world/global-setup.ts", "./test/support/transpile-src.ts"],
         },

@@ -1,27 +1,24 @@
 // Activity-signals benchmark (issue 12): the cost a sampling cycle adds, per signal, when every allocation is
 // quiet by bytes (the case in which the signals are read), over N real containers. Run: npm run bench:signals -- --help
+
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { type ActivityThreshold, TrafficMeter } from "../src/decide/meter.js";
+import { SignalSchedule } from "../src/decide/signal-schedule.js";
 import { DockerActivitySignals } from "../src/docker/activity-signals.js";
 import { DockerEngineClient, dockerEndpoint } from "../src/docker/engine-client.js";
 import { DockerNetworkSampler } from "../src/docker/network-sampler.js";
-import {
-  type Activity,
-  type ActivityThreshold,
-  CPU_STRIDE,
-  type Reading,
-  SignalSchedule,
-  TrafficMeter,
-} from "../src/idle.js";
+import type { Activity, Reading } from "../src/model/readings.js";
+import { CPU_STRIDE } from "../src/model/timing.js";
 import type { SignalRequest } from "../src/ports.js";
-import { DEFAULT_WARN_BEFORE_MS } from "../src/schedule.js";
+import { DEFAULT_WARN_BEFORE_MS } from "../src/schedule-meta.js";
 import type { NetworkCheck } from "../src/signals/check-budget.js";
 import { locateContainerCgroup } from "../src/signals/cpu.js";
 import { DEFAULT_SIGNAL_SETTINGS, type SignalSettings } from "../src/signals/meta.js";
 import { DockerWorld } from "../test/world/world.js";
-import { clean, removeKept, setUp } from "./kept-world.js";
+import { clean, cleanUpText, removeKept, setUp } from "./kept-world.js";
 import { keptWorld } from "./world-keeper.js";
 
 const USAGE = `usage: npm run bench:signals -- [--containers N] [--cycles M] [--reuse] [--clean]
@@ -85,7 +82,7 @@ async function main(): Promise<number> {
   const abort = new AbortController();
   process.once("SIGINT", () => abort.abort());
   // The engine (started if none answers), as the tests and npm run bench do.
-  await (await DockerWorld.open()).close();
+  const engineWorld = await DockerWorld.open();
   const setup = await setUp({ containers, reuse: values.reuse }, abort.signal, say);
   if (setup.created) say(`created in ${(setup.world.setupMs / 1000).toFixed(0)} s`);
   const sampler = new DockerNetworkSampler({
@@ -104,8 +101,9 @@ async function main(): Promise<number> {
       setup.keeper?.unref();
     } else {
       say("removing the containers");
-      say(`removed in ${((await removeKept(setup.world.keeperPid)) / 1000).toFixed(0)} s`);
+      say(cleanUpText(await removeKept(setup.world, engineWorld.docker, say)));
     }
+    await engineWorld.close();
   }
   return 0;
 }

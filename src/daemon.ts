@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { Actions } from "./actions.js";
 import { type Cancel, type Clock, systemClock } from "./clock.js";
-import { ClusterExchange, exchangeTiming } from "./cluster/exchange.js";
+import { ClusterExchange } from "./cluster/exchange.js";
 import { StatePaths } from "./cluster/paths.js";
 import type { Config } from "./config.js";
 import { DockerActivitySignals } from "./docker/activity-signals.js";
@@ -10,6 +10,7 @@ import { DockerNetworkSampler } from "./docker/network-sampler.js";
 import { formatDuration } from "./duration.js";
 import { type Health, startHttpListener } from "./http-listener.js";
 import { MonitorMetrics } from "./metrics.js";
+import { exchangeTiming } from "./model/timing.js";
 import { Monitor } from "./monitor.js";
 import { NomadHttpApi } from "./nomad/api.js";
 import { ActionToken } from "./nomad/token.js";
@@ -18,7 +19,8 @@ import { RateLimitedNotice } from "./notices.js";
 import { WebhookNotifier } from "./notifier.js";
 import type { NomadApi } from "./ports.js";
 import { backoffDelay } from "./retry.js";
-import { Webhooks, webhookUrl } from "./webhooks.js";
+import { Webhooks } from "./webhooks/sender.js";
+import { webhookUrl } from "./webhooks/url.js";
 
 const TOKEN_REFRESH_MS = 5 * 60_000;
 const STARTUP_RETRY = { initialMs: 1_000, maxMs: 30_000 };

@@ -41,15 +41,13 @@ export class SayOnce {
     return true;
   }
 
-  /** Forgets one key, so that the next `say` of it speaks again. */
-  unsay(scope: string, key: string): void {
-    this.said.get(scope)?.delete(key);
+  /** The scopes something was said in. */
+  keys(): Iterable<string> {
+    return this.said.keys();
   }
 
-  /** Forgets every scope that `keep` rejects. */
-  forgetScopesExcept(keep: (scope: string) => boolean): void {
-    for (const scope of this.said.keys()) {
-      if (!keep(scope)) this.said.delete(scope);
-    }
+  /** Forgets what was said in one scope (its job left the node): it may be said again. */
+  forget(scope: string): void {
+    this.said.delete(scope);
   }
 }

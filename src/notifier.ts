@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
-import type { MonitorEvent, Notifier } from "./ports.js";
-import type { Webhooks } from "./webhooks.js";
+import type { MonitorEvent } from "./model/events.js";
+import type { Notifier } from "./ports.js";
+import type { Webhooks } from "./webhooks/sender.js";
 
 /**
  * The monitor's Notifier over the webhooks. A job's own `idle-monitor.webhook` that the allow-list

@@ -1,7 +1,9 @@
 import { DURATION_FORM, formatDuration, parseDuration } from "./duration.js";
-import { readScheduleMeta, SCHEDULE_KEYS, type Schedule } from "./schedule.js";
+import type { JobMeta, MetaProblem } from "./model/meta.js";
+import type { Schedule } from "./schedule.js";
+import { readScheduleMeta, SCHEDULE_KEYS } from "./schedule-meta.js";
 import { SIGNAL_KEYS, type SignalSettings, signalSettings } from "./signals/meta.js";
-import { webhookUrl } from "./webhooks.js";
+import { webhookUrl } from "./webhooks/url.js";
 
 export type Action = "stop" | "scale-to-zero";
 
@@ -25,30 +27,10 @@ export interface PolicyDefaults {
   timezone: string;
 }
 
-/** One bad `idle-monitor.*` entry; `expected` is the valid form, for the log line. */
-export interface MetaProblem {
-  scope: "job" | "group";
-  key: string;
-  value: string;
-  expected: string;
-}
-
 export type GroupPolicyResult =
   | { kind: "not-opted-in" }
   | { kind: "opted-in"; policy: GroupPolicy }
   | { kind: "invalid"; problems: MetaProblem[] };
-
-type Meta = Record<string, string> | null | undefined;
-
-/** The part of a Nomad job (PascalCase JSON, nil maps as null) that carries meta. */
-export interface JobMeta {
-  Meta?: Meta;
-  TaskGroups?: Array<{
-    Name: string;
-    Meta?: Meta;
-    Tasks?: Array<{ Name: string; Meta?: Meta }> | null;
-  }> | null;
-}
 
 const PREFIX = "idle-monitor.";
 const ENABLED = "idle-monitor.enabled";

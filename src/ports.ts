@@ -1,22 +1,23 @@
-import type { Readable } from "node:stream";
-import type { WakeRecord } from "./cluster/records.js";
-import type { NodeReport } from "./cluster/report.js";
-import type { Reading } from "./idle.js";
-import type { Allocation, AllocationListStub, Job } from "./nomad/generated/types.gen.js";
-import type { PeerEvidence } from "./plan.js";
-import type { ConnectionsSetting } from "./signals/meta.js";
-import type { InboundSession } from "./signals/tcp.js";
+import type { LiveAllocation } from "./model/allocation.js";
+import type { ClaimResult, NodeReport, PeerEvidence, WakeRecord } from "./model/cluster.js";
+import type { ActionOutcome, MonitorEvent } from "./model/events.js";
+import type { Allocation, AllocationListStub, Job } from "./model/nomad.js";
+import type { ConnectionsSetting, Reading, SignalReading } from "./model/readings.js";
 
 // The interfaces the core consumes, declared here by the core; the adapters (nomad/api.ts,
-// docker/network-sampler.ts, actions.ts) implement them, and tests pass fakes.
-
-export type { Allocation, AllocationListStub, Job };
+// docker/network-sampler.ts, actions.ts) implement them, and tests pass fakes. Interfaces only: the
+// types they speak in live in model/.
 
 /** What the monitor needs from Nomad. */
 export interface NomadApi {
+  /**
+   * The node's allocations, each with its job, and the index they were answered at. With `blocking`, the
+   * answer waits until an allocation of the node changed after `blocking.index`, or `blocking.waitMs` passed.
+   */
   nodeAllocations(
     nodeId: string,
     signal?: AbortSignal,
+    blocking?: BlockingQuery,
   ): Promise<{ allocations: Allocation[]; index: number }>;
   allocation(allocId: string): Promise<Allocation>;
   /** `undefined` when the job does not exist (any more). */
@@ -33,8 +34,12 @@ export interface NomadApi {
     path: string,
     token: string | undefined,
   ): Promise<Record<string, string> | undefined>;
-  /** Opens `/v1/event/stream` at `index` for the given topics in every namespace; the body is NDJSON. */
-  openEventStream(topics: readonly string[], index: number, signal: AbortSignal): Promise<Readable>;
+}
+
+/** Nomad's blocking query: answered when the result moved past `index`, or after `waitMs` (at most 5 min). */
+export interface BlockingQuery {
+  index: number;
+  waitMs: number;
 }
 
 export interface ScaleRequest {
@@ -46,22 +51,13 @@ export interface ScaleRequest {
   meta: Record<string, string>;
 }
 
-export type NomadErrorKind = "auth" | "not-found" | "rejected" | "unavailable";
-
-/**
- * A failed Nomad call, classified for the caller's next move: `auth` → reload the token, `unavailable` →
- * retry with backoff, `rejected`/`not-found` → permanent. Adapters build it from the response only:
- * an HTTP client's error carries the request headers (the token), so it never travels into the core.
- */
-export class NomadError extends Error {
-  constructor(
-    readonly kind: NomadErrorKind,
-    readonly status: number | undefined,
-    message: string,
-  ) {
-    super(message);
-    this.name = "NomadError";
-  }
+/** The node's allocations as Nomad last described them, kept current by the allocation watch (allocations.ts). */
+export interface AllocationView {
+  /** Whether a full list of the node's allocations has been applied: before, the view knows nothing. */
+  readonly seeded: boolean;
+  live(): LiveAllocation[];
+  /** A job read afresh; kept when newer than the view's copy. Returns whether the view changed. */
+  updateJob(job: Job): boolean;
 }
 
 /** What the monitor needs from a source of network counters. */
@@ -84,13 +80,6 @@ export interface ActionTarget {
   jobId: string;
 }
 
-export type ActionOutcome =
-  | { kind: "done"; evalId: string }
-  | { kind: "dry-run" }
-  /** Nomad said no for a reason that may pass (an active deployment): try again next cycle. */
-  | { kind: "refused"; message: string }
-  | { kind: "failed"; message: string };
-
 /** Stop and scale-to-zero, each logged with its reason by the implementation. */
 export interface JobActions {
   stopJob(target: ActionTarget, reason: string, signal?: AbortSignal): Promise<ActionOutcome>;
@@ -100,19 +89,6 @@ export interface JobActions {
     reason: string,
     signal?: AbortSignal,
   ): Promise<ActionOutcome>;
-}
-
-export type MonitorEventType = "warned" | "stopped" | "scaled" | "started" | "failed";
-
-/** Something the monitor did or is about to do, for the people who own the job (webhooks). */
-export interface MonitorEvent {
-  type: MonitorEventType;
-  namespace: string;
-  job: string;
-  group?: string;
-  reason: string;
-  node: string;
-  at: number;
 }
 
 /** Tells people of events; returns at once and never throws (a slow receiver never holds the loop). */
@@ -166,11 +142,15 @@ export interface ClusterPort {
   readonly sharing: boolean;
   /** This node's last report, read back after a restart. */
   restore(): Promise<NodeReport | undefined>;
-  /** Publishes this node's report when something others rely on changed, or its heartbeat is due. */
-  publish(report: Omit<NodeReport, "heartbeatMs">): Promise<void>;
-  /** Reads what the other nodes published since the last call. */
-  refresh(): Promise<void>;
-  evidence(): PeerEvidence[];
+  /**
+   * Publishes this node's report when its cooldowns changed or its heartbeat is due, and every interval
+   * while `deciding` a job that spans nodes.
+   */
+  publish(report: Omit<NodeReport, "heartbeatMs">, deciding: boolean): Promise<void>;
+  /** What the given nodes report now; undefined when the reports cannot be read. */
+  peerEvidence(nodeIds: readonly string[]): Promise<PeerEvidence[] | undefined>;
+  /** Removes what gone nodes left (their reports, expired claims); for the housekeeping lease's holder. */
+  sweep(): Promise<void>;
   /** Keeps what is needed to bring a job back (`wake`); a failure is reported, not thrown. */
   recordWake(record: WakeRecord): Promise<void>;
   /** Every record of what the monitors stopped or scaled (for `start-at`); throws when they cannot be read. */
@@ -183,12 +163,7 @@ export interface ClusterPort {
    */
   lease(name: string, durationMs: number): Promise<Lease | undefined>;
   /** Claims the action on a job, so that one node only acts. */
-  claim(
-    namespace: string,
-    jobId: string,
-    action: string,
-    durationMs: number,
-  ): Promise<"claimed" | "held" | "unavailable">;
+  claim(namespace: string, jobId: string, action: string, durationMs: number): Promise<ClaimResult>;
 }
 
 /** What to read beyond bytes of one allocation that is quiet by bytes (issue 12). */
@@ -197,18 +172,6 @@ export interface SignalRequest {
   cpu: boolean;
   /** `off`: its sessions are not read. */
   connections: ConnectionsSetting;
-}
-
-export type SignalValue<T> = { state: "measured"; value: T } | { state: "unknown"; reason: string };
-
-/** Only what was asked for is present. */
-export interface SignalReading {
-  /**
-   * The cumulative CPU time of the allocation's containers, and which containers it sums (`containers`,
-   * their IDs): a different set has no rate against the previous reading.
-   */
-  cpu?: SignalValue<{ usageNs: number; containers: string }>;
-  sessions?: SignalValue<InboundSession[]>;
 }
 
 /** What the monitor needs from a source of activity beyond bytes: CPU time and inbound sessions. */

@@ -1,5 +1,6 @@
-import type { WakeRecord } from "./cluster/records.js";
-import type { Job, ScaleRequest } from "./ports.js";
+import type { WakeRecord } from "./model/cluster.js";
+import type { Job } from "./model/nomad.js";
+import type { ScaleRequest } from "./ports.js";
 
 /** What bringing a job back needs from Nomad. */
 export interface WakeApi {

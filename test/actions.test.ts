@@ -2,7 +2,8 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { Actions } from "../src/actions.js";
 import { systemClock } from "../src/clock.js";
-import { type NomadApi, NomadError } from "../src/ports.js";
+import { NomadError } from "../src/model/nomad.js";
+import type { NomadApi } from "../src/ports.js";
 
 const silent = pino({ level: "silent" });
 const target = { namespace: "default", jobId: "dev" };

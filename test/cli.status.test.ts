@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StatePaths } from "../src/cluster/paths.js";
-import { type AllocRecord, encodeReport, type NodeReport } from "../src/cluster/report.js";
+import { encodeReport } from "../src/cluster/report.js";
+import type { AllocRecord, NodeReport } from "../src/model/cluster.js";
 import { simulatorPolicyFromFile } from "./deploy/acl-policy.js";
 import { serviceJob } from "./monitor/harness.js";
 import { NomadSimulator } from "./sim/index.js";

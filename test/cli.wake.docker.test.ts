@@ -74,7 +74,9 @@ describe.skipIf(!world)("nomad-idle-monitor wake", () => {
     const { current, env } = await setUp();
     const { sim } = current;
     const meta = { "idle-monitor.enabled": "true", "idle-monitor.action": "scale-to-zero" };
-    await sim.registerJob(serviceJob("scaled", { meta, groups: [{ name: "web", count: 2 }] }), {
+    // Healthy a second after they run: the monitor's scale meets no deployment under way.
+    const groups = [{ name: "web", count: 2, update: { MinHealthyTime: 1e9 } }];
+    await sim.registerJob(serviceJob("scaled", { meta, groups }), {
       nodes: { web: [current.localNode] },
     });
     await sim.whenSettled();

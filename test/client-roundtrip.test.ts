@@ -15,10 +15,10 @@ import {
   streamEvents,
   writeVariable,
 } from "../src/nomad/generated/sdk.gen.js";
-import { NdjsonDecoder, type StreamItem } from "../src/nomad/ndjson.js";
 import { ActionToken } from "../src/nomad/token.js";
+import { NdjsonDecoder, type StreamItem } from "./contract/ndjson.js";
 import { jobSpec } from "./sim/fixtures.js";
-import { NomadSimulator, RecordingRuntime } from "./sim/index.js";
+import { NOMAD_VERSIONS, NomadSimulator, RecordingRuntime } from "./sim/index.js";
 
 // The generated client against the simulator, endpoint by endpoint: the OpenAPI document is the
 // contract between them, so what the client sends the simulator must understand, and back.
@@ -31,7 +31,10 @@ describe("the generated client against the simulator", () => {
     sim = await NomadSimulator.start({ heartbeatIntervalMs: 200 });
     node = sim.addNode("local", new RecordingRuntime());
     client = createClient({ baseURL: sim.address, throwOnError: true, auth: () => sim.managementToken });
-    await sim.registerJob(jobSpec("web-app", { groups: [{ Name: "web", Count: 2 }] }));
+    // Healthy as soon as it runs: its deployment is over before the test scales it.
+    await sim.registerJob(
+      jobSpec("web-app", { groups: [{ Name: "web", Count: 2, Update: { MinHealthyTime: 0 } }] }),
+    );
     await sim.whenSettled();
   });
   afterAll(async () => sim.close());
@@ -185,6 +188,34 @@ describe("the action token", () => {
       expect(token.current()).toBe(actionToken);
       await token.load();
       expect(sim.calls.filter((call) => call.path === "/v1/var/nomad/jobs/idle-monitor")).toHaveLength(2);
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
+describe.each(NOMAD_VERSIONS)("an invalid Variable written through the adapter, on Nomad %s", (version) => {
+  // Nomad 1.6.5 refuses it with 500, Nomad 2.0.5 with 400 `RPC Error:: 400,…`: either way a permanent
+  // refusal ("rejected"), never "unavailable", which would be retried.
+  it.each([
+    { name: "over 64 KiB", path: "nomad/jobs/idle-monitor/big", message: /limited to 64KiB in total size/ },
+    { name: "with a space in its path", path: "nomad/jobs/idle-monitor/a b", message: /invalid path/ },
+  ])("$name is rejected, never retried", async ({ path, message }) => {
+    const sim = await NomadSimulator.start({ version });
+    try {
+      const api = new NomadHttpApi({
+        config: { nomadAddr: sim.address, nomadRegion: undefined, tls: {} as never },
+        token: () => undefined,
+      });
+      const items = { report: "x".repeat(path.endsWith("big") ? 64 * 1024 : 10) };
+
+      const refusal = await api
+        .variables("default", sim.managementToken)
+        .write(path, items, 0)
+        .catch((error: unknown) => error);
+
+      expect(refusal).toMatchObject({ kind: "rejected", status: version === "1.6.5" ? 500 : 400 });
+      expect(String(refusal)).toMatch(message);
     } finally {
       await sim.close();
     }

@@ -2,10 +2,11 @@ import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { ALLOC_ID_LABEL, type Layout, layoutOf, recordedLayouts } from "./contract/docker-layout.js";
 import type { DockerInspectRecord } from "./contract/recordings.js";
+import { NOMAD_VERSIONS } from "./sim/index.js";
 import { type DockerWorld, openWorldForTests } from "./world/world.js";
 
 // The test world (test/world/world.ts) lays out containers as Nomad's docker driver does; this holds
-// it to what a real Nomad 1.6.5 made (test/fixtures/nomad-1.6.5/docker-inspect-nomad-containers.json):
+// it to what real Nomad 1.6.5 and 2.0.5 agents made (test/fixtures/nomad-*/docker-inspect-nomad-containers.json):
 // a host-mode task, and a bridge-mode task with its nomad_init_<alloc> pause container.
 
 // Needs the Docker Engine: skipped with a warning outside CI when none can be had, a failure under CI=true.
@@ -35,11 +36,17 @@ describe.skipIf(!world)("the test world lays out allocations as the recorded Nom
     }
   }
 
-  it("a host-mode group: the task on Docker's default bridge, named <task>-<alloc>, with the alloc label", async () => {
-    expect(await worldLayout("host")).toEqual(recordedLayouts().hostMode);
-  });
+  it.each(NOMAD_VERSIONS)(
+    "a host-mode group: the task on Docker's default bridge, named <task>-<alloc>, with the alloc label (Nomad %s)",
+    async (version) => {
+      expect(await worldLayout("host")).toEqual(recordedLayouts(version).hostMode);
+    },
+  );
 
-  it("a bridge-mode group: nomad_init_<alloc> with NetworkMode none, the task in its namespace", async () => {
-    expect(await worldLayout("bridge")).toEqual(recordedLayouts().bridgeMode);
-  });
+  it.each(NOMAD_VERSIONS)(
+    "a bridge-mode group: nomad_init_<alloc> with NetworkMode none, the task in its namespace (Nomad %s)",
+    async (version) => {
+      expect(await worldLayout("bridge")).toEqual(recordedLayouts(version).bridgeMode);
+    },
+  );
 });

@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { type CountingProxy, countingProxy } from "../bench/docker-proxy.js";
 import { type DockerEndpoint, DockerEngineClient } from "../src/docker/engine-client.js";
 import { DockerNetworkSampler, type DockerNetworkSamplerOptions } from "../src/docker/network-sampler.js";
-import type { Reading } from "../src/idle.js";
+import type { Reading } from "../src/model/readings.js";
 import { FakeClock } from "./support/fake-clock.js";
 import { netDev } from "./support/net-dev.js";
 import {

@@ -1,8 +1,9 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { ClusterExchange, exchangeTiming } from "../src/cluster/exchange.js";
+import { ClusterExchange } from "../src/cluster/exchange.js";
 import { StatePaths } from "../src/cluster/paths.js";
-import type { AllocRecord } from "../src/cluster/report.js";
+import type { AllocRecord } from "../src/model/cluster.js";
+import { exchangeTiming } from "../src/model/timing.js";
 import { NomadHttpApi } from "../src/nomad/api.js";
 import { NomadSimulator } from "./sim/index.js";
 import { FakeClock } from "./support/fake-clock.js";
@@ -38,13 +39,15 @@ describe("reports through the Nomad API (simulator)", () => {
           counters: { [`${"e".repeat(64)}`]: 987_654_321 },
           countersAt: 1,
         };
-      await reader.refresh();
-      await writer.publish({ v: 1, nodeId: "node-a", writtenAt: 0, allocs, cooldowns: {} });
+      // The reader writes first: what is written after it is known to be fresh.
+      await reader.publish({ v: 1, nodeId: "node-b", writtenAt: 0, allocs: {}, cooldowns: {} }, true);
+      await writer.publish({ v: 1, nodeId: "node-a", writtenAt: 0, allocs, cooldowns: {} }, true);
       expect(writer.sharing).toBe(true);
       const parts = sim.listVariables("default", "nomad/jobs/idle-monitor/activity/node-a/");
       expect(parts.length).toBeGreaterThan(1);
-      await reader.refresh();
-      expect(reader.evidence()).toHaveLength(800);
+      const evidence = await reader.peerEvidence(["node-a"]);
+      expect(evidence).toHaveLength(800);
+      expect(evidence?.every((peer) => peer.state === "quiet")).toBe(true);
     } finally {
       await sim.close();
     }

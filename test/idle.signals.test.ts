@@ -1,12 +1,7 @@
 import { describe, expect, it } from "vitest";
-import {
-  type Activity,
-  type ActivityThreshold,
-  type Reading,
-  SignalSchedule,
-  TrafficMeter,
-} from "../src/idle.js";
-import type { SignalReading } from "../src/ports.js";
+import { type ActivityThreshold, TrafficMeter } from "../src/decide/meter.js";
+import { SignalSchedule } from "../src/decide/signal-schedule.js";
+import type { Activity, Reading, SignalReading } from "../src/model/readings.js";
 import type { NetworkCheck } from "../src/signals/check-budget.js";
 import { DEFAULT_SIGNAL_SETTINGS, type SignalSettings } from "../src/signals/meta.js";
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { type Activity, ActivityTracker, decideGroup, type Reading, TrafficMeter } from "../src/idle.js";
+import { ActivityTracker, decideGroup } from "../src/decide/idle-timer.js";
+import { TrafficMeter } from "../src/decide/meter.js";
+import type { Activity, Reading } from "../src/model/readings.js";
 import type { GroupPolicy } from "../src/policy.js";
 import { testPolicy } from "./support/policy.js";
 

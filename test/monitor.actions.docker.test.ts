@@ -72,9 +72,14 @@ describe.skipIf(!world)("stop, scale to zero, dry run", () => {
     await sim.registerJob(
       serviceJob("preview", {
         meta: null,
+        // Healthy a second after they run: the scale meets no deployment under way.
         groups: [
-          { name: "web", meta: { "idle-monitor.enabled": "true", "idle-monitor.action": "scale-to-zero" } },
-          { name: "worker" },
+          {
+            name: "web",
+            meta: { "idle-monitor.enabled": "true", "idle-monitor.action": "scale-to-zero" },
+            update: { MinHealthyTime: 1e9 },
+          },
+          { name: "worker", update: { MinHealthyTime: 1e9 } },
         ],
       }),
     );

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import type { AllocRecord } from "../src/cluster/report.js";
+import type { AllocRecord } from "../src/model/cluster.js";
 import {
   actionCalls,
   expectNoSecretsInLogs,

@@ -19,7 +19,7 @@ describe.skipIf(!world)("defects of the monitor, against the simulator and real 
     await world?.close();
   });
 
-  it("defect 1: a job re-run with other tasks right at its deadline, while the stream lags, is not stopped on the old version's idleness", async () => {
+  it("defect 1: a job re-run with other tasks right at its deadline, while the allocation watch lags, is not stopped on the old version's idleness", async () => {
     const current = await scenario(world!);
     const { sim, logs } = current;
     const spec = serviceJob("rerun");
@@ -27,9 +27,9 @@ describe.skipIf(!world)("defects of the monitor, against the simulator and real 
     await sim.whenSettled();
     current.startMonitor();
 
-    // One interval before the deadline (timeout 3 s, interval 500 ms): the stream goes quiet and the job is re-run.
+    // One interval before the deadline (timeout 3 s, interval 500 ms): the watch goes quiet and the job is re-run.
     await waitForLog(logs, /^job rerun group web: active: quiet for 2s of 3s/);
-    sim.faults.stallStreams();
+    sim.faults.stallWatches();
     const [group] = spec.TaskGroups as [NonNullable<typeof spec.TaskGroups>[number]];
     const [task] = group.Tasks as [NonNullable<typeof group.Tasks>[number]];
     await sim.registerJob({

@@ -2,8 +2,8 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { MonitorMetrics } from "../src/metrics.js";
+import type { Allocation, Job } from "../src/model/nomad.js";
 import { Monitor } from "../src/monitor.js";
-import type { Allocation, Job } from "../src/ports.js";
 import { type LogLine, messages } from "./monitor/harness.js";
 
 describe("defect 8: noise at placement", () => {
@@ -86,8 +86,8 @@ describe("defect 8: noise at placement", () => {
         sharing: false,
         restore: async () => undefined,
         publish: async () => undefined,
-        refresh: async () => undefined,
-        evidence: () => [],
+        peerEvidence: async () => [],
+        sweep: async () => undefined,
         claim: unused,
         recordWake: unused,
         wakeRecords: async () => [],
@@ -98,10 +98,7 @@ describe("defect 8: noise at placement", () => {
       clock,
       log,
     });
-    monitor.view.reconcile(
-      [{ ...allocation("a1"), Job: job }, allocation("a2")],
-      monitor.view.listRequested(),
-    );
+    monitor.view.reconcile([{ ...allocation("a1"), Job: job }, allocation("a2")]);
 
     const warnings = () => logs.filter((line) => line.level >= 40 && /cannot measure/.test(line.msg));
     const cycle = async () => {

@@ -81,7 +81,8 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
           "idle-monitor.stop-at": "0 20 * * *",
           "idle-monitor.start-at": "0 8 * * *",
         },
-        groups: [{ name: "web", count: 2 }],
+        // Healthy a second after they run: the stop-at meets no deployment under way.
+        groups: [{ name: "web", count: 2, update: { MinHealthyTime: 1e9 } }],
       }),
       { nodes: { web: [current.localNode] } },
     );

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, describe, expect, it, onTestFinished } from "vitest";
-import { HEADER_EVENT_TYPE, verifyWebhook } from "../src/webhooks.js";
+import { HEADER_EVENT_TYPE, verifyWebhook } from "../src/webhooks/signature.js";
 import {
   allSecrets,
   expectNoSecretsInLogs,
@@ -189,6 +189,8 @@ describe.skipIf(!world)("webhooks tell of what the monitor did", () => {
     await sim.registerJob(
       serviceJob("hook-scale", {
         meta: { "idle-monitor.enabled": "true", "idle-monitor.action": "scale-to-zero" },
+        // Healthy a second after it runs: the scale meets no deployment under way.
+        groups: [{ name: "web", update: { MinHealthyTime: 1e9 } }],
       }),
     );
     await sim.whenSettled();

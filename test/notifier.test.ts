@@ -1,8 +1,9 @@
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import type { MonitorEvent } from "../src/model/events.js";
 import { WebhookNotifier } from "../src/notifier.js";
-import type { MonitorEvent } from "../src/ports.js";
-import { type WebhookEvent, Webhooks } from "../src/webhooks.js";
+import type { WebhookEvent } from "../src/webhooks/body.js";
+import { Webhooks } from "../src/webhooks/sender.js";
 import { FakeClock } from "./support/fake-clock.js";
 
 const AT = Date.UTC(2026, 11, 1, 9, 30, 15, 250);

@@ -1,17 +1,15 @@
 import { describe, expect, it } from "vitest";
-import type { EligibilityRules } from "../src/eligibility.js";
-import type { GroupDecision } from "../src/idle.js";
-import {
-  cooldownAfter,
-  describeWait,
-  type GroupOutcome,
-  type GroupVerdict,
-  type PeerEvidence,
-  planFiring,
-  planJob,
-} from "../src/plan.js";
+import type { GroupOutcome, GroupVerdict } from "../src/decide/causes.js";
+import { describeWait } from "../src/decide/describe.js";
+import type { EligibilityRules } from "../src/decide/eligibility.js";
+import { planFiring } from "../src/decide/firing.js";
+import type { GroupDecision } from "../src/decide/idle-timer.js";
+import { planJob } from "../src/decide/plan.js";
+import { cooldownAfter, triage } from "../src/decide/triage.js";
+import type { PeerEvidence } from "../src/model/cluster.js";
+import type { ActionOutcome } from "../src/model/events.js";
+import type { AllocationListStub, Job } from "../src/model/nomad.js";
 import type { GroupPolicy } from "../src/policy.js";
-import type { ActionOutcome, AllocationListStub, Job } from "../src/ports.js";
 import { testPolicy } from "./support/policy.js";
 
 const NOW = Date.UTC(2026, 11, 1, 9, 0, 0);
@@ -114,7 +112,7 @@ function verdict(
 const TAKEOVER = 2 * MINUTE;
 
 function quiet(allocId: string, idleForMs: number): PeerEvidence {
-  return { nodeId: THERE, allocId, state: "quiet", idleForMs };
+  return { nodeId: THERE, allocId, state: "quiet", idleForMs, ageMs: 0 };
 }
 
 interface PlanCase {
@@ -260,7 +258,7 @@ const cases: PlanCase[] = [
     fresh: oneGroup,
     verdicts: [verdict("web", idle, ["a1"])],
     allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
-    peers: [{ nodeId: THERE, allocId: "b1", state: "active", idleForMs: 0 }],
+    peers: [{ nodeId: THERE, allocId: "b1", state: "active", idleForMs: 0, ageMs: 0 }],
     expected: [{ group: "web", kind: "wait", cause: "awaiting-nodes", awaited: "node-there=active" }],
   },
   {
@@ -280,7 +278,7 @@ const cases: PlanCase[] = [
     fresh: oneGroup,
     verdicts: [verdict("web", idle, ["a1"])],
     allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
-    peers: [{ nodeId: THERE, allocId: "b1", state: "stale", idleForMs: undefined }],
+    peers: [{ nodeId: THERE, allocId: "b1", state: "stale", idleForMs: undefined, ageMs: 0 }],
     expected: [{ group: "web", kind: "wait", cause: "awaiting-nodes", awaited: "node-there=stale report" }],
   },
   {
@@ -289,7 +287,7 @@ const cases: PlanCase[] = [
     fresh: oneGroup,
     verdicts: [verdict("web", idle, ["a1"])],
     allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
-    peers: [{ nodeId: THERE, allocId: "b1", state: "unknown", idleForMs: undefined }],
+    peers: [{ nodeId: THERE, allocId: "b1", state: "unknown", idleForMs: undefined, ageMs: 0 }],
     expected: [{ group: "web", kind: "wait", cause: "awaiting-nodes", awaited: "node-there=unknown" }],
   },
   {
@@ -490,8 +488,7 @@ describe("planJob: one outcome per group", () => {
       allocations: spec.allocations,
       peers: spec.peers ?? [],
       takeoverMs: TAKEOVER,
-      now: NOW,
-      cooldownUntil: spec.cooldownUntil,
+      triage: triage(spec.verdicts, spec.cooldownUntil, NOW),
       rules,
     });
     expect(outcomes.map(summary)).toEqual(spec.expected.map((expected) => ({ otherNodes: [], ...expected })));

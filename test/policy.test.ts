@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type GroupPolicyResult, groupPolicy, ignoredTaskKeys, type JobMeta } from "../src/policy.js";
+import type { JobMeta } from "../src/model/meta.js";
+import { type GroupPolicyResult, groupPolicy, ignoredTaskKeys } from "../src/policy.js";
 
 const defaults = { timeoutMs: 900_000, thresholdBytes: 500, checkIntervalMs: 60_000, timezone: "UTC" };
 

@@ -1,14 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { type Intent, missedFiringGraceMs, monitorTimezone, type Schedule } from "../src/schedule.js";
 import {
   DEFAULT_WARN_BEFORE_MS,
-  type Intent,
-  missedFiringGraceMs,
-  monitorTimezone,
   readScheduleMeta,
   SCHEDULE_KEYS,
-  type Schedule,
   type ScheduleResult,
-} from "../src/schedule.js";
+} from "../src/schedule-meta.js";
 
 type Meta = Record<string, string>;
 const defaults = { timezone: "UTC" };

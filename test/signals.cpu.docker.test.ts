@@ -3,7 +3,8 @@ import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { CgroupCpuReader, cgroupVersion, cpuPercent } from "../src/signals/cpu.js";
+import { cpuPercent } from "../src/decide/cpu-rate.js";
+import { CgroupCpuReader, cgroupVersion } from "../src/signals/cpu.js";
 import { openWorldForTests } from "./world/world.js";
 
 const world = await openWorldForTests();

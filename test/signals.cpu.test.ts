@@ -2,11 +2,11 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { cpuPercent } from "../src/decide/cpu-rate.js";
 import {
   CgroupCpuReader,
   type CgroupFs,
   cgroupVersion,
-  cpuPercent,
   locateContainerCgroup,
   nodeCgroupFs,
   parseCpuacctUsage,

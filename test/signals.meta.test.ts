@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { JobMeta } from "../src/policy.js";
+import type { JobMeta } from "../src/model/meta.js";
 import {
   CONNECTIONS_FORM,
   CONNECTIONS_KEY,

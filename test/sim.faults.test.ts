@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { readHttpRecording, readTextRecording } from "./contract/recordings.js";
+import { Recordings } from "./contract/recordings.js";
 import { jobSpec } from "./sim/fixtures.js";
 import { StreamProbe, send } from "./sim/http-probe.js";
 import { NomadSimulator } from "./sim/index.js";
@@ -130,6 +130,7 @@ describe("streams", () => {
 });
 
 describe("a Nomad server outage, as recorded from Nomad 1.6.5", () => {
+  const recorded = new Recordings("1.6.5");
   const nodeAllocations = () =>
     send(sim.address, "GET", `/v1/node/${sim.allocations()[0]?.NodeID}/allocations`, {
       token: sim.managementToken,
@@ -149,8 +150,8 @@ describe("a Nomad server outage, as recorded from Nomad 1.6.5", () => {
     const list = await nodeAllocations();
     const refused = await subscribeOnce();
 
-    expect(asRecorded(list)).toEqual(asRecorded(readHttpRecording("server-outage-node-allocations.http")));
-    expect(asRecorded(refused)).toEqual(asRecorded(readHttpRecording("server-outage-stream-subscribe.http")));
+    expect(asRecorded(list)).toEqual(asRecorded(recorded.http("server-outage-node-allocations.http")));
+    expect(asRecorded(refused)).toEqual(asRecorded(recorded.http("server-outage-stream-subscribe.http")));
     expect(list.headers["x-nomad-index"]).toBeUndefined();
   });
 
@@ -162,7 +163,7 @@ describe("a Nomad server outage, as recorded from Nomad 1.6.5", () => {
     const ending = await stream.ended();
 
     expect(ending.error).toBeUndefined();
-    expect(ending.trailing).toBe(readTextRecording("server-outage-stream-end.txt").at(-1));
+    expect(ending.trailing).toBe(recorded.text("server-outage-stream-end.txt").at(-1));
   });
 
   it("can answer `Server error authenticating request` instead, and leave open streams alone", async () => {

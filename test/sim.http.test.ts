@@ -212,8 +212,15 @@ describe("stop (DELETE /v1/job/:id)", () => {
 });
 
 describe("scale (POST /v1/job/:id/scale)", () => {
+  // Healthy as soon as they run: each deployment is over before the test scales.
+  const update = { MinHealthyTime: 0 };
   const scalable = () =>
-    jobSpec("web", { groups: [{ Name: "web", Count: 2, Scaling: { Min: 0, Max: 3 } }, { Name: "db" }] });
+    jobSpec("web", {
+      groups: [
+        { Name: "web", Count: 2, Scaling: { Min: 0, Max: 3 }, Update: update },
+        { Name: "db", Update: update },
+      ],
+    });
 
   it("scales a group to zero: a new version, the group's allocations stopped, a scaling event with the message", async () => {
     await sim.registerJob(scalable());

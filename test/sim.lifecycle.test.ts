@@ -8,6 +8,7 @@ import {
   NomadSimulator,
   RecordingRuntime,
 } from "./sim/index.js";
+import { FakeClock } from "./support/fake-clock.js";
 
 const open: Array<{ close(): unknown }> = [];
 
@@ -15,12 +16,14 @@ afterEach(async () => {
   for (const each of open.splice(0).reverse()) await each.close();
 });
 
+/** The cluster's clock stands still unless a test moves it: allocations turn healthy only when it does. */
 async function startSim() {
-  const sim = await NomadSimulator.start();
+  const clock = new FakeClock();
+  const sim = await NomadSimulator.start({ clock });
   open.push(sim);
   const runtime = new RecordingRuntime();
   const nodeId = sim.addNode("node-1", runtime);
-  return { sim, runtime, nodeId };
+  return { sim, runtime, nodeId, clock };
 }
 
 /** A stream from now on: after the last batch that touched the node's allocations. */
@@ -53,9 +56,14 @@ async function eventsUntil(stream: StreamProbe, done: (event: Event) => boolean)
 
 const summary = (event: Event) => {
   const alloc = allocationOf(event);
-  if (alloc) return `${event.Type} ${alloc.Name} ${alloc.DesiredStatus}/${alloc.ClientStatus}`;
+  if (alloc) {
+    const tasks = Object.values(alloc.TaskStates ?? {});
+    const lastTaskEvent = tasks[0]?.Events.at(-1)?.Type;
+    const health = alloc.DeploymentStatus?.Healthy ? " healthy" : "";
+    return `${event.Type} ${alloc.Name} ${alloc.DesiredStatus}/${alloc.ClientStatus}${health} (${lastTaskEvent ?? "no task"})`;
+  }
   const job = jobOf(event);
-  return `${event.Type} ${event.Key} v${job?.Version}${job?.Stop ? " stopped" : ""}`;
+  return `${event.Type} ${event.Key} v${job?.Version} ${job?.Status}${job?.Stop ? " stopped" : ""}${job?.Stable ? " stable" : ""}`;
 };
 const completes = (name: string) => (event: Event) =>
   allocationOf(event)?.Name === name && allocationOf(event)?.ClientStatus === "complete";
@@ -69,13 +77,18 @@ describe("stopping a job", () => {
     await send(sim.address, "DELETE", "/v1/job/web", { token: sim.managementToken });
     const events = await eventsUntil(stream, completes("web.web[0]"));
 
+    // As recorded (event-stream.ndjson): the job and its plan, the evaluation done (dead), then the
+    // client telling the task to stop and reporting it complete.
     expect(events.map(summary)).toEqual([
-      "JobDeregistered web v1 stopped",
-      "PlanResult web.web[0] stop/running",
-      "AllocationUpdated web.web[0] stop/complete",
+      "JobDeregistered web v1 running stopped",
+      "PlanResult web.web[0] stop/running (Started)",
+      "PlanResult web v1 pending stopped",
+      "EvaluationUpdated web v1 dead stopped",
+      "AllocationUpdated web.web[0] stop/running (Killing)",
+      "AllocationUpdated web.web[0] stop/complete (Killed)",
     ]);
     expect(runtime.stopped).toEqual(allocIds);
-    expect(events[2]?.Payload).toMatchObject({
+    expect(events.at(-1)?.Payload).toMatchObject({
       Allocation: { TaskStates: { server: { State: "dead", Failed: false } } },
     });
     expect(sim.job("default", "web")?.Status).toBe("dead");
@@ -84,8 +97,9 @@ describe("stopping a job", () => {
 
 describe("scaling a group", () => {
   it("to zero registers a new version, then stops that group's allocations", async () => {
-    const { sim, runtime, nodeId } = await startSim();
+    const { sim, runtime, nodeId, clock } = await startSim();
     await sim.registerJob(jobSpec("web", { groups: [{ Name: "web", Count: 2 }, { Name: "db" }] }));
+    await clock.advance(10_000); // the default MinHealthyTime: the deployment is done
     const stream = await watch(sim, nodeId);
 
     await send(sim.address, "POST", "/v1/job/web/scale", {
@@ -94,13 +108,18 @@ describe("scaling a group", () => {
     });
     const events = await eventsUntil(stream, completes("web.web[1]"));
 
+    // The first version's deployment completed after the node's list was read: the job turned stable.
+    // The group left running moves to the new version in place.
     expect(events.map(summary)).toEqual([
-      "JobRegistered web v1",
-      "PlanResult web.web[0] stop/running",
-      "PlanResult web.web[1] stop/running",
-      "PlanResult web.db[0] run/running",
-      "AllocationUpdated web.web[0] stop/complete",
-      "AllocationUpdated web.web[1] stop/complete",
+      "PlanResult web v0 running stable",
+      "JobRegistered web v1 running stable",
+      "PlanResult web.web[0] stop/running healthy (Started)",
+      "PlanResult web.web[1] stop/running healthy (Started)",
+      "PlanResult web.db[0] run/running (Started)",
+      "AllocationUpdated web.web[0] stop/running healthy (Killing)",
+      "AllocationUpdated web.web[1] stop/running healthy (Killing)",
+      "AllocationUpdated web.web[0] stop/complete healthy (Killed)",
+      "AllocationUpdated web.web[1] stop/complete healthy (Killed)",
     ]);
     expect(runtime.running.size).toBe(1);
   });
@@ -115,7 +134,10 @@ describe("updating a job", () => {
     const second = await sim.registerJob(jobSpec("web", { meta: { "idle-monitor.enabled": "true" } }));
     const events = await eventsUntil(stream, (event) => event.Type === "PlanResult");
 
-    expect(events.map(summary)).toEqual(["JobRegistered web v1", "PlanResult web.web[0] run/running"]);
+    expect(events.map(summary)).toEqual([
+      "JobRegistered web v1 running",
+      "PlanResult web.web[0] run/running (Started)",
+    ]);
     expect(second.allocIds).toEqual(first.allocIds);
     expect(runtime.started).toHaveLength(1);
     const listed = await send(sim.address, "GET", `/v1/node/${nodeId}/allocations`, {
@@ -276,6 +298,98 @@ describe("job status", () => {
     await sim.stopJob("default", "web");
 
     expect(registered && jobOf(registered)?.Status).toBe("pending");
+    expect(sim.job("default", "web")?.Status).toBe("dead");
+  });
+});
+
+describe("deployments", () => {
+  const scale = (sim: NomadSimulator, count: number) =>
+    send(sim.address, "POST", "/v1/job/web/scale", {
+      token: sim.managementToken,
+      body: { Count: count, Target: { Group: "web" }, Message: "test" },
+    }).then((answer) => [answer.status, answer.status === 200 ? "" : answer.body]);
+  const BLOCKED = [400, "job scaling blocked due to active deployment"];
+
+  it("a service job's is active until its allocations have run for MinHealthyTime on the cluster's clock; then the job is stable", async () => {
+    const { sim, clock } = await startSim();
+    const { allocIds } = await sim.registerJob(jobSpec("web"));
+    const startedAt = sim.allocations({ jobId: "web" })[0]?.TaskStates?.server?.StartedAt;
+
+    expect(await scale(sim, 0)).toEqual(BLOCKED);
+    await clock.advance(9_999);
+    expect(await scale(sim, 0)).toEqual(BLOCKED);
+    expect(sim.job("default", "web")?.Stable).toBe(false);
+
+    await clock.advance(1);
+    // allocation-*.http: healthy exactly MinHealthyTime (10 s by default) after the task started.
+    const [alloc] = sim.allocations({ jobId: "web" });
+    expect(alloc?.ID).toBe(allocIds[0]);
+    expect(alloc?.DeploymentStatus).toMatchObject({
+      Healthy: true,
+      Timestamp: new Date(Date.parse(startedAt ?? "") + 10_000).toISOString(),
+    });
+    expect(sim.job("default", "web")?.Stable).toBe(true);
+    expect(await scale(sim, 0)).toEqual([200, ""]);
+  });
+
+  it("takes the MinHealthyTime of the group's update block", async () => {
+    const { sim, clock } = await startSim();
+    await sim.registerJob(jobSpec("web", { groups: [{ Name: "web", Update: { MinHealthyTime: 2e9 } }] }));
+
+    await clock.advance(1_999);
+    expect(await scale(sim, 0)).toEqual(BLOCKED);
+    await clock.advance(1);
+    expect(await scale(sim, 0)).toEqual([200, ""]);
+  });
+
+  it("is made again when a group scaled to zero is scaled up, and only then", async () => {
+    const { sim, clock } = await startSim();
+    await sim.registerJob(jobSpec("web"));
+    await clock.advance(10_000);
+
+    expect(await scale(sim, 0)).toEqual([200, ""]);
+    await sim.whenSettled();
+    expect(await scale(sim, 0), "nothing to deploy at count 0").toEqual([200, ""]);
+    expect(await scale(sim, 1)).toEqual([200, ""]);
+    await sim.whenSettled();
+    expect(await scale(sim, 0)).toEqual(BLOCKED);
+    await clock.advance(10_000);
+    expect(await scale(sim, 0)).toEqual([200, ""]);
+  });
+
+  it("ends when one of its allocations fails, and never holds a stop back", async () => {
+    const { sim } = await startSim();
+    const failing = await sim.registerJob(jobSpec("web"));
+    await sim.setClientStatus(failing.allocIds[0] ?? "", "failed");
+    expect(await scale(sim, 0)).toEqual([200, ""]);
+
+    const { sim: other } = await startSim();
+    await other.registerJob(jobSpec("web"));
+    await send(other.address, "DELETE", "/v1/job/web", { token: other.managementToken });
+    await other.whenSettled();
+    expect(other.allocations({ jobId: "web" }).map((alloc) => alloc.ClientStatus)).toEqual(["complete"]);
+  });
+
+  it("is never made for a batch job: its allocations have no deployment", async () => {
+    const { sim } = await startSim();
+    await sim.registerJob(jobSpec("web", { type: "batch" }));
+
+    expect(sim.allocations({ jobId: "web" })[0]).toMatchObject({ DeploymentID: "", DeploymentStatus: null });
+    expect(await scale(sim, 0)).toEqual([200, ""]);
+  });
+
+  it("a job's status never changes without an event: a failed allocation's job turns dead in the same batch", async () => {
+    const { sim, nodeId } = await startSim();
+    const { allocIds } = await sim.registerJob(jobSpec("web"));
+    const stream = await watch(sim, nodeId);
+
+    await sim.setClientStatus(allocIds[0] ?? "", "failed");
+    const batch = await stream.nextBatch<{ Events: Event[] }>();
+
+    expect(batch.Events.map(summary)).toEqual([
+      "AllocationUpdated web.web[0] run/failed (Driver Failure)",
+      "AllocationUpdated web v0 dead",
+    ]);
     expect(sim.job("default", "web")?.Status).toBe("dead");
   });
 });

@@ -12,6 +12,7 @@ import {
   RecordingRuntime,
   type SimulatorOptions,
 } from "./sim/index.js";
+import { FakeClock } from "./support/fake-clock.js";
 
 let contract: OpenApiContract;
 const open: Array<{ close(): unknown }> = [];
@@ -24,8 +25,10 @@ afterEach(async () => {
   for (const each of open.splice(0).reverse()) await each.close();
 });
 
+// The cluster's clock stands still unless a test moves it: no allocation turns healthy by itself
+// (its group's MinHealthyTime never passes), so each test sees only the events it causes.
 async function startSim(options: SimulatorOptions = {}): Promise<{ sim: NomadSimulator; nodeId: string }> {
-  const sim = await NomadSimulator.start({ heartbeatIntervalMs: 60_000, ...options });
+  const sim = await NomadSimulator.start({ heartbeatIntervalMs: 60_000, clock: new FakeClock(), ...options });
   open.push(sim);
   return { sim, nodeId: sim.addNode("node-1", new RecordingRuntime()) };
 }
@@ -114,7 +117,7 @@ describe("framing", () => {
     expect(running?.TaskStates?.server?.StartedAt).toEqual(expect.any(String));
   });
 
-  it("sends one line per raft index: the job registration, the placement, then the client's update", async () => {
+  it("sends one line per raft index: the job registration, the placement (the job running), then the client's update", async () => {
     const { sim, nodeId } = await startSim();
     const stream = await subscribe(sim, "topic=Allocation&topic=Job");
 
@@ -123,11 +126,15 @@ describe("framing", () => {
 
     expect(batches.map((batch) => batch.Events.map((event) => `${event.Topic}/${event.Type}`))).toEqual([
       ["Job/JobRegistered"],
-      ["Allocation/PlanResult"],
+      ["Allocation/PlanResult", "Job/PlanResult"],
       ["Allocation/AllocationUpdated"],
     ]);
     expect(batches.every((batch) => batch.Events.every((event) => event.Index === batch.Index))).toBe(true);
-    const [registered, placed, running] = eventsOf(batches);
+    const [registered, placed, planned, running] = eventsOf(batches);
+    expect([registered, planned].map((event) => event && jobOf(event)?.Status)).toEqual([
+      "pending",
+      "running",
+    ]);
     expect(registered).toMatchObject({
       Key: "web",
       Namespace: "default",
@@ -226,7 +233,7 @@ describe("filters", () => {
     {
       name: "Job:<id> keeps that job's events",
       topics: "topic=Job:web",
-      expected: ["Job/JobRegistered web"],
+      expected: ["Job/JobRegistered web", "Job/PlanResult web"],
     },
     {
       name: "Allocation:<job id> matches the FilterKeys",
@@ -236,12 +243,22 @@ describe("filters", () => {
     {
       name: "a topic without a key means every key",
       topics: "topic=Job",
-      expected: ["Job/JobRegistered web", "Job/JobRegistered api"],
+      expected: [
+        "Job/JobRegistered web",
+        "Job/PlanResult web",
+        "Job/JobRegistered api",
+        "Job/PlanResult api",
+      ],
     },
     {
       name: "repeated topics add up",
       topics: "topic=Job:api&topic=Allocation:web",
-      expected: ["Allocation/PlanResult web", "Allocation/AllocationUpdated web", "Job/JobRegistered api"],
+      expected: [
+        "Allocation/PlanResult web",
+        "Allocation/AllocationUpdated web",
+        "Job/JobRegistered api",
+        "Job/PlanResult api",
+      ],
     },
   ])("$name", async ({ topics, expected }) => {
     const { sim } = await startSim({ heartbeatIntervalMs: 20 });
@@ -267,10 +284,10 @@ describe("filters", () => {
   });
 
   it.each([
-    { namespace: "", expected: ["default"] },
-    { namespace: "&namespace=team-a", expected: ["team-a"] },
-    { namespace: "&namespace=*", expected: ["default", "team-a"] },
-  ])("namespace filter '$namespace' sees $expected", async ({ namespace, expected }) => {
+    { namespace: "", expected: ["default", "default"] },
+    { namespace: "&namespace=team-a", expected: ["team-a", "team-a"] },
+    { namespace: "&namespace=*", expected: ["default", "default", "team-a", "team-a"] },
+  ])("namespace filter '$namespace' sees the job events of $expected", async ({ namespace, expected }) => {
     const { sim } = await startSim({ heartbeatIntervalMs: 20 });
     await sim.registerJob(jobSpec("web"));
     await sim.registerJob(jobSpec("api", { namespace: "team-a" }));
@@ -357,6 +374,45 @@ describe("when the token goes away", () => {
 
       expect(await stream.ended()).toEqual({ trailing: lastLine });
       expect((await bystander.nextBatch()).Events[0]?.Type).toBe("PlanResult");
+    },
+  );
+});
+
+describe("on Nomad 2.0.5, where the recordings differ (test/fixtures/nomad-2.0.5/README.md)", () => {
+  it.each<{ name: string; token: (sim: NomadSimulator) => string }>([
+    { name: "a token without read-job", token: (sim) => sim.createToken({ nodeRead: true }) },
+    { name: "an unknown token", token: () => "0ddba11-0000-4000-8000-000000000000" },
+  ])(
+    "answers a subscription with $name 200 with the stream's headers, then nothing, not even a heartbeat",
+    async ({ token }) => {
+      const { sim } = await startSim({ version: "2.0.5", heartbeatIntervalMs: 20 });
+
+      const stream = await subscribe(sim, "topic=Job", token(sim));
+      await sim.registerJob(jobSpec("web"));
+
+      expect([stream.status, stream.headers["content-type"], stream.headers["cache-control"]]).toEqual([
+        200,
+        "application/json",
+        "no-cache",
+      ]);
+      expect(await stream.linesWithin(150)).toEqual([]);
+    },
+  );
+
+  it.each(["revoked", "expired"])(
+    "leaves a %s token's stream open: heartbeats and events go on",
+    async (change) => {
+      const { sim } = await startSim({ version: "2.0.5", heartbeatIntervalMs: 20 });
+      const doomed = sim.createToken({ namespaces: { "*": ["read-job"] } });
+      const stream = await subscribe(sim, "topic=Job&namespace=*", doomed);
+      await stream.nextLine();
+
+      if (change === "revoked") sim.revokeToken(doomed);
+      else sim.expireToken(doomed);
+      await sim.registerJob(jobSpec("web"));
+
+      expect((await stream.nextBatch()).Events[0]?.Type).toBe("JobRegistered");
+      expect(await stream.linesWithin(100)).toContain("{}");
     },
   );
 });

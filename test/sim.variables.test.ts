@@ -137,9 +137,10 @@ describe("check-and-set writes", () => {
     expect([response.status, response.body]).toEqual([400, text]);
   });
 
-  // Nomad 1.6.5 refuses an invalid Variable with 500, plain text (var-put-invalid-path.http,
-  // var-put-too-large.http); the 64 KiB count the lengths of the items' keys and values.
-  it.each([
+  // Nomad refuses an invalid Variable in plain text (var-put-invalid-path.http, var-put-too-large.http):
+  // 1.6.5 with 500 and the message, 2.0.5 with 400 and `RPC Error:: 400,` before it. The 64 KiB count
+  // the lengths of the items' keys and values.
+  const invalid = [
     {
       name: "a path with a space",
       path: "/v1/var/nomad/jobs/a%20b",
@@ -158,12 +159,36 @@ describe("check-and-set writes", () => {
       items: { k: "é".repeat(32 * 1024) },
       text: "variables are limited to 64KiB in total size",
     },
-  ])("refuses $name with 500", async ({ path, items, text }) => {
+  ];
+
+  it.each(invalid)("refuses $name with 500", async ({ path, items, text }) => {
     const response = await call("PUT", path, { body: { Items: items } });
 
     expect([response.status, response.body, response.headers["x-nomad-index"]]).toEqual([500, text, "0"]);
     expect(contract.problems("writeVariable", response)).toEqual([]);
   });
+
+  it.each(invalid)(
+    "as Nomad 2.0.5, refuses $name with 400 `RPC Error:: 400,…`",
+    async ({ path, items, text }) => {
+      const nomad205 = await NomadSimulator.start({ version: "2.0.5" });
+      try {
+        const response = await send(nomad205.address, "PUT", path, {
+          token: nomad205.managementToken,
+          body: { Items: items },
+        });
+
+        expect([response.status, response.body, response.headers["x-nomad-index"]]).toEqual([
+          400,
+          `RPC Error:: 400,${text}`,
+          "0",
+        ]);
+        expect(contract.problems("writeVariable", response)).toEqual([]);
+      } finally {
+        await nomad205.close();
+      }
+    },
+  );
 
   it("takes items of exactly 64 KiB, keys and values counted", async () => {
     const response = await call("PUT", PATH, { body: { Items: { k: "x".repeat(64 * 1024 - 1) } } });

@@ -1,10 +1,11 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import type { WakeRecord } from "../src/cluster/records.js";
-import type { EligibilityRules } from "../src/eligibility.js";
-import type { ClusterPort, Job, Lease, ScaleRequest } from "../src/ports.js";
+import { StartAt } from "../src/cycle/start-at.js";
+import type { EligibilityRules } from "../src/decide/eligibility.js";
+import type { WakeRecord } from "../src/model/cluster.js";
+import type { Job } from "../src/model/nomad.js";
+import type { ClusterPort, Lease, ScaleRequest } from "../src/ports.js";
 import { missedFiringGraceMs } from "../src/schedule.js";
-import { StartAt } from "../src/start-at.js";
 import { FakeClock } from "./support/fake-clock.js";
 
 const MINUTE = 60_000;
@@ -45,6 +46,7 @@ function world(options: {
   const settled: Array<WakeRecord | undefined> = [];
   let evaluated: number | undefined;
   const cluster = {
+    sweep: async () => {},
     wakeRecords: async () => [options.record],
     settleWake: async (_namespace: string, _jobId: string, remaining: WakeRecord | undefined) => {
       settled.push(remaining);

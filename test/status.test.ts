@@ -1,14 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { AllocRecord, NodeReport } from "../src/cluster/report.js";
-import type { AllocationListStub, Job } from "../src/ports.js";
-import {
-  computeStatus,
-  type GroupStatus,
-  type JobSeen,
-  nodeStatus,
-  type PublishedReport,
-  type StatusInput,
-} from "../src/status.js";
+import type { AllocRecord, NodeReport } from "../src/model/cluster.js";
+import type { AllocationListStub, Job } from "../src/model/nomad.js";
+import { computeStatus, nodeStatus } from "../src/status/compute.js";
+import type { GroupStatus, JobSeen, PublishedReport, StatusInput } from "../src/status/types.js";
 
 const NOW = Date.UTC(2026, 11, 1, 9, 0, 0);
 const SECOND = 1_000;

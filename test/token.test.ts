@@ -1,7 +1,7 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
+import { NomadError } from "../src/model/nomad.js";
 import { ActionToken } from "../src/nomad/token.js";
-import { NomadError } from "../src/ports.js";
 
 const TOKEN = "action-token-0123";
 const SECRET = "webhook-secret-4567";

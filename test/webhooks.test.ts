@@ -3,16 +3,15 @@ import type { AddressInfo } from "node:net";
 import { setTimeout as realDelay } from "node:timers/promises";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import type { WebhookEvent } from "../src/webhooks/body.js";
+import { Webhooks, type WebhooksOptions } from "../src/webhooks/sender.js";
 import {
   HEADER_EVENT_ID,
   HEADER_SIGNATURE,
   HEADER_TIMESTAMP,
-  jobWebhookTarget,
   verifyWebhook,
-  type WebhookEvent,
-  Webhooks,
-  type WebhooksOptions,
-} from "../src/webhooks.js";
+} from "../src/webhooks/signature.js";
+import { jobWebhookTarget } from "../src/webhooks/url.js";
 import { FakeClock } from "./support/fake-clock.js";
 
 const SECRET = "s3cret-webhook-value";

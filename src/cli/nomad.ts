@@ -1,14 +1,15 @@
 import { readFileSync } from "node:fs";
 import { Agent as HttpsAgent } from "node:https";
-import { AxiosError, type AxiosResponse } from "axios";
-import { jobKey } from "../allocations.js";
+import type { AxiosResponse } from "axios";
 import { StatePaths } from "../cluster/paths.js";
 import { assembleReport, type ReportItems } from "../cluster/report.js";
+import { jobKey } from "../model/allocation.js";
+import { NomadError } from "../model/nomad.js";
+import { nomadError } from "../nomad/errors.js";
 import { createClient } from "../nomad/generated/client/index.js";
 import { getJob, listJobAllocations, listVariables, readVariable } from "../nomad/generated/sdk.gen.js";
 import type { VariableMetadata } from "../nomad/generated/types.gen.js";
-import { NomadError } from "../ports.js";
-import type { ClaimSeen, JobSeen, PublishedReport } from "../status.js";
+import type { ClaimSeen, JobSeen, PublishedReport } from "../status/types.js";
 import type { Connection } from "./args.js";
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -160,23 +161,12 @@ export class StatusReader {
     return { namespace, ...(this.#region ? { region: this.#region } : {}) };
   }
 
-  /** Errors are built from the response alone: an HTTP client's error carries the request's token header. */
+  /** Errors are classified as the monitor's are (nomad/errors.ts), from the response alone. */
   async #call<T extends AxiosResponse>(what: string, request: () => Promise<T>): Promise<T> {
     try {
       return await request();
     } catch (error) {
-      if (!(error instanceof AxiosError))
-        throw new NomadError("unavailable", undefined, `${what}: ${String(error)}`);
-      const status = error.response?.status;
-      if (status === undefined)
-        throw new NomadError(
-          "unavailable",
-          undefined,
-          `${what}: ${error.code ?? "network error"} (${error.message})`,
-        );
-      const body = typeof error.response?.data === "string" ? error.response.data.trim().slice(0, 300) : "";
-      const kind = status === 404 ? "not-found" : status === 401 || status === 403 ? "auth" : "rejected";
-      throw new NomadError(kind, status, `${what}: HTTP ${status}${body ? ` ${body}` : ""}`);
+      throw nomadError(error, what);
     }
   }
 }

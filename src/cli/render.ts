@@ -1,6 +1,6 @@
 import { formatDuration } from "../duration.js";
-import { shortId } from "../plan.js";
-import type { GroupStatus, StatusWait } from "../status.js";
+import { shortId } from "../model/allocation.js";
+import type { GroupStatus, StatusWait } from "../status/types.js";
 
 /** Columns glued by two spaces, as the `nomad` CLI's tables (columnize) are. */
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {

@@ -1,4 +1,4 @@
-import { computeStatus } from "../status.js";
+import { computeStatus } from "../status/compute.js";
 import { EXIT, type StatusOptions } from "./args.js";
 import { StatusReader } from "./nomad.js";
 import { renderJobStatus, renderStatusJson, renderStatusTable } from "./render.js";

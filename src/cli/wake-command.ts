@@ -1,6 +1,7 @@
 import { StatePaths } from "../cluster/paths.js";
-import { type WakeRecord, WakeRecords } from "../cluster/records.js";
+import { WakeRecords } from "../cluster/records.js";
 import { formatDuration } from "../duration.js";
+import type { WakeRecord } from "../model/cluster.js";
 import { NomadHttpApi } from "../nomad/api.js";
 import { bringBack, type WakeStep } from "../wake.js";
 import { EXIT, type WakeOptions } from "./args.js";

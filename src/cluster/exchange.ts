@@ -1,34 +1,16 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
+import type { NodeReport, PeerEvidence, WakeRecord } from "../model/cluster.js";
+import type { ExchangeTiming } from "../model/timing.js";
 import { RateLimitedNotice } from "../notices.js";
-import type { PeerEvidence } from "../plan.js";
 import type { ClusterPort, Lease, VariableStore } from "../ports.js";
+import { Claims } from "./claims.js";
 import { IndexClock } from "./freshness.js";
+import { Leases } from "./lease.js";
 import type { StatePaths } from "./paths.js";
-import { type WakeRecord, WakeRecords } from "./records.js";
-import { assembleReport, encodeReport, type NodeReport, type ReportItems } from "./report.js";
-
-export interface ExchangeTiming {
-  /** A node writes its report at least this often, so that its silence means its monitor is gone. */
-  heartbeatMs: number;
-  /** Another node's report older than its heartbeat plus this margin is stale: unknown. */
-  staleMarginMs: number;
-  /** A Variable of another node that has not moved for this long is removed. */
-  retentionMs: number;
-}
-
-/** A node's report is written at least every this many check intervals. */
-const HEARTBEAT_INTERVALS = 3;
-
-/**
- * With the default 60 s interval: a heartbeat write every 3 min (20 writes per node per hour when nothing
- * changes), another node's report is stale 2 min after its heartbeat was due, and Variables untouched
- * for an hour are removed.
- */
-export function exchangeTiming(checkIntervalMs: number): ExchangeTiming {
-  const heartbeatMs = HEARTBEAT_INTERVALS * checkIntervalMs;
-  return { heartbeatMs, staleMarginMs: 2 * checkIntervalMs, retentionMs: 20 * heartbeatMs };
-}
+import { WakeRecords } from "./records.js";
+import { assembleReport, digestOf, encodeReport, evidenceOf } from "./report.js";
+import { Sweeper } from "./sweep.js";
 
 export interface ExchangeOptions {
   store: VariableStore;
@@ -39,34 +21,14 @@ export interface ExchangeOptions {
   timing: ExchangeTiming;
 }
 
-interface SeenVariable {
-  modifyIndex: number;
-  /** This node's clock when it first saw this ModifyIndex: the write happened before. */
-  firstSeenAt: number;
-}
-
-interface PeerReport {
-  parts: Map<number, SeenVariable & { items: ReportItems | undefined }>;
-  report: NodeReport | undefined;
-  /** When the assembled report was first seen whole (this node's clock). */
-  firstSeenAt: number;
-  /** The highest ModifyIndex of its parts. */
-  modifyIndex: number;
-}
-
-/**
- * What the monitors of a cluster tell each other, through Nomad Variables under their own job's path:
- * each node publishes its report (one writer per Variable, check-and-set), reads the others' with one
- * prefix list per cycle and a read only of what moved, and claims an action before taking it.
- */
 export class ClusterExchange implements ClusterPort {
   readonly #options: ExchangeOptions;
   readonly #indexes: IndexClock;
   readonly #notices: RateLimitedNotice;
-  readonly #peers = new Map<string, PeerReport>();
-  readonly #claims = new Map<string, SeenVariable & { durationMs: number }>();
+  readonly #claims: Claims;
+  readonly #sweeper: Sweeper;
   readonly #wakeRecords: WakeRecords;
-  readonly #leases = new Map<string, LeaseState>();
+  readonly #leases: Leases;
   /** ModifyIndex of each part of this node's own report, for check-and-set. */
   #ownParts: number[] = [];
   #written: { digest: string; at: number } | undefined;
@@ -78,6 +40,9 @@ export class ClusterExchange implements ClusterPort {
     this.#indexes = new IndexClock(options.timing.retentionMs);
     this.#notices = new RateLimitedNotice(60_000, () => options.clock.now());
     this.#wakeRecords = new WakeRecords(options.store, options.paths);
+    this.#claims = new Claims({ ...options, retentionMs: options.timing.retentionMs });
+    this.#leases = new Leases(options);
+    this.#sweeper = new Sweeper({ ...options, claims: this.#claims });
   }
 
   /** Whether reports go out and come in: without both, jobs spanning nodes are left alone. */
@@ -104,15 +69,20 @@ export class ClusterExchange implements ClusterPort {
   }
 
   /**
-   * Writes this node's report when something other nodes rely on changed (an allocation's state, its
-   * quiet-since, the set of allocations, a cooldown), and otherwise once per heartbeat.
+   * Writes this node's report when a cooldown changed, when its heartbeat is due, and — `deciding` a job
+   * that spans nodes — once per interval, so that the other nodes deciding it see this one alive.
    */
-  async publish(own: Omit<NodeReport, "heartbeatMs">): Promise<void> {
+  async publish(own: Omit<NodeReport, "heartbeatMs">, deciding: boolean): Promise<void> {
     const { clock, timing } = this.#options;
     const report = { ...own, heartbeatMs: timing.heartbeatMs };
     const digest = digestOf(report);
     const now = clock.now();
-    if (this.#written?.digest === digest && now - this.#written.at < timing.heartbeatMs) return;
+    const sinceWritten = this.#written === undefined ? Number.POSITIVE_INFINITY : now - this.#written.at;
+    const due =
+      this.#written?.digest !== digest ||
+      sinceWritten >= timing.heartbeatMs ||
+      (deciding && sinceWritten >= timing.intervalMs / 2);
+    if (!due) return;
     try {
       await this.#write(report, now);
       this.#written = { digest, at: now };
@@ -129,11 +99,14 @@ export class ClusterExchange implements ClusterPort {
     const parts = encodeReport(report, now);
     for (const [index, items] of parts.entries()) {
       const path = paths.reportPart(nodeId, index);
+      const sentAt = this.#options.clock.now();
       let result = await store.write(path, items, this.#ownParts[index] ?? 0);
       // Only this node writes here; a conflict means the index it knew is old (a restart): write over it.
       if (result.kind === "conflict") result = await store.write(path, items, result.current.modifyIndex);
       if (result.kind === "conflict") throw new Error(`${path} keeps changing under this node`);
       this.#ownParts[index] = result.modifyIndex;
+      // What another node writes at a higher raft index, it wrote after this write was sent.
+      this.#indexes.observe(result.modifyIndex, sentAt);
     }
     for (let index = parts.length; index < this.#ownParts.length; index++) {
       await store.delete(paths.reportPart(nodeId, index), this.#ownParts[index] ?? 0);
@@ -141,133 +114,51 @@ export class ClusterExchange implements ClusterPort {
     this.#ownParts.length = parts.length;
   }
 
-  /** Lists what every node published (one request), reads what moved, and removes what is long gone. */
-  async refresh(): Promise<void> {
-    const { store, paths, clock, nodeId } = this.#options;
-    const sentAt = clock.now();
-    let listed: Awaited<ReturnType<VariableStore["list"]>>;
-    try {
-      listed = await store.list(paths.all);
-    } catch (error) {
-      this.#reading = false;
-      this.#failed("read the other nodes' activity reports", error);
-      return;
-    }
-    const now = clock.now();
-    this.#indexes.observe(listed.index, sentAt);
-    const reportParts = new Map<string, Map<number, number>>();
-    const claims = new Map<string, number>();
-    for (const entry of listed.entries) {
-      const part = paths.parseReportPart(entry.path);
-      if (part && part.nodeId !== nodeId) {
-        const parts = reportParts.get(part.nodeId) ?? new Map<number, number>();
-        parts.set(part.part, entry.modifyIndex);
-        reportParts.set(part.nodeId, parts);
-      } else if (paths.isClaim(entry.path)) claims.set(entry.path, entry.modifyIndex);
-    }
-    try {
-      for (const [peer, parts] of reportParts) await this.#refreshPeer(peer, parts, now);
-      this.#reading = true;
-    } catch (error) {
-      this.#reading = false;
-      this.#failed("read the other nodes' activity reports", error);
-    }
-    for (const peer of this.#peers.keys()) if (!reportParts.has(peer)) this.#peers.delete(peer);
-    await this.#sweep(reportParts, claims, now);
-  }
-
-  async #refreshPeer(nodeId: string, listed: ReadonlyMap<number, number>, now: number): Promise<void> {
-    const { store, paths } = this.#options;
-    const peer = this.#peers.get(nodeId) ?? {
-      parts: new Map(),
-      report: undefined,
-      firstSeenAt: now,
-      modifyIndex: 0,
-    };
-    this.#peers.set(nodeId, peer);
-    let moved = false;
-    for (const [part, modifyIndex] of listed) {
-      if (peer.parts.get(part)?.modifyIndex === modifyIndex) continue;
-      const variable = await store.read(paths.reportPart(nodeId, part));
-      peer.parts.set(part, { modifyIndex, firstSeenAt: now, items: variable?.items });
-      moved = true;
-    }
-    for (const part of peer.parts.keys()) if (!listed.has(part)) peer.parts.delete(part);
-    if (!moved && peer.report) return;
-    const ordered = [...peer.parts.entries()].sort(([a], [b]) => a - b).map(([, seen]) => seen.items);
-    const report = assembleReport(ordered);
-    if (!report) return;
-    peer.report = report;
-    peer.firstSeenAt = now;
-    peer.modifyIndex = Math.max(...[...peer.parts.values()].map((seen) => seen.modifyIndex));
-  }
-
-  /** Reports whose writer is gone, and claims past their time, are removed by whichever monitor sees them. */
-  async #sweep(
-    reportParts: ReadonlyMap<string, ReadonlyMap<number, number>>,
-    claims: ReadonlyMap<string, number>,
-    now: number,
-  ): Promise<void> {
-    const { store, paths, timing, log } = this.#options;
-    const gone: Array<{ path: string; modifyIndex: number; what: string }> = [];
-    for (const [peer, parts] of reportParts) {
-      const known = this.#peers.get(peer);
-      const untouched = [...(known?.parts.values() ?? [])].every(
-        (seen) => now - seen.firstSeenAt >= timing.retentionMs,
-      );
-      if (!known || !untouched) continue;
-      for (const [part, modifyIndex] of parts)
-        gone.push({ path: paths.reportPart(peer, part), modifyIndex, what: `the report of node ${peer}` });
-    }
-    for (const [path, modifyIndex] of claims) {
-      const seen = this.#claims.get(path);
-      if (seen?.modifyIndex !== modifyIndex) {
-        const current = await store.read(path).catch(() => undefined);
-        this.#claims.set(path, {
-          modifyIndex,
-          firstSeenAt: now,
-          durationMs: Number(current?.items.durationMs ?? timing.retentionMs),
-        });
-        continue;
-      }
-      if (now - seen.firstSeenAt >= seen.durationMs)
-        gone.push({ path, modifyIndex, what: "an expired claim" });
-    }
-    for (const path of this.#claims.keys()) if (!claims.has(path)) this.#claims.delete(path);
-    for (const { path, modifyIndex, what } of gone) {
-      const result = await store.delete(path, modifyIndex).catch(() => "conflict" as const);
-      if (result === "deleted") log.info(`removed ${what} (${path}): untouched for too long`);
-    }
-  }
-
-  /** What the other nodes' reports say about their allocations now; stale reports say "stale". */
-  evidence(): PeerEvidence[] {
+  /**
+   * What the given nodes' reports say about their allocations, read now (a read per report part): quiet
+   * only if written within `freshMs`, anything else while its writer keeps its heartbeat, else "stale"
+   * (report.ts evidenceOf). Undefined when the reports cannot be read.
+   */
+  async peerEvidence(nodeIds: readonly string[]): Promise<PeerEvidence[] | undefined> {
     const { clock, timing } = this.#options;
-    const now = clock.now();
     const evidence: PeerEvidence[] = [];
-    for (const [nodeId, peer] of this.#peers) {
-      if (!peer.report) continue;
-      const age = this.#indexes.maxAge(peer.modifyIndex, now);
-      const stale = age === undefined || age > peer.report.heartbeatMs + timing.staleMarginMs;
-      for (const [allocId, record] of Object.entries(peer.report.allocs)) {
-        if (stale) evidence.push({ nodeId, allocId, state: "stale", idleForMs: undefined });
-        else if (record.state === "quiet")
-          evidence.push({
-            nodeId,
-            allocId,
-            state: "quiet",
-            idleForMs: (record.quietForMs ?? 0) + (now - peer.firstSeenAt),
-          });
-        else
-          evidence.push({
-            nodeId,
-            allocId,
-            state: record.state,
-            idleForMs: record.state === "active" ? 0 : undefined,
-          });
+    try {
+      for (const nodeId of nodeIds) {
+        const read = await this.#readReport(nodeId);
+        if (!read) continue;
+        const age = this.#indexes.maxAge(read.modifyIndex, clock.now());
+        const aliveMs = read.report.heartbeatMs + timing.staleMarginMs;
+        evidence.push(...evidenceOf(nodeId, read.report, age, { freshMs: timing.freshMs, aliveMs }));
       }
+    } catch (error) {
+      this.#reading = false;
+      this.#failed("read the other nodes' activity reports", error);
+      return undefined;
     }
+    this.#reading = true;
     return evidence;
+  }
+
+  /** A node's report, from its first part (which says how many there are) and any others; its oldest write. */
+  async #readReport(nodeId: string): Promise<{ report: NodeReport; modifyIndex: number } | undefined> {
+    const { store, paths } = this.#options;
+    const first = await store.read(paths.reportPart(nodeId, 0));
+    if (!first) return undefined;
+    const count = Number(first.items.parts);
+    const rest = await Promise.all(
+      Array.from({ length: Number.isInteger(count) && count > 1 ? count - 1 : 0 }, (_, index) =>
+        store.read(paths.reportPart(nodeId, index + 1)),
+      ),
+    );
+    const report = assembleReport([first.items, ...rest.map((part) => part?.items)]);
+    if (!report) return undefined;
+    const modifyIndex = Math.min(first.modifyIndex, ...rest.map((part) => part?.modifyIndex ?? 0));
+    return { report, modifyIndex };
+  }
+
+  /** Removes the reports of nodes gone for good and claims past their time; called by one node (sweep.ts). */
+  sweep(): Promise<void> {
+    return this.#sweeper.sweep().catch((error: unknown) => this.#failed("sweep what gone nodes left", error));
   }
 
   async recordWake(record: WakeRecord): Promise<void> {
@@ -291,88 +182,25 @@ export class ClusterExchange implements ClusterPort {
     else await this.#wakeRecords.remove(namespace, jobId);
   }
 
-  /**
-   * A lease in a Variable whose items say who holds it, until when, and up to when its holders dealt with
-   * what came due (Nomad 1.6 has no Variable locks): taken when absent, expired or already this node's,
-   * always with check-and-set, so that two monitors racing for it never both get it. Expiry is compared
-   * on the reader's clock. The holder renews it only once half its time has passed, and a lease seen held
-   * by another is not read again before it expires: in steady state one write per half lease, cluster-wide.
-   */
+  /** A lease one monitor of the cluster holds at a time (lease.ts); undefined when another holds it or it cannot be had. */
   async lease(name: string, durationMs: number): Promise<Lease | undefined> {
-    const { store, paths, nodeId, clock } = this.#options;
-    const now = clock.now();
-    const known = this.#leases.get(name);
-    if (known && !known.ours && now < known.expiresAt) return undefined;
-    if (known?.ours && known.expiresAt - now > durationMs / 2) return leaseOf(known);
-    const path = paths.lease(name);
     try {
-      const current = await store.read(path);
-      const expiresAt = Number(current?.items.expiresAt);
-      if (current && current.items.node !== nodeId && expiresAt > now) {
-        this.#leases.set(name, {
-          ours: false,
-          expiresAt,
-          modifyIndex: current.modifyIndex,
-          evaluatedAt: undefined,
-        });
-        return undefined;
-      }
-      const stored = Number(current?.items.evaluatedAt);
-      const evaluatedAt = known?.ours ? known.evaluatedAt : stored > 0 ? stored : undefined;
-      const items = {
-        node: nodeId,
-        expiresAt: String(now + durationMs),
-        evaluatedAt: String(evaluatedAt ?? 0),
-      };
-      const taken = await store.write(path, items, current?.modifyIndex ?? 0);
-      if (taken.kind === "conflict") {
-        this.#leases.delete(name);
-        return undefined;
-      }
-      const held = { ours: true, expiresAt: now + durationMs, modifyIndex: taken.modifyIndex, evaluatedAt };
-      this.#leases.set(name, held);
-      return leaseOf(held);
+      return await this.#leases.lease(name, durationMs);
     } catch (error) {
-      this.#leases.delete(name);
       this.#failed(`hold the ${name} lease`, error);
       return undefined;
     }
   }
 
-  /**
-   * Claims an action on a job with a `cas=0` write, so that two nodes never both act. A claim lasts
-   * `durationMs` (the cooldown) as each reader sees it, then any monitor removes it. This node's own
-   * claim (an earlier attempt, or from before a restart) does not stop it.
-   */
+  /** Claims the action on a job (claims.ts), so that one node only acts; "unavailable" when the Variables cannot be reached. */
   async claim(
     namespace: string,
     jobId: string,
     action: string,
     durationMs: number,
   ): ReturnType<ClusterPort["claim"]> {
-    const { store, paths, nodeId, clock } = this.#options;
-    const path = paths.claim(namespace, jobId);
-    const items = { node: nodeId, action, durationMs: String(durationMs), job: jobId, namespace };
     try {
-      for (let attempt = 0; attempt < 2; attempt++) {
-        const result = await store.write(path, items, 0);
-        if (result.kind === "written") return "claimed";
-        const { current } = result;
-        if (current.items.node === nodeId) return "claimed";
-        const seen = this.#claims.get(path);
-        const now = clock.now();
-        if (seen?.modifyIndex !== current.modifyIndex) {
-          this.#claims.set(path, {
-            modifyIndex: current.modifyIndex,
-            firstSeenAt: now,
-            durationMs: Number(current.items.durationMs ?? durationMs),
-          });
-          return "held";
-        }
-        if (now - seen.firstSeenAt < seen.durationMs) return "held";
-        if ((await store.delete(path, current.modifyIndex)) === "conflict") return "held";
-      }
-      return "held";
+      return await this.#claims.claim(namespace, jobId, action, durationMs);
     } catch (error) {
       this.#failed(`claim the action on job ${jobId}`, error);
       return "unavailable";
@@ -386,29 +214,4 @@ export class ClusterExchange implements ClusterPort {
         `cannot ${what} in Nomad Variables: ${reason}; jobs whose allocations span nodes are left alone until it can`,
       );
   }
-}
-
-interface LeaseState {
-  ours: boolean;
-  expiresAt: number;
-  modifyIndex: number;
-  /** Ours only: up to when what came due was dealt with; written with the next renewal. */
-  evaluatedAt: number | undefined;
-}
-
-function leaseOf(state: LeaseState): Lease {
-  return {
-    evaluatedAt: state.evaluatedAt,
-    evaluated: (at) => {
-      state.evaluatedAt = at;
-    },
-  };
-}
-
-/** What other nodes rely on: the allocations, their states, when quiet ones went quiet, and the cooldowns. */
-function digestOf(report: NodeReport): string {
-  const allocs = Object.entries(report.allocs)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([id, record]) => [id, record.state, record.state === "quiet" ? record.quietSince : null]);
-  return JSON.stringify([allocs, report.cooldowns]);
 }

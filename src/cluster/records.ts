@@ -1,20 +1,7 @@
-import type { Job, VariableStore } from "../ports.js";
+import type { WakeRecord } from "../model/cluster.js";
+import type { VariableStore } from "../ports.js";
 import type { StatePaths } from "./paths.js";
 import { assembleParts, encodeParts } from "./report.js";
-
-/** What the monitor did to a job, kept so that `nomad-idle-monitor wake` can undo it. */
-export interface WakeRecord {
-  v: 1;
-  namespace: string;
-  jobId: string;
-  /** The node whose monitor acted, and when (its clock). */
-  node: string;
-  at: number;
-  /** The job as Nomad returned it right before the monitor stopped it: registered again as it was. */
-  stopped?: Job;
-  /** Groups the monitor scaled to zero, with the counts they had. */
-  scaled?: Record<string, number>;
-}
 
 const KEY = "record";
 

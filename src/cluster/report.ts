@@ -1,35 +1,43 @@
-/** What a node's monitor says about one opted-in allocation on its node. */
-export interface AllocRecord {
-  /** Which job and group it belongs to, and that group's policy: what `status` shows. */
-  namespace?: string;
-  job?: string;
-  group?: string;
-  timeoutMs?: number;
-  action?: string;
-  state: "quiet" | "active" | "unknown";
-  /** Quiet: how long it had been quiet when the report was written (other nodes add their own elapsed time). */
-  quietForMs?: number;
-  /** The writer's own clock, read back only by the writer after a restart. */
-  quietSince?: number;
-  bytesSinceActive?: number;
-  counters?: Record<string, number>;
-  countersAt?: number;
-}
-
-/** One node's report, published in Nomad Variables and read by every other node's monitor. */
-export interface NodeReport {
-  v: 1;
-  nodeId: string;
-  /** The writer promises a new write at least this often: silence longer than that means it is gone. */
-  heartbeatMs: number;
-  /** The writer's clock; only the writer reads it back. */
-  writtenAt: number;
-  allocs: Record<string, AllocRecord>;
-  /** Jobs acted on from this node, and until when (the writer's clock) they are left alone. */
-  cooldowns: Record<string, number>;
-}
+import type { NodeReport, PeerEvidence } from "../model/cluster.js";
 
 export type ReportItems = Record<string, string>;
+
+/**
+ * What must reach the Variables at once when it changes: the cooldowns, which a restart right after an
+ * action must find. Everything else waits for the heartbeat (or goes out each cycle of a decision).
+ */
+export function digestOf(report: NodeReport): string {
+  return JSON.stringify(Object.entries(report.cooldowns).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
+ * What node `nodeId`'s report, written at most `ageMs` ago, says about each of its allocations. A quiet
+ * allocation counts only if written within `freshMs` (its monitor alive at decision time); anything else
+ * counts while its writer keeps its heartbeat (`aliveMs`). What does not count is stale, with what it said.
+ * A quiet time is the one written, never extended on this node's clock.
+ */
+export function evidenceOf(
+  nodeId: string,
+  report: NodeReport,
+  ageMs: number | undefined,
+  bounds: { freshMs: number; aliveMs: number },
+): PeerEvidence[] {
+  return Object.entries(report.allocs).map(([allocId, record]): PeerEvidence => {
+    const idleForMs =
+      record.state === "quiet" ? (record.quietForMs ?? 0) : record.state === "active" ? 0 : undefined;
+    const within = record.state === "quiet" ? bounds.freshMs : bounds.aliveMs;
+    if (ageMs === undefined || ageMs > within)
+      return {
+        nodeId,
+        allocId,
+        state: "stale",
+        idleForMs: undefined,
+        ageMs,
+        reported: { state: record.state, idleForMs },
+      };
+    return { nodeId, allocId, state: record.state, idleForMs, ageMs };
+  });
+}
 
 // nomad-api-notes.md: a Variable holds at most 64 KiB, counted as the sum of its items' key and value
 // lengths; more is refused for good. A report is split into parts well below that.

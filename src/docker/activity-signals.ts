@@ -1,10 +1,10 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { CPU_STRIDE } from "../idle.js";
-import type { ActivitySignals, SignalReading, SignalRequest, SignalValue } from "../ports.js";
+import type { ConnectionsSetting, InboundSession, SignalReading, SignalValue } from "../model/readings.js";
+import { CPU_STRIDE } from "../model/timing.js";
+import type { ActivitySignals, SignalRequest } from "../ports.js";
 import { CgroupCpuReader, type CgroupFs } from "../signals/cpu.js";
-import type { ConnectionsSetting } from "../signals/meta.js";
-import { establishedConnections, type InboundSession, inboundSessions } from "../signals/tcp.js";
+import { establishedConnections, inboundSessions } from "../signals/tcp.js";
 import type { DockerNetworkSampler } from "./network-sampler.js";
 
 export interface DockerActivitySignalsOptions {

@@ -1,14 +1,13 @@
 import type { IncomingMessage } from "node:http";
 import { type Cancel, type Clock, systemClock } from "../clock.js";
 import { backoffDelay } from "../retry.js";
-import { limiter } from "./bounded.js";
+import { Inspections, messageOf, type TrackedContainer } from "./container-inspect.js";
 import {
   type ContainerEvent,
   type DockerEngineClient,
-  DockerEngineError,
+  eachEvent,
   type ListedContainer,
 } from "./engine-client.js";
-import { NamespaceProbe } from "./namespace-probe.js";
 import { type NomadContainer, ownsNamespace } from "./network-namespaces.js";
 
 /** The one label Nomad's docker driver always sets (nomad-api-notes.md, "Docker task driver"). */
@@ -19,26 +18,9 @@ const EVENT_FILTERS = {
   event: ["start", "die", "destroy", "rename"],
   label: [ALLOC_ID_LABEL],
 };
-// Measured on 2 cores, 778 inspects: 1.3 s with 8 in flight, 2.0 s with 32 (dockerd and this process contend).
-const DEFAULT_CONCURRENCY = 8;
 /** Docker's event stream has no heartbeat: a ping now and then notices a connection that died silently. */
 const DEFAULT_PING_INTERVAL_MS = 30_000;
 const DEFAULT_RECONNECT = { initialMs: 1_000, maxMs: 30_000 };
-
-/** A running container of an allocation, and what is known of its process. */
-export interface TrackedContainer {
-  container: NomadContainer;
-  /** Open while the namespace owner's process is known alive; closed on `die`. */
-  probe?: NamespaceProbe;
-  /** Why there is no probe; `processesVisible` false when the PID is not the container's under procRoot. */
-  failure?: { reason: string; processesVisible: boolean | undefined };
-  /** The PID Docker gave, to open the probe again without asking Docker. */
-  pid?: number;
-  /** Bumped by every event about the container, so that a slower inspect never overwrites a newer one. */
-  generation: number;
-  /** The inspect queued or in flight. */
-  inspecting?: Promise<void>;
-}
 
 export interface ContainerWatchOptions {
   engine: DockerEngineClient;
@@ -61,11 +43,10 @@ export interface ContainerWatchOptions {
  */
 export class ContainerWatch {
   readonly #engine: DockerEngineClient;
-  readonly #procRoot: string;
   readonly #pingIntervalMs: number;
   readonly #reconnect: { initialMs: number; maxMs: number };
   readonly #containers = new Map<string, TrackedContainer>();
-  readonly #queue: <R>(task: () => Promise<R>) => Promise<R>;
+  readonly #inspections: Inspections;
   /** The allocations sampled last: their containers are inspected first. */
   #wanted: ReadonlySet<string> = new Set();
   readonly #inspectedListeners: Array<(allocId: string) => void> = [];
@@ -85,17 +66,20 @@ export class ContainerWatch {
   constructor({
     engine,
     procRoot,
-    concurrency = DEFAULT_CONCURRENCY,
+    concurrency,
     pingIntervalMs = DEFAULT_PING_INTERVAL_MS,
     reconnect = DEFAULT_RECONNECT,
     clock = systemClock,
   }: ContainerWatchOptions) {
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
-    }
     this.#engine = engine;
-    this.#procRoot = procRoot;
-    this.#queue = limiter(concurrency);
+    this.#inspections = new Inspections(engine, procRoot, concurrency, {
+      holds: (tracked) => this.#containers.get(tracked.container.id) === tracked,
+      drop: (id) => this.#drop(id),
+      changed: () => this.#version++,
+      announce: (allocId) => {
+        for (const listener of this.#inspectedListeners) listener(allocId);
+      },
+    });
     this.#pingIntervalMs = pingIntervalMs;
     this.#reconnect = reconnect;
     this.#clock = clock;
@@ -186,24 +170,11 @@ export class ContainerWatch {
     this.#pingTimer = this.#clock.every(this.#pingIntervalMs, () => this.#ping(stream));
   }
 
-  /** Newline-separated JSON objects, one per event, until the stream ends. */
+  /** Applies each event (or keeps it while a list is in flight) until the stream ends. */
   #follow(events: IncomingMessage, stream: AbortController): void {
-    let rest = "";
-    events.setEncoding("utf8");
-    events.on("data", (chunk: string) => {
-      const lines = (rest + chunk).split("\n");
-      rest = lines.pop() ?? "";
-      for (const line of lines) {
-        if (line.trim() === "") continue;
-        let event: ContainerEvent;
-        try {
-          event = JSON.parse(line) as ContainerEvent;
-        } catch {
-          continue; // not an event: nothing to apply
-        }
-        if (this.#buffered) this.#buffered.push(event);
-        else this.#apply(event);
-      }
+    eachEvent(events, (event) => {
+      if (this.#buffered) this.#buffered.push(event);
+      else this.#apply(event);
     });
     const ended = () => {
       if (this.#stream !== stream) return;
@@ -273,7 +244,7 @@ export class ContainerWatch {
     // The containers of the allocations sampled last first: a cycle waits only for those.
     const wanted = (tracked: TrackedContainer) => (this.#wanted.has(tracked.container.allocId) ? 0 : 1);
     for (const tracked of toInspect.sort((a, b) => wanted(a) - wanted(b)))
-      this.#queueInspect(tracked, announce);
+      this.#inspections.queue(tracked, announce);
   }
 
   #apply(event: ContainerEvent): void {
@@ -294,7 +265,7 @@ export class ContainerWatch {
         };
         this.#containers.set(id, tracked);
         this.#version++;
-        this.#queueInspect(tracked, true);
+        this.#inspections.queue(tracked, true);
         return;
       }
       case "die":
@@ -311,16 +282,6 @@ export class ContainerWatch {
     }
   }
 
-  #queueInspect(tracked: TrackedContainer, announce: boolean): void {
-    const generation = ++tracked.generation;
-    tracked.probe?.close();
-    tracked.probe = undefined;
-    const inspecting = this.#queue(() => this.#inspect(tracked, generation, announce)).finally(() => {
-      if (tracked.inspecting === inspecting) tracked.inspecting = undefined;
-    });
-    tracked.inspecting = inspecting;
-  }
-
   /** A container that died is no longer running: its probe is closed at once, and it leaves the set. */
   #drop(id: string): void {
     const tracked = this.#containers.get(id);
@@ -331,55 +292,8 @@ export class ContainerWatch {
     this.#version++;
   }
 
-  async #inspect(tracked: TrackedContainer, generation: number, announce: boolean): Promise<void> {
-    const { id } = tracked.container;
-    // Dropped or superseded while it waited in the queue.
-    if (tracked.generation !== generation || this.#containers.get(id) !== tracked) return;
-    const shortId = id.slice(0, 12);
-    let failure: TrackedContainer["failure"];
-    try {
-      const inspected = await this.#engine.inspectContainer(id);
-      if (tracked.generation !== generation || this.#containers.get(id) !== tracked) return;
-      tracked.container = {
-        ...tracked.container,
-        names: [inspected.Name],
-        networkMode: inspected.HostConfig.NetworkMode ?? "default",
-      };
-      const pid = inspected.State.Pid;
-      if (!inspected.State.Running || pid <= 0) {
-        this.#drop(id);
-        return;
-      }
-      tracked.pid = pid;
-      failure = this.openProbe(tracked);
-    } catch (error) {
-      if (tracked.generation !== generation) return;
-      if (error instanceof DockerEngineError && error.statusCode === 404) {
-        this.#drop(id);
-        return;
-      }
-      failure = {
-        reason: `cannot inspect container ${shortId}: ${messageOf(error)}`,
-        processesVisible: undefined,
-      };
-    }
-    tracked.failure = failure;
-    this.#version++;
-    if (announce) for (const listener of this.#inspectedListeners) listener(tracked.container.allocId);
-  }
-
   /** Opens the namespace probe of a container that owns one, from the PID Docker gave; no Docker call. */
   openProbe(tracked: TrackedContainer): TrackedContainer["failure"] {
-    if (tracked.pid === undefined || !ownsNamespace(tracked.container.networkMode)) return undefined;
-    const opening = NamespaceProbe.open(this.#procRoot, tracked.pid, tracked.container.id);
-    if ("probe" in opening) {
-      tracked.probe = opening.probe;
-      return undefined;
-    }
-    return opening;
+    return this.#inspections.openProbe(tracked);
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

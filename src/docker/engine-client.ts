@@ -45,6 +45,26 @@ export interface ContainerEvent {
 
 export type ContainerFilters = Record<string, string[]>;
 
+/** Calls `apply` with each event of an event stream (newline-separated JSON objects) until it ends. */
+export function eachEvent(events: IncomingMessage, apply: (event: ContainerEvent) => void): void {
+  let rest = "";
+  events.setEncoding("utf8");
+  events.on("data", (chunk: string) => {
+    const lines = (rest + chunk).split("\n");
+    rest = lines.pop() ?? "";
+    for (const line of lines) {
+      if (line.trim() === "") continue;
+      let event: ContainerEvent;
+      try {
+        event = JSON.parse(line) as ContainerEvent;
+      } catch {
+        continue; // not an event: nothing to apply
+      }
+      apply(event);
+    }
+  });
+}
+
 export class DockerEngineError extends Error {
   override name = "DockerEngineError";
   constructor(

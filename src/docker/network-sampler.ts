@@ -1,5 +1,5 @@
 import { systemClock } from "../clock.js";
-import type { Reading } from "../idle.js";
+import type { Reading } from "../model/readings.js";
 import type { NetworkSampler } from "../ports.js";
 import { ContainerWatch, type ContainerWatchOptions } from "./container-watch.js";
 import { type AllocationNetwork, allocationNetworks, NO_RUNNING_CONTAINERS } from "./network-namespaces.js";

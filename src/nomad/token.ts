@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { MonitorMetrics } from "../metrics.js";
-import { type NomadApi, NomadError, type TokenSource } from "../ports.js";
+import { NomadError } from "../model/nomad.js";
+import type { NomadApi, TokenSource } from "../ports.js";
 
 const HTTP_TOKEN_ITEM = "http_token";
 const WEBHOOK_SECRET_ITEM = "webhook_secret";

@@ -13,12 +13,6 @@ import { join } from "node:path";
 
 export type CgroupVersion = 1 | 2;
 
-/** One reading of a container's cumulative CPU time; `at` in milliseconds (the monitor's clock). */
-export interface CpuReading {
-  usageNs: number;
-  at: number;
-}
-
 export interface CgroupLocation {
   version: CgroupVersion;
   /** The container's cgroup directory, absolute (under the given root). */
@@ -37,18 +31,6 @@ function containerDirectories(containerId: string): string[] {
 }
 
 const V1_CPU_MOUNTS = ["cpuacct", "cpu,cpuacct", "cpuacct,cpu"];
-
-/**
- * Percent of one core the container used between two readings: 100 is one core busy throughout, 250 two
- * and a half. Undefined when no time passed or the counter went down (the container, hence its cgroup,
- * was recreated): there is no rate to tell.
- */
-export function cpuPercent(before: CpuReading, after: CpuReading): number | undefined {
-  const elapsedMs = after.at - before.at;
-  const usedNs = after.usageNs - before.usageNs;
-  if (!(elapsedMs > 0) || !(usedNs >= 0)) return undefined;
-  return (usedNs / (elapsedMs * 1e6)) * 100;
-}
 
 /** cgroup v1 `cpuacct.usage`: one decimal number of nanoseconds. Undefined for anything else. */
 export function parseCpuacctUsage(text: string): number | undefined {

@@ -1,4 +1,5 @@
-import type { JobMeta, MetaProblem } from "../policy.js";
+import type { JobMeta, MetaProblem } from "../model/meta.js";
+import type { ConnectionsSetting } from "../model/readings.js";
 
 // The meta keys of the extra activity signals (issue 12), read like the keys of policy.ts: group meta wins
 // over job meta per key, every entry of both scopes must be valid, and a bad one is a MetaProblem.
@@ -45,8 +46,6 @@ export const SIGNAL_KEYS = [CPU_KEY, CONNECTIONS_KEY, IGNORE_CHECKS_KEY] as cons
 export const CPU_FORM = 'a percentage of one core, a number followed by "%" (e.g. "5%", "150%"), or "off"';
 export const CONNECTIONS_FORM = '"true", "false" or a comma-separated list of ports 1-65535 (e.g. "22,8080")';
 export const IGNORE_CHECKS_FORM = '"true" or "false"';
-
-export type ConnectionsSetting = { kind: "off" } | { kind: "any-port" } | { kind: "ports"; ports: number[] };
 
 export interface SignalSettings {
   /** The CPU gate in percent of one core; undefined when off. */

@@ -1,3 +1,5 @@
+import type { InboundSession } from "../model/readings.js";
+
 // /proc/<pid>/net/tcp and /proc/<pid>/net/tcp6 of a network namespace: one header line, then one row per socket,
 //   "   1: 0000000000000000FFFF00000B401AAC:1F90 0000000000000000FFFF000001401AAC:D3E2 01 00000000:00000000 ..."
 // `sl`, local address:port, remote address:port, state, then counters this module does not need. Ports are
@@ -130,13 +132,6 @@ function formatIpv6(bytes: number[]): string {
 /** 127.0.0.0/8, ::1 and their v4-mapped form. */
 export function isLoopback(address: string): boolean {
   return address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127.");
-}
-
-/** One ESTABLISHED connection from outside the namespace to one of the allocation's own listening ports. */
-export interface InboundSession {
-  port: number;
-  peer: string;
-  peerPort: number;
 }
 
 export interface InboundSessions {

@@ -1,4 +1,5 @@
-import { type DockerInspectRecord, readDockerInspectRecording, readRecording } from "./recordings.js";
+import type { NomadVersion } from "../sim/index.js";
+import { type DockerInspectRecord, Recordings } from "./recordings.js";
 
 export const ALLOC_ID_LABEL = "com.hashicorp.nomad.alloc_id";
 const NOMAD_LABEL = /^com\.hashicorp\.nomad\./;
@@ -41,17 +42,16 @@ export function layoutOf(records: readonly DockerInspectRecord[], allocId: strin
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-// The trimmed recording has no Id: the pause container's ID is the one in its cgroup paths (proc-of-a-task.txt).
+// The trimmed recordings have no Id: the pause container's ID is the one in its cgroup paths (1.6.5's
+// proc-of-a-task.txt).
 const recordedIds = new Map<string, string>();
 function idOf(record: DockerInspectRecord & { Id?: string }): string {
   return record.Id ?? recordedIds.get(record.Name) ?? "";
 }
 
-export function recordedLayouts(): { hostMode: Layout[]; bridgeMode: Layout[] } {
-  const records = readDockerInspectRecording();
-  const pauseCgroup = /pause container[^\n]*\n[^\n]*\/docker\/([0-9a-f]{64})/.exec(
-    readRecording("proc-of-a-task.txt"),
-  );
+export function recordedLayouts(version: NomadVersion): { hostMode: Layout[]; bridgeMode: Layout[] } {
+  const recorded = new Recordings(version);
+  const records = recorded.dockerInspect();
   const byAlloc = new Map<string, DockerInspectRecord[]>();
   for (const record of records) {
     const allocId = record.Config.Labels[ALLOC_ID_LABEL] ?? "";
@@ -59,8 +59,25 @@ export function recordedLayouts(): { hostMode: Layout[]; bridgeMode: Layout[] } 
   }
   const bridge = [...byAlloc].find(([, group]) => group.some((r) => r.Name.startsWith("/nomad_init_")));
   const host = [...byAlloc].find(([allocId]) => allocId !== bridge?.[0]);
-  if (!bridge || !host || !pauseCgroup?.[1])
-    throw new Error("the recording lacks a host or bridge allocation");
-  recordedIds.set(`/nomad_init_${bridge[0]}`, pauseCgroup[1]);
+  if (!bridge || !host) throw new Error("the recording lacks a host or bridge allocation");
+  recordedIds.set(`/nomad_init_${bridge[0]}`, pauseIdOf(recorded, bridge[1]));
   return { hostMode: layoutOf(host[1], host[0]), bridgeMode: layoutOf(bridge[1], bridge[0]) };
+}
+
+/**
+ * 1.6.5 recorded the pause container's cgroup, which names it. 2.0.5 recorded neither its ID nor its
+ * cgroup: there the task is taken to join the namespace of its allocation's one pause container, and
+ * only the form of its NetworkMode (`container:<64 hex digits>`) is held to the recording.
+ */
+function pauseIdOf(recorded: Recordings, allocation: readonly DockerInspectRecord[]): string {
+  const pauseCgroup = /pause container[^\n]*\n[^\n]*\/docker\/([0-9a-f]{64})/.exec(
+    recorded.read("proc-of-a-task.txt"),
+  );
+  if (pauseCgroup?.[1]) return pauseCgroup[1];
+  const joined = allocation
+    .map((record) => /^container:([0-9a-f]{64})$/.exec(record.HostConfig.NetworkMode)?.[1])
+    .filter((id) => id !== undefined);
+  if (recorded.version === "1.6.5" || joined.length !== 1)
+    throw new Error(`Nomad ${recorded.version}: the recording does not tell the pause container's ID`);
+  return joined[0] ?? "";
 }

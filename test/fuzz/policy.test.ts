@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseDuration } from "../../src/duration.js";
-import { type GroupPolicy, type GroupPolicyResult, groupPolicy, type JobMeta } from "../../src/policy.js";
+import type { JobMeta } from "../../src/model/meta.js";
+import { type GroupPolicy, type GroupPolicyResult, groupPolicy } from "../../src/policy.js";
 import { fc } from "./fc.js";
 import { durationLikeText, expectedMs, goDurationText } from "./go-duration.js";
 

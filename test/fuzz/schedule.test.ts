@@ -1,7 +1,8 @@
 import { Cron } from "croner";
 import { describe, expect, it } from "vitest";
 import { parseDuration } from "../../src/duration.js";
-import { readScheduleMeta, SCHEDULE_KEYS, type Schedule } from "../../src/schedule.js";
+import type { Schedule } from "../../src/schedule.js";
+import { readScheduleMeta, SCHEDULE_KEYS } from "../../src/schedule-meta.js";
 import { fc } from "./fc.js";
 import { durationLikeText, expectedMs, goDurationText } from "./go-duration.js";
 

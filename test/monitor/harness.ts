@@ -7,7 +7,13 @@ import { runDaemon } from "../../src/daemon.js";
 import { SAFE_LOG_OPTIONS } from "../../src/log.js";
 import type { WatchTiming } from "../../src/nomad/watch.js";
 import { simulatorPolicyFromFile } from "../deploy/acl-policy.js";
-import { dockerWorldRuntime, NomadSimulator, type SimJob } from "../sim/index.js";
+import {
+  dockerWorldRuntime,
+  NomadSimulator,
+  type NomadVersion,
+  type SimJob,
+  type SimTaskGroup,
+} from "../sim/index.js";
 import type { DockerWorld } from "../world/world.js";
 
 export interface LogLine {
@@ -23,9 +29,7 @@ export const allLogLines: string[] = [];
 export const STATE_POLICY = new URL("../../nomad/idle-monitor-state-policy.hcl", import.meta.url).pathname;
 
 export const FAST_WATCH: WatchTiming = {
-  silenceMs: 3_000,
-  openMs: 3_000,
-  resyncMs: 4_000,
+  waitMs: 2_000,
   reconnect: { initialMs: 100, maxMs: 1_000 },
 };
 
@@ -48,11 +52,15 @@ export interface Scenario {
  * A simulated cluster with one node backed by the real Docker world (`local`) and one without containers
  * (`other`), the action token in the Variable `nomad/jobs/idle-monitor`, and the monitor's workload
  * identity — the same set-up as in production. Closed when the test that made it finishes. `clock`, when
- * given, is the time of the simulated cluster and of every monitor started in it alike.
+ * given, is the time of the simulated cluster and of every monitor started in it alike; `version` the
+ * Nomad the cluster answers as (1.6.5 by default).
  */
-export async function scenario(world: DockerWorld, options: { clock?: Clock } = {}): Promise<Scenario> {
-  const { clock } = options;
-  const sim = await NomadSimulator.start({ heartbeatIntervalMs: 500, clock });
+export async function scenario(
+  world: DockerWorld,
+  options: { clock?: Clock; version?: NomadVersion } = {},
+): Promise<Scenario> {
+  const { clock, version } = options;
+  const sim = await NomadSimulator.start({ heartbeatIntervalMs: 500, clock, version });
   const localNode = sim.addNode("local", dockerWorldRuntime(world));
   const otherNode = sim.addNode("other");
   const actionToken = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });
@@ -126,6 +134,8 @@ export function serviceJob(
       driver?: string;
       taskMeta?: Record<string, string>;
       hostNetwork?: boolean;
+      /** The group's `update` block; Nomad's default MinHealthyTime (10 s) holds a scale back that long. */
+      update?: SimTaskGroup["Update"];
     }>;
     namespace?: string;
     type?: SimJob["Type"];
@@ -143,6 +153,7 @@ export function serviceJob(
       Meta: group.meta ?? null,
       Networks: group.bridge ? [{ Mode: "bridge" }] : null,
       Scaling: group.scalingMin === undefined ? null : { Min: group.scalingMin, Max: 10, Enabled: true },
+      ...(group.update !== undefined && { Update: group.update }),
       Tasks: [
         {
           Name: "server",

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../../src/clock.js";
+import { allocatedPorts, allocateNetworks } from "./dynamic-ports.js";
 import type { EventBroker } from "./event-broker.js";
 import type { JobSpec } from "./job-spec.js";
 import type {
@@ -7,24 +8,35 @@ import type {
   NomadAllocation,
   NomadEvent,
   NomadJob,
-  NomadTaskEvent,
   NomadTaskState,
   NomadVariable,
   ScalingEvent,
   StringMap,
 } from "./model.js";
-import { isLive, type Plan } from "./scheduler.js";
+import { isLive, isTerminalClientStatus, type Plan } from "./scheduler.js";
 
 export interface SimNode {
   id: string;
   name: string;
 }
 
+/**
+ * A service job's rollout of one version: active from the plan that places or updates its allocations
+ * until each of them has been healthy for the group's MinHealthyTime (then the job is `Stable`), or until
+ * an allocation of it fails or a newer version replaces it. While active, the job cannot be scaled.
+ */
+interface Deployment {
+  id: string;
+  jobVersion: number;
+  active: boolean;
+  /** Kept active by the test (`setDeploymentActive`), whatever its allocations do. */
+  held: boolean;
+}
+
 interface JobRecord {
   job: NomadJob;
-  /** Service jobs get a deployment per version; the others have none (`""`). */
-  deploymentId: string;
-  deploymentActive: boolean;
+  /** The latest deployment; jobs that are not service jobs never get one. */
+  deployment: Deployment | undefined;
   /** An evaluation is waiting for the scheduler (Nomad reports such a job as `pending`). */
   evaluationPending: boolean;
   nodesPerGroup: Record<string, string[]>;
@@ -59,6 +71,8 @@ export class ClusterState {
   readonly #jobs = new Map<string, JobRecord>();
   readonly #allocations = new Map<string, NomadAllocation>();
   readonly #variables = new Map<string, NomadVariable>();
+  /** Woken after every write of the allocations table: blocking queries on a node's allocations. */
+  readonly #allocationWatchers = new Set<() => void>();
   #bridgeAddresses = 0;
 
   constructor(
@@ -101,11 +115,20 @@ export class ClusterState {
   }
 
   isDeploymentActive(namespace: string, jobId: string): boolean {
-    return this.#jobs.get(jobKey(namespace, jobId))?.deploymentActive ?? false;
+    return this.#jobs.get(jobKey(namespace, jobId))?.deployment?.active ?? false;
   }
 
+  /** Holds the job's deployment active (one of its current version, made if need be), or ends it now. */
   setDeploymentActive(namespace: string, jobId: string, active: boolean): void {
-    this.#record(namespace, jobId).deploymentActive = active;
+    const record = this.#record(namespace, jobId);
+    if (!active) {
+      if (record.deployment) Object.assign(record.deployment, { active: false, held: false });
+      return;
+    }
+    if (record.deployment?.jobVersion !== record.job.Version) {
+      record.deployment = { id: randomUUID(), jobVersion: record.job.Version, active: true, held: true };
+    }
+    Object.assign(record.deployment, { active: true, held: true });
   }
 
   scalingEvents(namespace: string, jobId: string, group: string): ScalingEvent[] {
@@ -162,20 +185,42 @@ export class ClusterState {
     return index;
   }
 
-  /** Applies a scheduler plan as one raft apply; returns the allocations placed and stopped. */
+  /**
+   * Applies a scheduler plan as one raft apply: its allocations and, when their change changed the job's
+   * status, the job, all `PlanResult` events of one batch (event-stream.ndjson). Returns the allocations
+   * placed, stopped and updated in place; an empty plan changes nothing.
+   */
   applyPlan(
     namespace: string,
     jobId: string,
     plan: Plan,
-  ): { placed: NomadAllocation[]; stopped: NomadAllocation[] } {
+  ): { placed: NomadAllocation[]; stopped: NomadAllocation[]; updated: NomadAllocation[] } {
     const record = this.#record(namespace, jobId);
+    if (plan.place.length + plan.stop.length + plan.update.length === 0)
+      return { placed: [], stopped: [], updated: [] };
     const index = this.#nextIndex("allocs");
     const now = this.clock.now();
-    const placed = plan.place.map((placement) => {
+    const deployment = this.#deploymentFor(record, plan);
+    const placed: NomadAllocation[] = [];
+    for (const placement of plan.place) {
       const node = this.#nodes.get(placement.nodeId);
       if (!node) throw new Error(`unknown node ${placement.nodeId}`);
-      return newAllocation(record, placement.group, placement.nameIndex, node, index, now);
-    });
+      const portsInUse = [...this.#allocations.values(), ...placed]
+        .filter((alloc) => alloc.NodeID === node.id && isLive(alloc))
+        .flatMap((alloc) => allocatedPorts(alloc).map((port) => port.Value));
+      placed.push(
+        newAllocation(
+          record.job,
+          deployment?.id ?? "",
+          placement.group,
+          placement.nameIndex,
+          node,
+          index,
+          now,
+          new Set(portsInUse),
+        ),
+      );
+    }
     const stopped = plan.stop.map((id) =>
       bumped(
         {
@@ -188,18 +233,96 @@ export class ClusterState {
         true,
       ),
     );
-    const updated = plan.update.map((id) =>
-      bumped({ ...this.#existing(id), Job: record.job, DeploymentID: record.deploymentId }, index, now, true),
-    );
+    // Moved into a new deployment, an allocation's health is judged again (Nomad's generic scheduler).
+    const updated = plan.update.map((id) => {
+      const alloc = this.#existing(id);
+      const joins = deployment !== undefined && alloc.DeploymentID !== deployment.id;
+      return bumped(
+        {
+          ...alloc,
+          Job: record.job,
+          DeploymentID: joins ? deployment.id : alloc.DeploymentID,
+          DeploymentStatus: joins ? null : alloc.DeploymentStatus,
+        },
+        index,
+        now,
+        true,
+      );
+    });
     const changed = [...placed, ...stopped, ...updated];
     for (const alloc of changed) this.#allocations.set(alloc.ID, alloc);
+    const events = changed.map((alloc) => allocationEvent("PlanResult", index, alloc));
+    if (this.#refreshJobStatus(record, index)) events.push(jobEvent("PlanResult", index, record.job));
+    this.#publish(index, events);
+    return { placed, stopped, updated };
+  }
+
+  /** The evaluation of the job's last write is done: `EvaluationUpdated` if that changed the job's status. */
+  completeEvaluation(namespace: string, jobId: string): void {
+    const record = this.#jobs.get(jobKey(namespace, jobId));
+    if (!record) return;
     record.evaluationPending = false;
+    if (this.#statusOf(record) === record.job.Status) return;
+    const index = this.#nextIndex("jobs");
     this.#refreshJobStatus(record, index);
-    this.#publish(
+    this.#publish(index, [jobEvent("EvaluationUpdated", index, record.job)]);
+  }
+
+  /**
+   * What the allocation's client reports once it has run for its group's MinHealthyTime within a
+   * deployment: healthy. The deployment completes once all its allocations are, and the job turns `Stable`.
+   */
+  markHealthy(allocId: string): void {
+    const alloc = this.#allocations.get(allocId);
+    if (!alloc || !isLive(alloc) || alloc.ClientStatus !== "running" || alloc.DeploymentID === "") return;
+    if (alloc.DeploymentStatus?.Healthy) return;
+    const index = this.#nextIndex("allocs");
+    const now = this.clock.now();
+    const healthy = bumped(
+      {
+        ...alloc,
+        DeploymentStatus: {
+          Canary: false,
+          Healthy: true,
+          ModifyIndex: index,
+          Timestamp: new Date(now).toISOString(),
+        },
+      },
       index,
-      changed.map((alloc) => allocationEvent("PlanResult", index, alloc)),
+      now,
+      false,
     );
-    return { placed, stopped };
+    this.#allocations.set(allocId, healthy);
+    this.#publish(index, [allocationEvent("AllocationUpdated", index, healthy)]);
+    const record = this.#jobs.get(jobKey(alloc.Namespace, alloc.JobID));
+    if (record) this.#completeDeployment(record);
+  }
+
+  // Nomad's reconciler: a new version gets a deployment when the plan places or updates allocations of a
+  // job that wants some; the deployment of an older version is cancelled.
+  #deploymentFor(record: JobRecord, plan: Plan): Deployment | undefined {
+    const { job, deployment: current } = record;
+    if (current?.jobVersion === job.Version) return current;
+    if (current && !current.held) current.active = false;
+    const wanted = job.Stop ? 0 : job.TaskGroups.reduce((sum, group) => sum + group.Count, 0);
+    if (job.Type !== "service" || wanted === 0 || plan.place.length + plan.update.length === 0)
+      return undefined;
+    record.deployment = { id: randomUUID(), jobVersion: job.Version, active: true, held: false };
+    return record.deployment;
+  }
+
+  #completeDeployment(record: JobRecord): void {
+    const { deployment, job } = record;
+    if (!deployment?.active || deployment.held) return;
+    const wanted = job.TaskGroups.reduce((sum, group) => sum + group.Count, 0);
+    const members = this.allocationsOfJob(job.Namespace, job.ID).filter(
+      (alloc) => isLive(alloc) && alloc.DeploymentID === deployment.id,
+    );
+    if (members.length < wanted || !members.every((alloc) => alloc.DeploymentStatus?.Healthy)) return;
+    deployment.active = false;
+    const index = this.#nextIndex("jobs");
+    record.job = { ...job, Stable: true, ModifyIndex: index };
+    this.#publish(index, [jobEvent("PlanResult", index, record.job)]);
   }
 
   /** What a node's client reports about an allocation. */
@@ -216,25 +339,23 @@ export class ClusterState {
         ClientDescription: update.description,
         TaskStates: update.taskStates,
         NetworkStatus: existing.NetworkStatus ?? this.#networkStatusOf(existing),
-        DeploymentStatus:
-          existing.DeploymentStatus ??
-          (update.status === "running" && existing.DeploymentID !== ""
-            ? {
-                Canary: false,
-                Healthy: true,
-                ModifyIndex: index,
-                Timestamp: new Date(this.clock.now()).toISOString(),
-              }
-            : null),
       },
       index,
       this.clock.now(),
       false,
     );
     this.#allocations.set(allocId, alloc);
+    const events = [allocationEvent("AllocationUpdated", index, alloc)];
     const record = this.#jobs.get(jobKey(alloc.Namespace, alloc.JobID));
-    if (record) this.#refreshJobStatus(record, index);
-    this.#publish(index, [allocationEvent("AllocationUpdated", index, alloc)]);
+    if (record) {
+      // An allocation of the rollout that fails ends it: the deployment failed.
+      const deployment = record.deployment;
+      if (isTerminalClientStatus(update.status) && deployment?.id === alloc.DeploymentID && !deployment.held)
+        deployment.active = false;
+      if (this.#refreshJobStatus(record, index))
+        events.push(jobEvent("AllocationUpdated", index, record.job));
+    }
+    this.#publish(index, events);
     return alloc;
   }
 
@@ -315,7 +436,9 @@ export class ClusterState {
     };
   }
 
-  // Every write of a job is a new version (Nomad's upsertJobImpl bumps Version unless told not to).
+  // Every write of a job is a new version (Nomad's upsertJobImpl bumps Version unless told not to), and
+  // comes with an evaluation. The job is written with the status it had (new: `pending`), then with
+  // the status that evaluation gives it if that differs: two batches of the same index (event-stream.ndjson).
   #writeJobVersion(
     spec: JobSpec & { Stop: boolean },
     eventType: "JobRegistered" | "JobDeregistered",
@@ -340,33 +463,35 @@ export class ClusterState {
     }
     const record: JobRecord = existing ?? {
       job,
-      deploymentId: "",
-      deploymentActive: false,
+      deployment: undefined,
       evaluationPending: false,
       nodesPerGroup: {},
       scalingEvents: new Map(),
     };
     record.job = job;
     this.#jobs.set(key, record);
-    if (job.Type === "service") record.deploymentId = randomUUID();
-    record.evaluationPending = !job.Stop || this.allocationsOfJob(job.Namespace, job.ID).some(isLive);
-    this.#refreshJobStatus(record, index);
+    record.evaluationPending = true;
     this.#publish(index, [jobEvent(eventType, index, record.job)]);
+    if (this.#refreshJobStatus(record, index)) this.#publish(index, [jobEvent(eventType, index, record.job)]);
     return { job: record.job, evalId: randomUUID(), index };
   }
 
   // Nomad's getJobStatus: running while an allocation is live, pending while an evaluation waits,
   // dead once everything is terminal. Allocations keep the job object they were planned with, so
-  // a changed status is a new object.
-  #refreshJobStatus(record: JobRecord, index: number): void {
-    const { job } = record;
+  // a changed status is a new object. Returns whether the status changed.
+  #refreshJobStatus(record: JobRecord, index: number): boolean {
+    const status = this.#statusOf(record);
+    if (status === record.job.Status) return false;
+    record.job = { ...record.job, Status: status, ModifyIndex: index };
+    return true;
+  }
+
+  #statusOf({ job, evaluationPending }: JobRecord): NomadJob["Status"] {
     const allocs = this.allocationsOfJob(job.Namespace, job.ID);
-    let status: NomadJob["Status"];
-    if (job.Type === "system" || job.Type === "sysbatch") status = job.Stop ? "dead" : "running";
-    else if (allocs.some(isLive)) status = "running";
-    else if (record.evaluationPending) status = "pending";
-    else status = allocs.length > 0 || job.Stop ? "dead" : "pending";
-    if (status !== job.Status) record.job = { ...job, Status: status, ModifyIndex: index };
+    if (job.Type === "system" || job.Type === "sysbatch") return job.Stop ? "dead" : "running";
+    if (allocs.some(isLive)) return "running";
+    if (evaluationPending) return "pending";
+    return allocs.length > 0 || job.Stop ? "dead" : "pending";
   }
 
   #record(namespace: string, jobId: string): JobRecord {
@@ -385,7 +510,19 @@ export class ClusterState {
   #nextIndex(table: Table | undefined): number {
     const index = ++this.#index;
     if (table) this.#tableIndex[table] = index;
+    // Told once the apply is done (the caller writes right after taking its index).
+    if (table === "allocs") queueMicrotask(() => this.#wakeAllocationWatchers());
     return index;
+  }
+
+  /** Calls `watcher` after each write of the allocations table until the returned function is called. */
+  watchAllocations(watcher: () => void): () => void {
+    this.#allocationWatchers.add(watcher);
+    return () => this.#allocationWatchers.delete(watcher);
+  }
+
+  #wakeAllocationWatchers(): void {
+    for (const watcher of [...this.#allocationWatchers]) watcher();
   }
 
   // The events of one raft apply form one batch of the event stream, frozen as they were then.
@@ -394,94 +531,16 @@ export class ClusterState {
   }
 }
 
-export function taskStatesOf(
-  alloc: NomadAllocation,
-  state: NomadTaskState["State"],
-  options: { failed: boolean; at: number; message: string },
-): Record<string, NomadTaskState> {
-  const at = new Date(options.at).toISOString();
-  const tasks = alloc.Job?.TaskGroups.find((group) => group.Name === alloc.TaskGroup)?.Tasks ?? [];
-  return Object.fromEntries(
-    tasks.map((task) => {
-      const previous = alloc.TaskStates?.[task.Name];
-      const taskState: NomadTaskState = {
-        State: state,
-        Failed: options.failed,
-        Restarts: 0,
-        LastRestart: null,
-        StartedAt: state === "running" ? at : (previous?.StartedAt ?? null),
-        FinishedAt: state === "dead" ? at : null,
-        Events: [...(previous?.Events ?? []), ...eventsOf(state, options)],
-        TaskHandle: null,
-      };
-      return [task.Name, taskState];
-    }),
-  );
-}
-
-// What a task went through to reach this state: a pending task was received and set up
-// (event-stream.ndjson), a running one started, a dead one was killed or failed.
-function eventsOf(
-  state: NomadTaskState["State"],
-  options: { failed: boolean; at: number; message: string },
-): NomadTaskEvent[] {
-  const time = options.at * NS_PER_MS;
-  if (state === "pending") {
-    const setup = "Building Task Directory";
-    return [
-      taskEvent("Received", time, options.message, false),
-      taskEvent("Task Setup", time, setup, false, { message: setup }),
-    ];
-  }
-  const type = state === "running" ? "Started" : options.failed ? "Driver Failure" : "Killed";
-  return [taskEvent(type, time, options.message, options.failed)];
-}
-
-// A task event as Nomad sends it: every field, the unused ones empty (allocation-host-mode.http).
-function taskEvent(
-  type: string,
-  timeNs: number,
-  displayMessage: string,
-  failsTask: boolean,
-  details: StringMap = {},
-): NomadTaskEvent {
-  return {
-    Type: type,
-    Time: timeNs,
-    Message: details.message ?? "",
-    DisplayMessage: displayMessage,
-    Details: details,
-    FailsTask: failsTask,
-    DiskLimit: 0,
-    DownloadError: "",
-    DriverError: "",
-    DriverMessage: "",
-    ExitCode: 0,
-    FailedSibling: "",
-    GenericSource: "",
-    KillError: "",
-    KillReason: "",
-    KillTimeout: 0,
-    RestartReason: "",
-    SetupError: "",
-    Signal: 0,
-    StartDelay: 0,
-    TaskSignal: "",
-    TaskSignalReason: "",
-    ValidationError: "",
-    VaultError: "",
-  };
-}
-
 function newAllocation(
-  record: JobRecord,
+  job: NomadJob,
+  deploymentId: string,
   group: string,
   nameIndex: number,
   node: SimNode,
   index: number,
   nowMs: number,
+  portsInUse: ReadonlySet<number>,
 ): NomadAllocation {
-  const { job } = record;
   const tasks = job.TaskGroups.find((taskGroup) => taskGroup.Name === group)?.Tasks ?? [];
   const networks = job.TaskGroups.find((taskGroup) => taskGroup.Name === group)?.Networks ?? null;
   return {
@@ -507,7 +566,7 @@ function newAllocation(
         ]),
       ),
       TaskLifecycles: Object.fromEntries(tasks.map((task) => [task.Name, null])),
-      Shared: { Networks: networks, DiskMB: 300, Ports: null },
+      Shared: { ...allocateNetworks(networks, portsInUse), DiskMB: 300 },
     },
     Metrics: {
       NodesEvaluated: 1,
@@ -532,7 +591,7 @@ function newAllocation(
     ClientStatus: "pending",
     ClientDescription: "",
     TaskStates: null,
-    DeploymentID: record.deploymentId,
+    DeploymentID: deploymentId,
     DeploymentStatus: null,
     FollowupEvalID: "",
     RescheduleTracker: null,

@@ -5,6 +5,8 @@ import { ALL, type EventBroker } from "./event-broker.js";
 import { EVENT_STREAM_HEADERS } from "./faults.js";
 import { GZIP_MIN_SIZE, HttpError, type RequestContext, type Route } from "./http-server.js";
 import type { EventBatch } from "./model.js";
+import type { NomadVersion } from "./simulator.js";
+import { type WireFormat, wireFormat } from "./wire-format.js";
 
 const HEARTBEAT = "{}\n";
 const NAMESPACED_TOPICS = new Set(["Allocation", "Job", "Deployment", "Evaluation", "Service"]);
@@ -40,22 +42,36 @@ export function eventStreamRoute(deps: {
   tokens: TokenStore;
   streams: OpenStreams;
   heartbeatIntervalMs: number;
+  version: NomadVersion;
 }): Route {
+  const wire = wireFormat(deps.version);
   return {
     methods: ["GET"],
     pattern: /^\/v1\/event\/stream$/,
     handle(context) {
       const index = parseIndex(context.query.get("index"));
       const topics = parseTopics(context.query.getAll("topic"));
-      // Nomad's stream answers refused subscriptions with 500, not 403, labelled as JSON (its
-      // headers are set before it subscribes) though the body is plain text (err-stream-no-capability.http).
       const resolution = deps.tokens.resolve(context.token);
-      if ("error" in resolution) throw new HttpError(500, resolution.error, undefined, EVENT_STREAM_HEADERS);
-      if (![...topics.keys()].every((topic) => mayRead(resolution.grants, topic, context.namespace))) {
-        throw new HttpError(500, PERMISSION_DENIED, undefined, EVENT_STREAM_HEADERS);
+      const refusal =
+        "error" in resolution
+          ? resolution.error
+          : [...topics.keys()].every((topic) => mayRead(resolution.grants, topic, context.namespace))
+            ? undefined
+            : PERMISSION_DENIED;
+      if (refusal !== undefined) {
+        // Nomad 1.6.5 answers refused subscriptions with 500, not 403, labelled as JSON (its headers are
+        // set before it subscribes) though the body is plain text; Nomad 2.0.5 answers 200 with those
+        // headers and then nothing at all (err-stream-no-capability.http of each).
+        if (deps.version === "1.6.5") throw new HttpError(500, refusal, undefined, EVENT_STREAM_HEADERS);
+        new StreamConnection(context, deps.streams, { silent: true, heartbeatIntervalMs: 0, wire });
+        return { streaming: true };
       }
 
-      const connection = new StreamConnection(context, deps.streams, deps.heartbeatIntervalMs);
+      const connection = new StreamConnection(context, deps.streams, {
+        silent: false,
+        heartbeatIntervalMs: deps.heartbeatIntervalMs,
+        wire,
+      });
       const subscription = deps.broker.subscribe(
         { topics, namespace: context.namespace, index, token: context.token },
         { deliver: (batch) => connection.send(batch), end: (lastLine) => connection.end(lastLine) },
@@ -67,13 +83,15 @@ export function eventStreamRoute(deps: {
 }
 
 /**
- * One subscriber's HTTP response: a heartbeat right away and then every interval, a line per batch.
- * Asked for gzip, it behaves as Nomad's gzip handler does: nothing (not even the status line) goes
- * out before 1400 bytes have piled up, which is why clients must not ask for gzip here.
+ * One subscriber's HTTP response: a heartbeat right away and then every interval, a line per batch —
+ * or, `silent`, the headers and then nothing (Nomad 2.0.5's refusal). Asked for gzip, it behaves as
+ * Nomad's gzip handler does: nothing (not even the status line) goes out before 1400 bytes have piled
+ * up, which is why clients must not ask for gzip here.
  */
 class StreamConnection {
   readonly #response: ServerResponse;
-  readonly #heartbeat: NodeJS.Timeout;
+  readonly #heartbeat: NodeJS.Timeout | undefined;
+  readonly #wire: WireFormat;
   #gzip: Gzip | undefined;
   #heldBack: Buffer[] | undefined;
   #stalled = false;
@@ -83,19 +101,24 @@ class StreamConnection {
   constructor(
     context: RequestContext,
     private readonly registry: OpenStreams,
-    heartbeatIntervalMs: number,
+    options: { silent: boolean; heartbeatIntervalMs: number; wire: WireFormat },
   ) {
     this.#response = context.response;
+    this.#wire = options.wire;
     for (const [name, value] of Object.entries(EVENT_STREAM_HEADERS)) this.#response.setHeader(name, value);
-    if (context.acceptsGzip) {
+    if (context.acceptsGzip && !options.silent) {
       this.#heldBack = [];
     } else {
       this.#response.writeHead(200);
       this.#response.flushHeaders();
     }
     registry.add(this);
-    this.#heartbeat = setInterval(() => this.#write(HEARTBEAT), heartbeatIntervalMs);
     this.#response.once("close", () => this.#closeDown());
+    if (options.silent) {
+      this.#stalled = true;
+      return;
+    }
+    this.#heartbeat = setInterval(() => this.#write(HEARTBEAT), options.heartbeatIntervalMs);
     this.#write(HEARTBEAT);
   }
 
@@ -104,7 +127,7 @@ class StreamConnection {
   }
 
   send(batch: EventBatch): void {
-    this.#write(`${JSON.stringify(batch)}\n`);
+    this.#write(`${JSON.stringify(this.#wire.batch(batch))}\n`);
   }
 
   /** The server ends the stream, with a plain-text last line when one is given. */

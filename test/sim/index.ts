@@ -13,4 +13,11 @@ export type { CallRecord } from "./http-server.js";
 export type * from "./model.js";
 export type { AllocationContainers, AllocationRuntime, RuntimeFailure } from "./node-clients.js";
 export { RecordingRuntime } from "./recording-runtime.js";
-export { type JobPlacement, NomadSimulator, type RegisteredJob, type SimulatorOptions } from "./simulator.js";
+export {
+  type JobPlacement,
+  NOMAD_VERSIONS,
+  NomadSimulator,
+  type NomadVersion,
+  type RegisteredJob,
+  type SimulatorOptions,
+} from "./simulator.js";

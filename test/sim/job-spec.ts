@@ -7,6 +7,7 @@ import type {
   NomadService,
   NomadTask,
   NomadTaskGroup,
+  NomadUpdateStrategy,
   SimJob,
   SimService,
   SimTask,
@@ -87,7 +88,7 @@ function canonicalizeGroup(
   return {
     Name: group.Name,
     Count: count,
-    Update: type === "service" ? serviceUpdate() : null,
+    Update: group.Update || type === "service" ? { ...serviceUpdate(), ...group.Update } : null,
     Constraints: null,
     Scaling: group.Scaling
       ? scalingPolicy(group.Scaling, count, { Namespace: namespace, Job: jobId, Group: group.Name })
@@ -101,7 +102,7 @@ function canonicalizeGroup(
     MaxClientDisconnect: null,
     StopAfterClientDisconnect: null,
     EphemeralDisk: { Sticky: false, SizeMB: 300, Migrate: false },
-    Networks: group.Networks ? group.Networks.map((network) => networkResource(network.Mode)) : null,
+    Networks: group.Networks ? group.Networks.map(networkResource) : null,
     Services: services(group.Services, "group"),
     Volumes: null,
     Meta: copyMap(group.Meta),
@@ -161,7 +162,7 @@ function services(input: SimService[] | null | undefined, taskName: string): Nom
     AddressMode: "auto",
     Address: "",
     EnableTagOverride: false,
-    Tags: null,
+    Tags: service.Tags ? [...service.Tags] : null,
     CanaryTags: null,
     Checks:
       service.Checks && service.Checks.length > 0
@@ -222,20 +223,24 @@ function scalingPolicy(
   };
 }
 
-function networkResource(mode: string): NomadNetwork {
+function networkResource(network: NonNullable<SimTaskGroup["Networks"]>[number]): NomadNetwork {
+  const ports = network.DynamicPorts ?? [];
   return {
-    Mode: mode,
+    Mode: network.Mode,
     Device: "",
     CIDR: "",
     IP: "",
     MBits: 0,
     DNS: null,
     ReservedPorts: null,
-    DynamicPorts: null,
+    DynamicPorts:
+      ports.length === 0
+        ? null
+        : ports.map((port) => ({ Label: port.Label, Value: 0, To: port.To ?? 0, HostNetwork: "default" })),
   };
 }
 
-function serviceUpdate(): Record<string, unknown> {
+function serviceUpdate(): NomadUpdateStrategy {
   return {
     Stagger: 30 * SECOND_NS,
     MaxParallel: 1,

@@ -19,7 +19,29 @@ export interface SimService {
   Name: string;
   Provider?: "nomad" | "consul";
   PortLabel?: string;
+  Tags?: string[] | null;
   Checks?: SimServiceCheck[] | null;
+}
+
+/** A group's `update` block (Nomad's structs.UpdateStrategy); durations in nanoseconds. */
+export interface NomadUpdateStrategy {
+  Stagger: number;
+  MaxParallel: number;
+  HealthCheck: string;
+  /** How long an allocation must have run before its deployment counts it healthy. */
+  MinHealthyTime: number;
+  HealthyDeadline: number;
+  ProgressDeadline: number;
+  AutoRevert: boolean;
+  AutoPromote: boolean;
+  Canary: number;
+}
+
+/** A port of the group's network that Nomad picks on the node (`port "http" { to = 9464 }`). */
+export interface SimDynamicPort {
+  Label: string;
+  /** The port inside the task it maps to; 0 (or missing) for the same as the node's. */
+  To?: number;
 }
 
 /** A task of a job as tests write it; missing fields get Nomad's defaults. */
@@ -37,9 +59,12 @@ export interface SimTaskGroup {
   /** Nomad's default is 1; system jobs always run one allocation per node. */
   Count?: number;
   Meta?: StringMap | null;
-  Networks?: Array<{ Mode: "bridge" | "host" }> | null;
+  /** Mode `""` is host networking too (a `network` block without `mode`). */
+  Networks?: Array<{ Mode: "bridge" | "host" | ""; DynamicPorts?: SimDynamicPort[] }> | null;
   Scaling?: { Min?: number; Max: number; Enabled?: boolean } | null;
   Services?: SimService[] | null;
+  /** Merged into Nomad's defaults (service jobs: MinHealthyTime 10 s), as a job's `update` block is. */
+  Update?: Partial<NomadUpdateStrategy> | null;
   Tasks: SimTask[];
 }
 
@@ -160,6 +185,14 @@ export interface NomadScalingPolicy {
   ModifyIndex: number;
 }
 
+/** A port of a network: `Value` 0 in the job, the node's port Nomad picked in the allocation. */
+export interface NomadPort {
+  Label: string;
+  Value: number;
+  To: number;
+  HostNetwork: string;
+}
+
 export interface NomadNetwork {
   Mode: string;
   Device: string;
@@ -168,13 +201,13 @@ export interface NomadNetwork {
   MBits: number;
   DNS: null;
   ReservedPorts: null;
-  DynamicPorts: null;
+  DynamicPorts: NomadPort[] | null;
 }
 
 export interface NomadTaskGroup {
   Name: string;
   Count: number;
-  Update: Record<string, unknown> | null;
+  Update: NomadUpdateStrategy | null;
   Constraints: null;
   Scaling: NomadScalingPolicy | null;
   RestartPolicy: NomadRestartPolicy;

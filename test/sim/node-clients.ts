@@ -1,8 +1,11 @@
 import type { Cancel, Clock } from "../../src/clock.js";
 import type { HealthCheck } from "../world/world.js";
-import { type ClusterState, taskStatesOf } from "./cluster-state.js";
+import type { ClusterState } from "./cluster-state.js";
 import type { ClientStatus, NomadAllocation, NomadService } from "./model.js";
 import { isTerminalClientStatus } from "./scheduler.js";
+import { killingTaskStates, taskStatesOf } from "./task-states.js";
+
+const NS_PER_MS = 1_000_000;
 
 /** Starts and stops the containers of a node's allocations (an adapter over the Docker test world). */
 export interface AllocationRuntime {
@@ -58,6 +61,8 @@ export class NodeClients {
   readonly #containersUp = new Set<string>();
   /** The timers of each allocation's running service checks. */
   readonly #checks = new Map<string, Cancel[]>();
+  /** The timer of each allocation waiting out its group's MinHealthyTime. */
+  readonly #healthTimers = new Map<string, Cancel>();
   readonly #failures: RuntimeFailure[] = [];
 
   constructor(
@@ -98,12 +103,44 @@ export class NodeClients {
       }
       if (this.state.allocation(alloc.ID)?.DesiredStatus !== "run") return;
       this.#report(alloc.ID, "running", "Tasks are running", "Task started by client");
+      this.trackHealth(alloc.ID);
     });
   }
 
-  /** A server-side stop: the containers go, and the allocation completes unless it already ended. */
+  /**
+   * A running allocation of a deployment (placed, or moved into a new one in place) is reported healthy
+   * once it has run for its group's MinHealthyTime, on the cluster's clock (allocation-*.http: healthy
+   * exactly MinHealthyTime after StartedAt).
+   */
+  trackHealth(allocId: string): void {
+    const alloc = this.state.allocation(allocId);
+    if (alloc?.ClientStatus !== "running" || alloc.DeploymentID === "") return;
+    this.#healthTimers.get(allocId)?.();
+    const group = alloc.Job?.TaskGroups.find((taskGroup) => taskGroup.Name === alloc.TaskGroup);
+    const minHealthyMs = (group?.Update?.MinHealthyTime ?? 0) / NS_PER_MS;
+    if (minHealthyMs <= 0) {
+      this.state.markHealthy(allocId);
+      return;
+    }
+    const cancel = this.clock.after(minHealthyMs, () => {
+      this.#healthTimers.delete(allocId);
+      this.state.markHealthy(allocId);
+    });
+    this.#healthTimers.set(allocId, cancel);
+  }
+
+  /**
+   * A server-side stop: a running allocation's tasks are told to stop (the `Killing` report, still
+   * running), the containers go, and the allocation completes unless it already ended.
+   */
   stop(allocId: string): void {
     this.#enqueue(allocId, "stop", async () => {
+      this.#stopTimers(allocId);
+      const alloc = this.state.allocation(allocId);
+      if (alloc?.ClientStatus === "running") {
+        const taskStates = killingTaskStates(alloc, this.clock.now());
+        this.state.updateClientStatus(allocId, { ...clientReport("running"), taskStates });
+      }
       await this.#stopContainers(allocId);
       const current = this.state.allocation(allocId);
       if (!current || isTerminalClientStatus(current.ClientStatus)) return;
@@ -126,9 +163,10 @@ export class NodeClients {
     });
   }
 
-  /** Stops every check timer (the simulator closes). */
-  stopChecks(): void {
-    for (const allocId of [...this.#checks.keys()]) this.#stopChecks(allocId);
+  /** Stops every check and health timer (the simulator closes). */
+  stopTimers(): void {
+    for (const allocId of new Set([...this.#checks.keys(), ...this.#healthTimers.keys()]))
+      this.#stopTimers(allocId);
   }
 
   /**
@@ -164,13 +202,15 @@ export class NodeClients {
     }
   }
 
-  #stopChecks(allocId: string): void {
+  #stopTimers(allocId: string): void {
     for (const cancel of this.#checks.get(allocId) ?? []) cancel();
     this.#checks.delete(allocId);
+    this.#healthTimers.get(allocId)?.();
+    this.#healthTimers.delete(allocId);
   }
 
   async #stopContainers(allocId: string): Promise<void> {
-    this.#stopChecks(allocId);
+    this.#stopTimers(allocId);
     if (!this.#containersUp.delete(allocId)) return;
     const nodeId = this.state.allocation(allocId)?.NodeID;
     const runtime = nodeId === undefined ? undefined : this.#runtimes.get(nodeId);

@@ -4,14 +4,22 @@ import { HttpError, type Reply, type RequestContext, type Route } from "./http-s
 import { canonicalizeJob } from "./job-spec.js";
 import type { NomadAllocation, NomadJob, SimJob, StringMap } from "./model.js";
 import { isLive } from "./scheduler.js";
+import type { NomadVersion } from "./simulator.js";
+import { wireFormat } from "./wire-format.js";
 
 /** What the HTTP handlers need from the simulator besides its state. */
 export interface RouteDependencies {
   state: ClusterState;
   tokens: TokenStore;
+  version: NomadVersion;
   /** Runs the scheduler for the job once the answer has gone out, as Nomad's evaluation broker does. */
   evaluateLater(namespace: string, jobId: string): void;
   clockNs(): number;
+  /**
+   * A blocking query (`?index=&wait=`): resolves once `resultIndex()` is above the asked index, or after
+   * the wait — at once without an index.
+   */
+  blockUntil(context: RequestContext, resultIndex: () => number): Promise<void>;
 }
 
 // Nomad's Variables.Validate (nomad/structs/variables.go).
@@ -23,6 +31,7 @@ const SNIFFED_JSON = "text/plain; charset=utf-8";
 
 export function apiRoutes(deps: RouteDependencies): Route[] {
   const { state } = deps;
+  const wire = wireFormat(deps.version);
   const authorize = (context: RequestContext): Grants => {
     const resolution = deps.tokens.resolve(context.token);
     if ("error" in resolution) throw new HttpError(403, resolution.error);
@@ -37,12 +46,18 @@ export function apiRoutes(deps: RouteDependencies): Route[] {
     {
       methods: ["GET"],
       pattern: /^\/v1\/node\/([^/]+)\/allocations$/,
-      handle(context, [nodeId]) {
+      async handle(context, [nodeId]) {
         const grants = authorize(context);
         if (!grants.allowsNodeRead) throw new HttpError(403, PERMISSION_DENIED);
-        const allocs = state.allocations.filter((alloc) => alloc.NodeID === nodeId);
+        const ofNode = () => state.allocations.filter((alloc) => alloc.NodeID === nodeId);
+        // Nomad's Node.GetAllocs: the index is the highest ModifyIndex of the node's allocations.
+        await deps.blockUntil(context, () => latestIndex(ofNode(), state.allocsIndex));
+        const allocs = ofNode();
         const readable = allocs.filter((alloc) => grants.allowsNamespace(alloc.Namespace, "read-job"));
-        return { json: readable.map(asSent), index: latestIndex(allocs, state.allocsIndex) };
+        return {
+          json: readable.map((alloc) => wire.allocation(asSent(alloc))),
+          index: latestIndex(allocs, state.allocsIndex),
+        };
       },
     },
     {
@@ -53,7 +68,7 @@ export function apiRoutes(deps: RouteDependencies): Route[] {
         const alloc = state.allocation(allocId ?? "");
         if (!alloc) throw new HttpError(404, "alloc not found", state.allocsIndex);
         if (!grants.allowsNamespace(alloc.Namespace, "read-job")) throw new HttpError(403, PERMISSION_DENIED);
-        return { json: asSent(alloc), index: alloc.ModifyIndex };
+        return { json: wire.allocation(asSent(alloc)), index: alloc.ModifyIndex };
       },
     },
     {
@@ -62,7 +77,10 @@ export function apiRoutes(deps: RouteDependencies): Route[] {
       handle(context, [jobId]) {
         requireReadJob(context, context.namespace);
         const allocs = state.allocationsOfJob(context.namespace, jobId ?? "");
-        return { json: allocs.map(allocationStub), index: latestIndex(allocs, state.allocsIndex) };
+        return {
+          json: allocs.map((alloc) => wire.allocationStub(allocationStub(alloc))),
+          index: latestIndex(allocs, state.allocsIndex),
+        };
       },
     },
     {
@@ -92,7 +110,7 @@ export function apiRoutes(deps: RouteDependencies): Route[] {
         requireReadJob(context, context.namespace);
         const job = state.job(context.namespace, jobId ?? "");
         if (!job) throw new HttpError(404, "job not found", state.jobsIndex);
-        return { json: job, index: job.ModifyIndex };
+        return { json: wire.job(job), index: job.ModifyIndex };
       },
     },
     {
@@ -274,16 +292,21 @@ async function writeVariable(
   const namespace = typeof Namespace === "string" && Namespace !== "" ? Namespace : context.namespace;
   const grants = authorize(context);
   if (!grants.allowsVariable(namespace, path, "write")) throw new HttpError(403, PERMISSION_DENIED);
-  // Nomad 1.6.5 refuses invalid Variables with 500 and X-Nomad-Index 0 (var-put-invalid-path.http,
-  // var-put-too-large.http): plain text, never worth a retry.
-  if (!VARIABLE_PATH.test(path)) throw new HttpError(500, `invalid path "${path}"`, 0);
+  // Nomad refuses invalid Variables with X-Nomad-Index 0, plain text, never worth a retry
+  // (var-put-invalid-path.http, var-put-too-large.http): 1.6.5 with 500 and the bare message, 2.0.5
+  // with 400 and the message after `RPC Error:: 400,`.
+  const invalid = (message: string) =>
+    deps.version === "1.6.5"
+      ? new HttpError(500, message, 0)
+      : new HttpError(400, `RPC Error:: 400,${message}`, 0);
+  if (!VARIABLE_PATH.test(path)) throw invalid(`invalid path "${path}"`);
   const items = Items as StringMap;
   // Go's len(): bytes of the keys and values, not characters (nomad/structs/variables.go Items.Size).
   const size = Object.entries(items).reduce(
     (sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value),
     0,
   );
-  if (size > VARIABLE_MAX_BYTES) throw new HttpError(500, "variables are limited to 64KiB in total size", 0);
+  if (size > VARIABLE_MAX_BYTES) throw invalid("variables are limited to 64KiB in total size");
 
   const result = deps.state.writeVariable(namespace, path, items, cas);
   if ("conflict" in result) return conflictReply(grants, result.conflict);
@@ -395,6 +418,8 @@ function scaleStatus(state: ClusterState, job: NomadJob) {
       job.TaskGroups.map((group) => {
         const live = allocs.filter((alloc) => alloc.TaskGroup === group.Name && isLive(alloc));
         const running = live.filter((alloc) => alloc.ClientStatus === "running").length;
+        const health = (healthy: boolean) =>
+          live.filter((alloc) => alloc.DeploymentStatus?.Healthy === healthy).length;
         const events = state.scalingEvents(job.Namespace, job.ID, group.Name);
         return [
           group.Name,
@@ -402,8 +427,8 @@ function scaleStatus(state: ClusterState, job: NomadJob) {
             Desired: group.Count,
             Placed: live.length,
             Running: running,
-            Healthy: running,
-            Unhealthy: 0,
+            Healthy: health(true),
+            Unhealthy: health(false),
             Events: events.length === 0 ? null : events,
           },
         ];

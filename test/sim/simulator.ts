@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from "../../src/clock.js";
 import { type AclPolicy, TOKEN_EXPIRED, TokenStore } from "./acl.js";
+import { BlockingQueries } from "./blocking.js";
 import { ClusterState } from "./cluster-state.js";
 import { EventBroker } from "./event-broker.js";
 import { eventStreamRoute, OpenStreams } from "./event-stream.js";
@@ -10,8 +11,18 @@ import type { ClientStatus, NomadAllocation, NomadJob, ScalingEvent, SimJob, Str
 import { type AllocationRuntime, NodeClients, PendingWork, type RuntimeFailure } from "./node-clients.js";
 import { apiRoutes } from "./routes.js";
 import { isLive, isTerminalClientStatus, reconcile } from "./scheduler.js";
+import { ServiceCatalog, serviceCatalogRoutes } from "./service-catalog.js";
+
+/** The Nomad versions the simulator answers as, each recorded in test/fixtures/nomad-<version>/. */
+export const NOMAD_VERSIONS = ["1.6.5", "2.0.5"] as const;
+export type NomadVersion = (typeof NOMAD_VERSIONS)[number];
 
 export interface SimulatorOptions {
+  /**
+   * Which Nomad to answer as where the recorded versions differ (test/fixtures/nomad-2.0.5/README.md);
+   * 1.6.5 by default.
+   */
+  version?: NomadVersion;
   /** Interval of the `{}` heartbeat lines on the event stream; Nomad's is 30 s. */
   heartbeatIntervalMs?: number;
   /** Batches the event stream can replay on resume; Nomad's default is 100. */
@@ -25,8 +36,9 @@ export interface SimulatorOptions {
    */
   pendingTaskReports?: boolean;
   /**
-   * The cluster's clock (allocation and job times, Variable times, the event stream's heartbeat): the
-   * test's own, so that the monitor under test and the cluster it watches agree on the time.
+   * The cluster's clock (allocation and job times, Variable times, the event stream's heartbeat, when
+   * an allocation has run for its group's MinHealthyTime): the test's own, so that the monitor under
+   * test and the cluster it watches agree on the time.
    */
   clock?: Clock;
 }
@@ -47,6 +59,7 @@ export interface RegisteredJob {
 }
 
 interface SimulatorParts {
+  version: NomadVersion;
   http: NomadHttpServer;
   state: ClusterState;
   tokens: TokenStore;
@@ -68,6 +81,8 @@ const NS_PER_MS = 1_000_000;
  * containers through each node's runtime, ACL tokens, an event stream and injectable faults.
  */
 export class NomadSimulator {
+  /** The Nomad version the simulator answers as. */
+  readonly version: NomadVersion;
   private readonly http: NomadHttpServer;
   private readonly state: ClusterState;
   private readonly tokens: TokenStore;
@@ -81,6 +96,7 @@ export class NomadSimulator {
   readonly managementToken: string;
 
   private constructor(parts: SimulatorParts) {
+    this.version = parts.version;
     this.http = parts.http;
     this.state = parts.state;
     this.tokens = parts.tokens;
@@ -94,6 +110,7 @@ export class NomadSimulator {
   }
 
   static async start(options: SimulatorOptions = {}): Promise<NomadSimulator> {
+    const version = options.version ?? "1.6.5";
     const clock: Clock = options.clock ?? systemClock;
     const broker = new EventBroker(options.eventBufferSize ?? 100);
     const state = new ClusterState(clock, broker);
@@ -101,7 +118,8 @@ export class NomadSimulator {
     const work = new PendingWork();
     const clients = new NodeClients(state, clock, work, options.pendingTaskReports ?? false);
     const streams = new OpenStreams();
-    const faults = new Faults(clock, streams);
+    const blocking = new BlockingQueries(state, clock);
+    const faults = new Faults(clock, streams, blocking);
     const calls: CallRecord[] = [];
     const managementToken = tokens.create({ management: true });
 
@@ -111,11 +129,14 @@ export class NomadSimulator {
         tokens,
         streams,
         heartbeatIntervalMs: options.heartbeatIntervalMs ?? 30_000,
+        version,
       }),
       ...apiRoutes({
         state,
         tokens,
+        version,
         clockNs: () => clock.now() * NS_PER_MS,
+        blockUntil: (context, resultIndex) => blocking.until(context, resultIndex),
         evaluateLater: (namespace, jobId) =>
           work.track(
             new Promise<void>((resolve, reject) =>
@@ -129,9 +150,11 @@ export class NomadSimulator {
             ),
           ),
       }),
+      ...serviceCatalogRoutes(new ServiceCatalog(state, broker), tokens),
     ];
     const http = await NomadHttpServer.listen(routes, { faults, clock, record: (call) => calls.push(call) });
     return new NomadSimulator({
+      version,
       http,
       state,
       tokens,
@@ -246,7 +269,11 @@ export class NomadSimulator {
     return removed;
   }
 
-  /** While active, scale requests for the job answer 400 `job scaling blocked due to active deployment`. */
+  /**
+   * Holds the job's deployment active (scale requests answer 400 `job scaling blocked due to active
+   * deployment`) whatever its allocations do, or, `false`, ends it now. Without it a service job's
+   * deployment ends once its allocations have run for MinHealthyTime.
+   */
   setDeploymentActive(namespace: string, jobId: string, active: boolean): void {
     this.state.setDeploymentActive(namespace, jobId, active);
   }
@@ -270,16 +297,22 @@ export class NomadSimulator {
     return this.tokens.createWorkloadIdentity({ namespace, jobId, group, task });
   }
 
-  /** Deletes the token: requests get 403 `Permission denied`, its open streams end with Nomad's last line. */
+  /**
+   * Deletes the token: requests get 403 `Permission denied`. Nomad 1.6.5 ends its open streams with a
+   * last line; Nomad 2.0.5 leaves them open (event-stream-token-revoked.ndjson of each).
+   */
   revokeToken(secret: string): void {
     if (!this.tokens.revoke(secret)) throw new Error("no such token");
-    this.broker.endSubscriptionsOf(secret, SUBSCRIPTION_CLOSED);
+    if (this.version === "1.6.5") this.broker.endSubscriptionsOf(secret, SUBSCRIPTION_CLOSED);
   }
 
-  /** Expires the token: requests get 403 `ACL token expired`, its open streams end with that line. */
+  /**
+   * Expires the token: requests get 403 `ACL token expired`. Nomad 1.6.5 ends its open streams with that
+   * line; as with a deleted token, Nomad 2.0.5 is taken to leave them open (not recorded).
+   */
   expireToken(secret: string): void {
     if (!this.tokens.expire(secret)) throw new Error("no such token");
-    this.broker.endSubscriptionsOf(secret, TOKEN_EXPIRED);
+    if (this.version === "1.6.5") this.broker.endSubscriptionsOf(secret, TOKEN_EXPIRED);
   }
 
   /** Writes a Variable (no check-and-set); returns its new ModifyIndex. */
@@ -294,13 +327,13 @@ export class NomadSimulator {
     return this.state.variablesUnder(namespace, prefix).map((variable) => variable.Path);
   }
 
-  /** The job's current version, as `GET /v1/job/:id` would answer. */
+  /** The job's current version, as `GET /v1/job/:id` would answer (in Nomad 1.6.5's shape, whatever the version). */
   job(namespace: string, jobId: string): NomadJob | undefined {
     const job = this.state.job(namespace, jobId);
     return job && structuredClone(job);
   }
 
-  /** Full allocations (with `Job`), optionally only a job's or a node's. */
+  /** Full allocations (with `Job`, in Nomad 1.6.5's shape), optionally only a job's or a node's. */
   allocations(filter: { namespace?: string; jobId?: string; nodeId?: string } = {}): NomadAllocation[] {
     return structuredClone(
       this.state.allocations.filter(
@@ -324,7 +357,7 @@ export class NomadSimulator {
 
   /** Ends open streams, waits for container work under way, then stops listening. Containers stay up. */
   async close(): Promise<void> {
-    this.clients.stopChecks();
+    this.clients.stopTimers();
     this.faultControl.clear();
     this.streams.endAll();
     await this.work.settled();
@@ -348,7 +381,9 @@ function evaluate(state: ClusterState, clients: NodeClients, namespace: string, 
     state.nodeIds,
     state.nodesPerGroup(namespace, jobId),
   );
-  const { placed, stopped } = state.applyPlan(namespace, jobId, plan);
+  const { placed, stopped, updated } = state.applyPlan(namespace, jobId, plan);
+  state.completeEvaluation(namespace, jobId);
   for (const alloc of placed) clients.run(alloc);
   for (const alloc of stopped) clients.stop(alloc.ID);
+  for (const alloc of updated) clients.trackHealth(alloc.ID);
 }

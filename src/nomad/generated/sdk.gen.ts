@@ -23,6 +23,10 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
  *
  * Covers every namespace the token can read. Needs `node:read` and `read-job`.
  * Unlike the event stream, every allocation here carries its `Job` (job and group meta).
+ * A blocking query (`index` and `wait`) is answered when an allocation of this node changes
+ * (Nomad watches `AllocsByNode`: changes elsewhere in the cluster do not wake it), or after `wait`
+ * plus up to `wait`/16 of jitter with the same list and index (node-allocations-blocking.http).
+ * `X-Nomad-Index` is the highest `ModifyIndex` of the node's allocations.
  *
  */
 export const listNodeAllocations = <ThrowOnError extends boolean = true>(options: Options<ListNodeAllocationsData, ThrowOnError>) => (options.client ?? client).get<ListNodeAllocationsResponses, ListNodeAllocationsErrors, ThrowOnError>({
@@ -193,11 +197,13 @@ export const writeVariable = <ThrowOnError extends boolean = true>(options: Opti
  *
  * The body never ends on its own: one `EventStreamLine` per line. `{}` is a heartbeat, sent
  * right after subscribing and then every 30 s. When the token is revoked, expires or its policy
- * changes, the server ends the stream with a plain-text last line (e.g.
- * `subscription closed by server, client should resubscribe`, `ACL token expired`).
- * A permission failure on subscribe answers 500 `Permission denied` (labelled
- * `application/json`, body not JSON). A stream served by a client agent whose server went
- * away ends with the plain-text last line `EOF`.
+ * changes, Nomad 1.6.5 ends the stream with a plain-text last line (e.g.
+ * `subscription closed by server, client should resubscribe`, `ACL token expired`); Nomad
+ * 2.0.5 was seen to leave the stream of a deleted token open.
+ * A permission failure on subscribe answers 500 `Permission denied` on Nomad 1.6.5 (labelled
+ * `application/json`, body not JSON); Nomad 2.0.5 answers 200 with the stream's headers and
+ * then sends nothing, not even the first heartbeat. A stream served by a client agent whose
+ * server went away ends with the plain-text last line `EOF`.
  * Every node receives every allocation event of the cluster (no server-side node filter), and
  * allocation payloads carry no `Job` (Nomad 1.6.5 leaves the field out; `null` is accepted too).
  * Do not request gzip on this endpoint.

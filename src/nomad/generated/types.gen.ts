@@ -195,9 +195,11 @@ export type ServiceCheck = {
 
 export type NetworkResource = {
     /**
-     * `host` (also `""`), `bridge`, `none`, or `cni/<name>`.
+     * `host` (also `""`, or left out: Nomad 2.0.5 omits it when empty), `bridge`, `none`, or
+     * `cni/<name>`.
+     *
      */
-    Mode: string;
+    Mode?: string;
 };
 
 /**
@@ -373,7 +375,7 @@ export type EventBatch = {
 
 export type Event = {
     /**
-     * `Allocation`, `Job`, … (the monitor subscribes to these two).
+     * `Allocation`, `Job`, `Variable`, … (the monitor subscribes to the first two).
      */
     Topic: string;
     /**
@@ -395,7 +397,7 @@ export type Event = {
      */
     FilterKeys: Array<string> | null;
     Index: RaftIndex;
-    Payload: AllocationEventPayload | JobEventPayload;
+    Payload: AllocationEventPayload | JobEventPayload | VariableEventPayload;
 };
 
 export type AllocationEventPayload = {
@@ -404,6 +406,16 @@ export type AllocationEventPayload = {
 
 export type JobEventPayload = {
     Job: Job;
+};
+
+/**
+ * Topic `Variable`, type `VariableUpdated` for writes and deletes alike: the Variable's metadata,
+ * never its items (recorded from Nomad 2.0.5).
+ *
+ */
+export type VariableEventPayload = {
+    Deleted: boolean;
+    Metadata: VariableMetadata;
 };
 
 export type NodeId = string;
@@ -423,6 +435,25 @@ export type VarPath = string;
 export type Namespace = string;
 
 /**
+ * Blocking query: answer once the result's index is above this one, or after `wait`. 0 or absent
+ * answers at once.
+ *
+ */
+export type BlockingIndex = number;
+
+/**
+ * How long a blocking query may wait, a Go duration (`300s`); at most, and by default, 5 minutes,
+ * plus up to 1/16 of it of jitter (nomad/structs MaxBlockingRPCQueryTime, JitterFraction).
+ *
+ */
+export type BlockingWait = string;
+
+/**
+ * Any server may answer, not only the leader (its state may lag by a few raft entries).
+ */
+export type Stale = boolean;
+
+/**
  * Region to forward the request to; the agent's own region when absent.
  */
 export type Region = string;
@@ -437,6 +468,22 @@ export type ListNodeAllocationsData = {
          * Region to forward the request to; the agent's own region when absent.
          */
         region?: string;
+        /**
+         * Blocking query: answer once the result's index is above this one, or after `wait`. 0 or absent
+         * answers at once.
+         *
+         */
+        index?: number;
+        /**
+         * How long a blocking query may wait, a Go duration (`300s`); at most, and by default, 5 minutes,
+         * plus up to 1/16 of it of jitter (nomad/structs MaxBlockingRPCQueryTime, JitterFraction).
+         *
+         */
+        wait?: string;
+        /**
+         * Any server may answer, not only the leader (its state may lag by a few raft entries).
+         */
+        stale?: boolean;
     };
     url: '/v1/node/{node_id}/allocations';
 };
@@ -1074,7 +1121,10 @@ export type WriteVariableData = {
 
 export type WriteVariableErrors = {
     /**
-     * Validation error, as a sentence.
+     * Validation error, as a sentence. Nomad 2.0.5 refuses invalid Variables this way, prefixed
+     * `RPC Error:: 400,` (e.g. `RPC Error:: 400,variables are limited to 64KiB in total size`);
+     * Nomad 1.6.5 with a 500 (below).
+     *
      */
     400: string;
     /**
@@ -1095,8 +1145,8 @@ export type WriteVariableErrors = {
      */
     409: VariableConflict;
     /**
-     * Besides server errors, Nomad 1.6.5 refuses invalid Variables with 500 (not 400), plain
-     * text, never worth a retry: `variables are limited to 64KiB in total size` (the sum of
+     * Besides server errors, Nomad 1.6.5 refuses invalid Variables with 500 (Nomad 2.0.5: 400),
+     * plain text, never worth a retry: `variables are limited to 64KiB in total size` (the sum of
      * the lengths of the keys and values of `Items`), `invalid path "<path>"`.
      *
      */

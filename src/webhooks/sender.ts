@@ -1,8 +1,17 @@
-import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { type Clock, systemClock } from "./clock.js";
-import type { WebhookFormat } from "./config.js";
-import { type BackoffPolicy, backoffDelay } from "./retry.js";
+import { type Clock, systemClock } from "../clock.js";
+import type { WebhookFormat } from "../config.js";
+import { type BackoffPolicy, backoffDelay } from "../retry.js";
+import { type WebhookEvent, type WebhookEventType, webhookBody } from "./body.js";
+import {
+  HEADER_EVENT_ID,
+  HEADER_EVENT_TYPE,
+  HEADER_SIGNATURE,
+  HEADER_TIMESTAMP,
+  webhookSignature,
+} from "./signature.js";
+import { jobWebhookTarget, webhookUrl } from "./url.js";
 
 /**
  * Webhooks (issue 11): events about what the monitor did, POSTed to WEBHOOK_URL and to a job's own
@@ -11,27 +20,6 @@ import { type BackoffPolicy, backoffDelay } from "./retry.js";
  * run in the background from a bounded queue, are retried with backoff within bounds of count and time,
  * and never block the caller.
  */
-
-export type WebhookEventType = "warned" | "stopped" | "scaled" | "started" | "failed";
-
-export interface WebhookEvent {
-  readonly type: WebhookEventType;
-  readonly job: string;
-  readonly namespace: string;
-  readonly group?: string | undefined;
-  readonly reason: string;
-  /** The node of the monitor that acted. */
-  readonly node: string;
-  /** RFC 3339; the clock's time when omitted. */
-  readonly time?: string | undefined;
-}
-
-export const HEADER_TIMESTAMP = "X-Idle-Monitor-Timestamp";
-export const HEADER_SIGNATURE = "X-Idle-Monitor-Signature";
-export const HEADER_EVENT_ID = "X-Idle-Monitor-Event-Id";
-export const HEADER_EVENT_TYPE = "X-Idle-Monitor-Event";
-/** How far a timestamp may be from the receiver's clock by default: 5 minutes. */
-export const DEFAULT_TOLERANCE_MS = 5 * 60_000;
 
 export interface WebhookBounds {
   /** Attempts per delivery, the first included. */
@@ -95,133 +83,6 @@ interface Delivery {
 }
 
 type Attempt = { ok: true } | { ok: false; retry: boolean; why: string };
-
-/**
- * A WEBHOOK_ALLOWED_HOSTS entry in the form URLs are compared in (`host` or `host:port`, lower case,
- * IPv6 in brackets), or undefined when it is not one.
- */
-export function allowedHostEntry(raw: string): string | undefined {
-  const match = /^((?:[a-z0-9_-]+\.)*[a-z0-9_-]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/i.exec(raw.trim());
-  if (!match?.[1]) return undefined;
-  const port = match[2];
-  if (port !== undefined && Number(port) > 65_535) return undefined;
-  const host = match[1].toLowerCase();
-  if (host.startsWith("[") && !URL.canParse(`http://${host}/`)) return undefined;
-  const normalised = host.startsWith("[") ? new URL(`http://${host}/`).hostname : host;
-  return port === undefined ? normalised : `${normalised}:${Number(port)}`;
-}
-
-/** An http(s) URL to send events to, or undefined. */
-export function webhookUrl(raw: string): URL | undefined {
-  if (/\s/.test(raw) || !URL.canParse(raw)) return undefined;
-  const url = new URL(raw);
-  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") return undefined;
-  return url;
-}
-
-const effectivePort = (url: URL) => url.port || (url.protocol === "https:" ? "443" : "80");
-
-/**
- * A job's `idle-monitor.webhook`, checked against the allow-list: the URL to use, or why not. Without
- * the allow-list, anyone who can submit a job could make the monitor call any address.
- */
-export function jobWebhookTarget(
-  raw: string,
-  allowedHosts: readonly string[],
-): { ok: true; url: URL } | { ok: false; reason: string } {
-  const url = webhookUrl(raw.trim());
-  if (!url) {
-    return { ok: false, reason: "idle-monitor.webhook is not an http:// or https:// URL; it is not used" };
-  }
-  const host = url.hostname.toLowerCase();
-  const allowed = allowedHosts.some((entry) => entry === host || entry === `${host}:${effectivePort(url)}`);
-  if (allowed) return { ok: true, url };
-  const list =
-    allowedHosts.length === 0
-      ? "WEBHOOK_ALLOWED_HOSTS is not set"
-      : `WEBHOOK_ALLOWED_HOSTS is ${allowedHosts.join(",")}`;
-  return {
-    ok: false,
-    reason: `idle-monitor.webhook names host ${url.host}, which is not allowed (${list}); it is not used. To allow it, add ${url.host} to WEBHOOK_ALLOWED_HOSTS`,
-  };
-}
-
-/** The hex HMAC-SHA256 of `<timestamp>.<body>`. */
-export function webhookSignature(secret: string, timestamp: string, body: string): string {
-  return createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex");
-}
-
-export type VerifyResult = { ok: true; eventId: string | undefined } | { ok: false; reason: string };
-
-type Headers = Readonly<Record<string, string | readonly string[] | undefined>>;
-
-function header(headers: Headers, name: string): string | undefined {
-  const wanted = name.toLowerCase();
-  const key = Object.keys(headers).find((candidate) => candidate.toLowerCase() === wanted);
-  const value = key === undefined ? undefined : headers[key];
-  return typeof value === "string" ? value : value?.[0];
-}
-
-/**
- * For receivers: whether a request came from a monitor holding `secret` and is recent. `body` is the raw
- * request body, exactly as received; `now` is milliseconds since the epoch. A request is refused when its
- * timestamp is more than `toleranceMs` away from `now` (a replay); within that window, receivers drop a
- * repeated `X-Idle-Monitor-Event-Id` (a retry of an event that did arrive, or a replay).
- */
-export function verifyWebhook(
-  secret: string,
-  headers: Headers,
-  body: string,
-  now: number,
-  toleranceMs: number = DEFAULT_TOLERANCE_MS,
-): VerifyResult {
-  const timestamp = header(headers, HEADER_TIMESTAMP);
-  const signature = header(headers, HEADER_SIGNATURE);
-  if (timestamp === undefined || !/^\d{1,15}$/.test(timestamp)) {
-    return { ok: false, reason: `no valid ${HEADER_TIMESTAMP} header` };
-  }
-  if (Math.abs(now - Number(timestamp) * 1000) > toleranceMs) {
-    return { ok: false, reason: `${HEADER_TIMESTAMP} is outside the tolerance of ${toleranceMs} ms` };
-  }
-  const given = signature
-    ?.split(",")
-    .map((part) => part.trim())
-    .filter((part) => part.startsWith("v1="))
-    .map((part) => Buffer.from(part.slice(3), "utf8"));
-  const expected = Buffer.from(webhookSignature(secret, timestamp, body), "utf8");
-  const matches = given?.some(
-    (candidate) => candidate.length === expected.length && timingSafeEqual(candidate, expected),
-  );
-  if (!matches) return { ok: false, reason: `${HEADER_SIGNATURE} does not match` };
-  return { ok: true, eventId: header(headers, HEADER_EVENT_ID) };
-}
-
-const SLACK_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
-const slackEscape = (text: string) => text.replace(/[&<>]/g, (char) => SLACK_ESCAPES[char] ?? char);
-
-/** The body sent: the event as JSON with its ID, or a Slack-compatible `{ "text": … }`. */
-export function webhookBody(
-  format: WebhookFormat,
-  id: string,
-  event: WebhookEvent & { time: string },
-): string {
-  if (format === "json") {
-    const { type, job, namespace, group, reason, node, time } = event;
-    return JSON.stringify({
-      id,
-      type,
-      job,
-      namespace,
-      ...(group === undefined ? {} : { group }),
-      reason,
-      node,
-      time,
-    });
-  }
-  const where = event.group === undefined ? "" : ` group ${event.group}`;
-  const text = `nomad-idle-monitor ${event.type}: job ${event.job}${where} in namespace ${event.namespace} on node ${event.node}: ${event.reason} (${event.time})`;
-  return JSON.stringify({ text: slackEscape(text) });
-}
 
 /** Why an attempt failed, from the status or error code only: the client's errors carry the request. */
 function failure(error: unknown, timedOut: boolean, timeoutMs: number): Attempt {

@@ -1,38 +1,16 @@
-import { formatDuration } from "./duration.js";
-import type { GroupPolicy } from "./policy.js";
-import type { SignalReading } from "./ports.js";
+import { formatDuration } from "../duration.js";
+import type { Activity, NamespaceCounters, Reading, SignalReading } from "../model/readings.js";
+import { CPU_STRIDE } from "../model/timing.js";
 import {
   applyCheckBudget,
   DEFAULT_WINDOW,
   estimateCheckCost,
   type MeasuredInterval,
   type NetworkCheck,
-} from "./signals/check-budget.js";
-import { cpuPercent } from "./signals/cpu.js";
-import type { SignalSettings } from "./signals/meta.js";
-import { describeSessions } from "./signals/tcp.js";
-
-/** Network-namespace key → cumulative Rx+Tx bytes of every interface but `lo`. */
-export type NamespaceCounters = ReadonlyMap<string, number>;
-
-/** One sampling of one allocation's counters. */
-export type Reading =
-  | { allocId: string; at: number; state: "measured"; counters: NamespaceCounters }
-  | { allocId: string; at: number; state: "unknown"; reason: string };
-
-/**
- * What a source learned about one allocation's traffic at `at` (design.md: activity is data, so that
- * other sources can feed the tracker). `bytes` are Rx+Tx since the previous good reading.
- */
-export interface Activity {
-  allocId: string;
-  at: number;
-  bytes: number;
-  state: "baseline" | "quiet" | "active" | "unknown";
-  reason: string;
-  /** The signal beyond bytes that made a quiet interval active, if one did. */
-  signal?: "cpu" | "connections";
-}
+} from "../signals/check-budget.js";
+import type { SignalSettings } from "../signals/meta.js";
+import { describeSessions } from "../signals/tcp.js";
+import { cpuPercent } from "./cpu-rate.js";
 
 /** An interval this many times CHECK_INTERVAL or longer is a gap (a skipped tick is not one). */
 const GAP_FACTOR = 1.5;
@@ -57,9 +35,6 @@ interface CpuMark {
   /** Percent of one core over the span before this reading; undefined when it had no rate. */
   percent: number | undefined;
 }
-
-/** A quiet allocation far below its CPU gate has its CPU time read every CPU_STRIDE-th cycle. */
-export const CPU_STRIDE = 3;
 
 /** Intervals kept per allocation to learn its checks' cost: the estimate's window, with room for unusable ones. */
 const HISTORY = 2 * DEFAULT_WINDOW;
@@ -228,6 +203,11 @@ export class TrafficMeter {
     this.#lastGood.set(allocId, { at, counters: new Map(counters) });
   }
 
+  /** Every allocation something is kept for. */
+  keys(): Set<string> {
+    return new Set([...this.#lastGood.keys(), ...this.#intervals.keys(), ...this.#cpu.keys()]);
+  }
+
   forget(allocId: string): void {
     this.#lastGood.delete(allocId);
     this.#intervals.delete(allocId);
@@ -237,63 +217,6 @@ export class TrafficMeter {
 
 function formatPercent(percent: number): string {
   return `${percent < 10 ? percent.toFixed(1) : Math.round(percent)}%`;
-}
-
-/**
- * Which signals to read each cycle for an allocation quiet by bytes, so that a cycle over many quiet
- * allocations reads little while every decision is taken on fresh readings:
- * - near the timeout (quiet for the timeout less two intervals, or more) every signal that is on, every
- *   cycle: what judges the group idle — here or, through this node's report, on another node — is read
- *   in the same cycle, or the one before;
- * - once as the group's warning comes due (from one interval before quiet for timeout − warn-before, and
- *   for at least one interval) every signal, so that no warning goes to a job kept by its CPU or a session;
- * - otherwise the CPU gate when TrafficMeter.cpuReadDue says so (every cycle near the gate, every third far
- *   below it), and open connections not at all: a session is a state, and opening or closing one moves
- *   bytes, which the byte count sees in between. Read every cycle, sessions would cost a `net/snmp` read per
- *   namespace of every quiet allocation (README, "Activity signals beyond bytes").
- */
-export class SignalSchedule {
-  /** Allocation → the start of the quiet stretch whose warning-time read was made. */
-  readonly #warningRead = new Map<string, number>();
-
-  constructor(private readonly checkIntervalMs: number) {}
-
-  /**
-   * `quietSince`: the allocation's quiet stretch before this cycle's reading (undefined: none yet);
-   * `cpuDue`: TrafficMeter.cpuReadDue for it.
-   */
-  toRead(
-    allocId: string,
-    policy: Pick<GroupPolicy, "signals" | "timeoutMs"> & { schedule: { warnBeforeMs: number } },
-    quietSince: number | undefined,
-    at: number,
-    cpuDue: boolean,
-  ): SignalSettings {
-    const { signals, timeoutMs, schedule } = policy;
-    const quietForMs = quietSince === undefined ? 0 : at - quietSince;
-    if (quietSince !== undefined && quietForMs >= timeoutMs - 2 * this.checkIntervalMs) return signals;
-    // Monitor.warnAhead warns within warn-before of the timeout, after one interval of quiet, on a decision
-    // taken a moment after this reading: read from one interval before, so the read comes first.
-    const warningAtMs = Math.max(timeoutMs - schedule.warnBeforeMs, this.checkIntervalMs);
-    const warning =
-      quietSince !== undefined &&
-      schedule.warnBeforeMs > 0 &&
-      quietForMs >= warningAtMs - this.checkIntervalMs &&
-      this.#warningRead.get(allocId) !== quietSince;
-    if (warning) {
-      this.#warningRead.set(allocId, quietSince);
-      return signals;
-    }
-    return {
-      ...signals,
-      cpuPercent: cpuDue ? signals.cpuPercent : undefined,
-      connections: { kind: "off" },
-    };
-  }
-
-  forget(allocId: string): void {
-    this.#warningRead.delete(allocId);
-  }
 }
 
 /** Counters restart from zero when a namespace is recreated (nomad-api-notes.md "Docker Engine API"). */
@@ -313,151 +236,4 @@ function bytesSince(before: NamespaceCounters, now: NamespaceCounters): { bytes:
     }
   }
   return { bytes, reset };
-}
-
-/** Where one allocation stands, from the Activity recorded for it. */
-export interface AllocActivityState {
-  readonly allocId: string;
-  /** Start of the current quiet stretch (the idle timer); undefined until the first good reading. */
-  readonly quietSince: number | undefined;
-  /** Rx+Tx bytes seen since the allocation was last active. */
-  readonly bytesSinceActive: number;
-  /** Why the latest reading could not be measured; undefined when it was measured. */
-  readonly unknownReason: string | undefined;
-}
-
-/** Keeps each allocation's quiet stretch; time comes only from the Activity it is given. */
-export class ActivityTracker {
-  readonly #states = new Map<string, AllocActivityState>();
-
-  /** `allocStartedAt`: the idle timer never starts before the allocation did. */
-  record(activity: Activity, allocStartedAt: number): AllocActivityState {
-    const next = advance(this.#states.get(activity.allocId), activity, allocStartedAt);
-    this.#states.set(activity.allocId, next);
-    return next;
-  }
-
-  /** An allocation with nothing recorded yet is unknown, so that it can never make its group look idle. */
-  stateOf(allocId: string): AllocActivityState {
-    return (
-      this.#states.get(allocId) ?? {
-        allocId,
-        quietSince: undefined,
-        bytesSinceActive: 0,
-        unknownReason: "not measured yet",
-      }
-    );
-  }
-
-  /** Continues a quiet stretch saved before a restart. */
-  resume(allocId: string, quietSince: number, bytesSinceActive: number): void {
-    this.#states.set(allocId, { allocId, quietSince, bytesSinceActive, unknownReason: undefined });
-  }
-
-  /** The allocation's quiet stretch starts over at `at` (its job changed under it). */
-  restart(allocId: string, at: number): void {
-    const state = this.#states.get(allocId);
-    if (state?.quietSince === undefined) return;
-    this.#states.set(allocId, { ...state, quietSince: Math.max(at, state.quietSince), bytesSinceActive: 0 });
-  }
-
-  forget(allocId: string): void {
-    this.#states.delete(allocId);
-  }
-}
-
-function advance(
-  previous: AllocActivityState | undefined,
-  activity: Activity,
-  allocStartedAt: number,
-): AllocActivityState {
-  const { allocId, at, bytes } = activity;
-  const quietFrom = (time: number) => Math.max(time, allocStartedAt);
-  switch (activity.state) {
-    case "unknown":
-      return {
-        allocId,
-        quietSince: previous?.quietSince,
-        bytesSinceActive: previous?.bytesSinceActive ?? 0,
-        unknownReason: activity.reason,
-      };
-    // A baseline starts the count afresh: nothing is known about the time before it.
-    case "active":
-    case "baseline":
-      return { allocId, quietSince: quietFrom(at), bytesSinceActive: 0, unknownReason: undefined };
-    case "quiet":
-      // Quiet with nothing before it (another source's first word) covers an interval of unknown start.
-      if (previous?.quietSince === undefined) {
-        return { allocId, quietSince: quietFrom(at), bytesSinceActive: bytes, unknownReason: undefined };
-      }
-      return {
-        allocId,
-        quietSince: previous.quietSince,
-        bytesSinceActive: previous.bytesSinceActive + bytes,
-        unknownReason: undefined,
-      };
-  }
-}
-
-export type GroupDecision =
-  | { kind: "idle"; idleForMs: number; bytesSeen: number; reason: string }
-  | { kind: "active"; idleForMs: number; reason: string }
-  /** `unmeasured`: the allocations that could not be measured; `why`: the first one's reason. */
-  | { kind: "unknown"; reason: string; unmeasured: string[]; why: string };
-
-/**
- * A group is idle when every live allocation (the caller passes them) has been quiet for at least the
- * timeout. One allocation that cannot be measured makes the group unknown; no allocations, not idle.
- */
-export function decideGroup(
-  allocations: readonly AllocActivityState[],
-  policy: GroupPolicy,
-  now: number,
-  checkIntervalMs: number,
-): GroupDecision {
-  const unmeasured = allocations.filter((alloc) => !isMeasured(alloc));
-  const [firstUnmeasured] = unmeasured;
-  if (firstUnmeasured !== undefined) {
-    const more = unmeasured.length > 1 ? ` (and ${unmeasured.length - 1} more)` : "";
-    const why = firstUnmeasured.unknownReason ?? "not measured yet";
-    return {
-      kind: "unknown",
-      reason: `allocation ${shortId(firstUnmeasured.allocId)} unknown: ${why}${more}`,
-      unmeasured: unmeasured.map((alloc) => alloc.allocId),
-      why,
-    };
-  }
-
-  let leastIdle: { allocId: string; idleForMs: number } | undefined;
-  let bytesSeen = 0;
-  for (const alloc of allocations.filter(isMeasured)) {
-    const idleForMs = Math.max(0, now - alloc.quietSince);
-    if (leastIdle === undefined || idleForMs < leastIdle.idleForMs)
-      leastIdle = { allocId: alloc.allocId, idleForMs };
-    bytesSeen += alloc.bytesSinceActive;
-  }
-  if (leastIdle === undefined) return { kind: "active", idleForMs: 0, reason: "no live allocations" };
-
-  const { idleForMs } = leastIdle;
-  if (idleForMs >= policy.timeoutMs) {
-    const threshold = `threshold ${policy.thresholdBytes} B per ${formatDuration(checkIntervalMs)}`;
-    return {
-      kind: "idle",
-      idleForMs,
-      bytesSeen,
-      reason: `idle for ${formatDuration(idleForMs)}, ${bytesSeen} B seen, ${threshold}`,
-    };
-  }
-  const who = allocations.length > 1 ? `allocation ${shortId(leastIdle.allocId)} ` : "";
-  const reason = `${who}quiet for ${formatDuration(idleForMs)} of ${formatDuration(policy.timeoutMs)}`;
-  return { kind: "active", idleForMs, reason };
-}
-
-function isMeasured(alloc: AllocActivityState): alloc is AllocActivityState & { quietSince: number } {
-  return alloc.unknownReason === undefined && alloc.quietSince !== undefined;
-}
-
-/** Nomad's UI and CLI show the first 8 characters of an allocation ID. */
-function shortId(allocId: string): string {
-  return allocId.slice(0, 8);
 }

@@ -1,12 +1,7 @@
-import { jobKey, type LiveAllocation } from "./allocations.js";
-import {
-  type GroupPolicy,
-  groupPolicy,
-  ignoredTaskKeys,
-  type MetaProblem,
-  type PolicyDefaults,
-} from "./policy.js";
-import type { Job } from "./ports.js";
+import { jobKey, type LiveAllocation } from "../model/allocation.js";
+import type { MetaProblem } from "../model/meta.js";
+import type { Job } from "../model/nomad.js";
+import { type GroupPolicy, groupPolicy, ignoredTaskKeys, type PolicyDefaults } from "../policy.js";
 
 /** What decides whether a group may be watched, besides its job's meta. */
 export interface EligibilityRules {

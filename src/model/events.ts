@@ -1,0 +1,19 @@
+export type ActionOutcome =
+  | { kind: "done"; evalId: string }
+  | { kind: "dry-run" }
+  /** Nomad said no for a reason that may pass (an active deployment): try again next cycle. */
+  | { kind: "refused"; message: string }
+  | { kind: "failed"; message: string };
+
+export type MonitorEventType = "warned" | "stopped" | "scaled" | "started" | "failed";
+
+/** Something the monitor did or is about to do, for the people who own the job (webhooks). */
+export interface MonitorEvent {
+  type: MonitorEventType;
+  namespace: string;
+  job: string;
+  group?: string;
+  reason: string;
+  node: string;
+  at: number;
+}
