@@ -130,5 +130,9 @@ export function runMain(env: Record<string, string>): MainRun {
   child.stdout?.on("data", collect(stdout));
   child.stderr?.on("data", collect(stderr));
   const exit = once(child, "exit").then(([code]) => ({ code: code as number | null }));
+  // A test that fails before the child stops leaves no monitor behind.
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
   return { child, stdout, stderr, exit };
 }
