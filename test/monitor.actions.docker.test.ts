@@ -7,7 +7,7 @@ import {
   moreCycles,
   scenario,
   serviceJob,
-  sleep,
+  userLoad,
   waitFor,
   waitForLog,
 } from "./monitor/harness.js";
@@ -30,19 +30,11 @@ describe.skipIf(!world)("stop, scale to zero, dry run", () => {
     await sim.registerJob(serviceJob("sentinel"));
     await sim.whenSettled();
     const [alloc] = sim.allocations({ jobId: "busy" });
-    let sent = 0;
-    let keepSending = true;
-    const traffic = (async () => {
-      while (keepSending) {
-        sent += await world!.sendTraffic(alloc!.ID, 1);
-        await sleep(250);
-      }
-    })();
+    const load = userLoad(world!, () => [alloc!.ID]);
     current.startMonitor();
     await waitFor("the idle sentinel to be stopped", () => jobStopped(sim, "sentinel"), 40_000);
     await moreCycles(logs, "busy", (3 * TIMEOUT_MS) / INTERVAL_MS + 1);
-    keepSending = false;
-    await traffic;
+    const sent = await load.stop();
 
     expect(sent).toBeGreaterThan(10 * 65_536);
     expect(jobStopped(sim, "busy")).toBe(false);

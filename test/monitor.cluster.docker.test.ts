@@ -7,6 +7,7 @@ import {
   moreCycles,
   serviceJob,
   sleep,
+  userLoad,
   waitFor,
   waitForLog,
 } from "./monitor/harness.js";
@@ -70,14 +71,7 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
     const allocations = await spreadJob(sim, nodes);
     const busy = allocations.find((alloc) => alloc.NodeID === nodes[1]);
     // The user load: one small HTTP request every 250 ms to the allocation on node-b.
-    let keepSending = true;
-    let sent = 0;
-    const traffic = (async () => {
-      while (keepSending) {
-        sent += await world!.sendTraffic(busy!.ID, 1);
-        await sleep(250);
-      }
-    })();
+    const load = userLoad(world!, () => [busy!.ID]);
     const [idleSide] = nodes.map((node) => startMonitor(node));
 
     await waitForLog(
@@ -86,8 +80,7 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
       30_000,
     );
     await moreCycles(idleSide!.logs, "spread", (3 * TIMEOUT_MS) / INTERVAL_MS);
-    keepSending = false;
-    await traffic;
+    const sent = await load.stop();
     expect(sent).toBeGreaterThan(0);
     expect(actionCalls(sim)).toEqual([]);
     // The cycles it waited through ran: the idle side kept deciding and reading node-b's reports.

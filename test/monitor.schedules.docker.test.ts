@@ -10,7 +10,7 @@ import {
   moreCycles,
   scenario,
   serviceJob,
-  sleep,
+  userLoad,
   waitFor,
   waitForLog,
 } from "./monitor/harness.js";
@@ -88,15 +88,12 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
     );
     await sim.whenSettled();
     // User load: one request to each allocation every 250 ms, until the group is scaled down.
-    let sent = 0;
-    let keepSending = true;
-    const traffic = (async () => {
-      while (keepSending) {
-        for (const alloc of sim.allocations({ jobId: "nightly" }).filter((a) => a.ClientStatus === "running"))
-          sent += await world!.sendTraffic(alloc.ID, 1).catch(() => 0);
-        await sleep(250);
-      }
-    })();
+    const load = userLoad(world!, () =>
+      sim
+        .allocations({ jobId: "nightly" })
+        .filter((alloc) => alloc.ClientStatus === "running")
+        .map((alloc) => alloc.ID),
+    );
     // Placed before the half minute the scenario is about, however long placing took; started in it.
     clock.jumpTo(at(19, 59, 30));
     current.startMonitor();
@@ -112,8 +109,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
       /^scaled group web of job nightly in namespace default to 0 .*its stop-at "0 20 \* \* \*" fired at 2026-12-02 20:00 UTC/,
       30_000,
     );
-    keepSending = false;
-    await traffic;
+    const sent = await load.stop();
     expect(sent).toBeGreaterThan(0);
     expect(logs.indexOf(warning!)).toBeLessThan(logs.indexOf(scaled!));
     expect(sim.job("default", "nightly")?.TaskGroups[0]?.Count).toBe(0);
