@@ -8,7 +8,6 @@ import {
   moreCycles,
   scenario,
   serviceJob,
-  sleep,
   waitFor,
   waitForLog,
 } from "./monitor/harness.js";
@@ -119,10 +118,10 @@ describe.skipIf(!world)("never against the owner: what people did since counts",
     sim.faults.failRequests({ method: "DELETE", path: "/v1/job/rerun", status: 500, count: 1 });
     current.startMonitor();
 
-    await waitFor("the fresh look before the stop", () =>
-      sim.calls.some((call) => call.path === "/v1/job/rerun/allocations"),
+    // What wake needs is written right before the stop goes out.
+    await waitFor("the stop to be on its way", () =>
+      sim.calls.some((call) => call.method === "PUT" && call.path.includes("/wake/")),
     );
-    await sleep(500);
     const newVersion = { "idle-monitor.timeout": "1h" };
     await sim.registerJob(serviceJob("rerun", { groups: [{ name: "web", meta: newVersion }] }));
 
