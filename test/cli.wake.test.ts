@@ -131,4 +131,22 @@ describe.skipIf(!world)("nomad-idle-monitor wake", () => {
     const usage = await wake([], env);
     expect(usage.code).toBe(2);
   });
+
+  it("item 10: exits 1 with the reason, not 3, when no token or a token without the wake policy sees no record", async () => {
+    const { current, env } = await setUp();
+    const jobsOnly = current.sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] } });
+    allSecrets.add(jobsOnly);
+    const [anonymous, withoutPolicy] = await Promise.all([
+      wake(["dev"], { ...env, NOMAD_TOKEN: "" }),
+      wake(["dev"], { ...env, NOMAD_TOKEN: jobsOnly }),
+    ]);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(
+      /^Error: read variable nomad\/jobs\/idle-monitor\/wake\/\S+: HTTP 403 Permission denied: NOMAD_TOKEN is not set, .*nomad\/idle-monitor-wake-policy\.hcl\n$/,
+    );
+    expect(withoutPolicy.code).toBe(1);
+    expect(withoutPolicy.stderr).toMatch(
+      /^Error: read variable \S+: HTTP 403 Permission denied: this token may not read nomad\/jobs\/idle-monitor\/wake\/ in namespace default; it needs nomad\/idle-monitor-wake-policy\.hcl\n$/,
+    );
+  });
 });
