@@ -302,7 +302,7 @@ describe("nomad-idle-monitor status", { timeout: 180_000 }, () => {
     expect(unreachable.stderr).toContain("ECONNREFUSED");
   });
 
-  it("item 10: exits 1 with the reason when no token or a token without the status policy sees no report; 0 when there is none", async () => {
+  it("issue 19 item 10: exits 1 with the reason when no token or a token without the status policy sees no report; 0 when there is none", async () => {
     // Nomad answers both lists with 200 and nothing in them (anonymous: Nomad's anonymous token).
     const jobsOnly = sim.createToken({ namespaces: { "*": ["read-job"] } });
     secrets.add(jobsOnly);

@@ -132,7 +132,7 @@ describe.skipIf(!world)("nomad-idle-monitor wake", () => {
     expect(usage.code).toBe(2);
   });
 
-  it("item 10: exits 1 with the reason, not 3, when no token or a token without the wake policy sees no record", async () => {
+  it("issue 19 item 10: exits 1 with the reason, not 3, when no token or a token without the wake policy sees no record", async () => {
     const { current, env } = await setUp();
     const jobsOnly = current.sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] } });
     allSecrets.add(jobsOnly);

@@ -174,7 +174,7 @@ describe.skipIf(!world)("the monitor's HTTP listener: metrics, probes, status", 
     expect(posted.status).toBe(405);
   });
 
-  it("item 8: a token reload without http_token keeps /metrics behind the last bearer", async () => {
+  it("issue 19 item 8: a token reload without http_token keeps /metrics behind the last bearer", async () => {
     const current = await scenario(world!);
     const { sim, logs } = current;
     const [first, second] = ["scrape-secret-item8-first", "scrape-secret-item8-second"];

@@ -80,7 +80,7 @@ describe("the webhook secret in the token's Variable", () => {
 describe("the HTTP listener's bearer token in the token's Variable", () => {
   const HTTP_TOKEN = "scrape-secret-8901";
 
-  it("item 8: is kept when a reload finds the Variable without it, said once; a later one takes its place", async () => {
+  it("issue 19 item 8: is kept when a reload finds the Variable without it, said once; a later one takes its place", async () => {
     const { token, variable, lines } = tokenOver({ token: TOKEN, http_token: HTTP_TOKEN });
     await token.load();
     expect(token.httpToken()).toBe(HTTP_TOKEN);
