@@ -46,6 +46,7 @@ function world(options: {
   const settled: Array<WakeRecord | undefined> = [];
   let evaluated: number | undefined;
   const cluster = {
+    sweep: async () => {},
     wakeRecords: async () => [options.record],
     settleWake: async (_namespace: string, _jobId: string, remaining: WakeRecord | undefined) => {
       settled.push(remaining);

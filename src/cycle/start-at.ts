@@ -40,7 +40,8 @@ interface Due {
  * the wake records, because a stopped job has no allocations anywhere for a node to watch. One monitor of
  * the cluster does it: the holder of a lease Variable. The lease keeps up to when firings were dealt
  * with, so a new holder neither replays them nor forgets those missed while every monitor was down
- * (carried out late within the grace, else skipped with a log line).
+ * (carried out late within the grace, else skipped with a log line). Its holder also sweeps the reports
+ * of gone nodes and expired claims.
  */
 export class StartAt {
   private readonly notices: RateLimitedNotice;
@@ -53,6 +54,8 @@ export class StartAt {
     const { cluster, clock, leaseMs, log } = this.deps;
     const lease = await cluster.lease(LEASE, leaseMs);
     if (!lease || signal?.aborted) return;
+    // The lease's holder is also the one monitor that clears what gone nodes left (cluster/sweep.ts).
+    await cluster.sweep();
     const now = clock.now();
     let records: WakeRecord[];
     try {
