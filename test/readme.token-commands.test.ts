@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,10 +10,13 @@ import { NomadCliDouble } from "./support/nomad-cli.js";
 
 // The README's commands that write the token's Variable, checked as text (every `nomad var put` of every
 // shell block) and run verbatim with `sh` against the Nomad simulator, through a stand-in for the `nomad`
-// command that does what Nomad's CLI does at v1.6.5 and v2.0.5 (test/support/nomad-cli.ts).
+// command that does what Nomad's CLI does at v1.6.5 and v2.0.5 (test/support/nomad-cli.ts). "The
+// README" is README.md and the pages under docs/, wherever a section lives.
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const README = await readFile(join(ROOT, "README.md"), "utf8");
+const README = (
+  await Promise.all(["README.md", ...(await docsPages())].map((page) => readFile(join(ROOT, page), "utf8")))
+).join("\n");
 const VARIABLE = "nomad/jobs/idle-monitor";
 const TOOLS = ["jq", "openssl", "xargs", "curl"];
 const missingTools = TOOLS.filter((tool) => spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0);
@@ -21,6 +24,17 @@ if (missingTools.length > 0 && process.env.CI)
   throw new Error(
     `the README's token commands need ${missingTools.join(", ")} (scripts/install-system-deps.sh)`,
   );
+
+/** The Markdown pages under docs/, if there is such a folder. */
+async function docsPages(): Promise<string[]> {
+  try {
+    const entries = await readdir(join(ROOT, "docs"), { recursive: true });
+    return entries.filter((entry) => entry.endsWith(".md")).map((entry) => join("docs", entry));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+}
 
 /** The README's shell blocks. */
 function shellBlocks(): string[] {
