@@ -1,5 +1,5 @@
 #!/bin/sh
-# The Prometheus of the scrape test (test/prometheus.scrape.test.ts): one with nomad_sd_configs, which
+# The Prometheus of the scrape test (test/prometheus.scrape.docker.test.ts): one with nomad_sd_configs, which
 # Debian's prometheus package (2.42) is built without. Built from source with Go once per machine, into
 # a cache outside the repository, and reused while it is the right version. Prints the binary's path.
 # Exits 3 when it cannot be built here: no Go toolchain.

@@ -11,7 +11,6 @@ if (!parsed.ok) {
   process.exit(2);
 }
 const log = createLogger(parsed.config);
-for (const warning of parsed.warnings) log.warn(warning);
 const stopping = new AbortController();
 
 function shutdown(signalName: string) {
@@ -41,6 +40,8 @@ process.on("unhandledRejection", crash("an unhandled promise rejection"));
 process.on("uncaughtException", crash("an uncaught exception"));
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 process.on("SIGINT", () => shutdown("SIGINT"));
+// Only once a SIGTERM is handled: one sent on seeing a warning then stops the monitor as any other.
+for (const warning of parsed.warnings) log.warn(warning);
 
 runDaemon({ config: parsed.config, log }, stopping.signal).then(
   () => {

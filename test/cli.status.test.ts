@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StatePaths } from "../src/cluster/paths.js";
 import { encodeReport } from "../src/cluster/report.js";
@@ -6,42 +5,32 @@ import type { AllocRecord, NodeReport } from "../src/model/cluster.js";
 import { simulatorPolicyFromFile } from "./deploy/acl-policy.js";
 import { serviceJob } from "./monitor/harness.js";
 import { NomadSimulator } from "./sim/index.js";
+import { type CliRun, runCli } from "./support/cli.js";
+import { HeldClock } from "./support/held-clock.js";
 
-const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
 const STATUS_POLICY = new URL("../nomad/idle-monitor-status-policy.hcl", import.meta.url).pathname;
 const MINUTE = 60_000;
 const paths = new StatePaths("nomad/jobs/idle-monitor");
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+/** How long after the reports were written status runs, on the simulator's clock (the CLI's too). */
+const REPORTS_AGE_MS = 2_000;
 
 /** Every token of the scenario, and everything the CLI printed: no output may hold a token. */
 const secrets = new Set<string>();
 const outputs: string[] = [];
 
 let sim: NomadSimulator;
+let clock: HeldClock;
+/** A cluster with ACLs where no monitor runs. */
+let empty: NomadSimulator;
 let statusToken: string;
 let env: Record<string, string>;
 const nodes: Record<string, string> = {};
 const allocOf: Record<string, string> = {};
 
-function run(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", CLI, ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env, ...extraEnv }, timeout: 90_000 },
-      (error, stdout, stderr) => {
-        outputs.push(stdout, stderr);
-        const code = error && typeof error.code === "number" ? error.code : error ? -1 : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+async function run(args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> {
+  const result = await runCli(args, { ...env, ...extraEnv });
+  outputs.push(result.stdout, result.stderr);
+  return result;
 }
 
 function record(job: string, group: string, state: AllocRecord["state"], quietForMs?: number): AllocRecord {
@@ -78,7 +67,11 @@ function allocId(job: string, node: string, group = "web"): string {
 }
 
 beforeAll(async () => {
-  sim = await NomadSimulator.start();
+  // The Nomad agent's clock, which the CLI measures ages on (its Date header): held, so they are exact.
+  clock = new HeldClock(Math.floor(Date.now() / 1_000) * 1_000);
+  sim = await NomadSimulator.start({ clock });
+  empty = await NomadSimulator.start();
+  secrets.add(empty.managementToken);
   for (const name of ["a", "b", "c"]) nodes[name] = sim.addNode(name);
   const spread = (node: string) => [nodes[node] ?? ""];
   await sim.registerJob(serviceJob("spread", { groups: [{ name: "web", count: 2 }] }), {
@@ -125,13 +118,14 @@ beforeAll(async () => {
   statusToken = sim.createToken(await simulatorPolicyFromFile(STATUS_POLICY));
   for (const secret of [statusToken, actionToken, sim.managementToken]) secrets.add(secret);
   env = { NOMAD_ADDR: sim.address, NOMAD_TOKEN: statusToken };
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  clock.advance(REPORTS_AGE_MS);
 });
 
 afterAll(async () => {
   for (const secret of secrets) for (const output of outputs) expect(output).not.toContain(secret);
   expect(outputs.length).toBeGreaterThan(0);
   await sim?.close();
+  await empty?.close();
 });
 
 /** The table's lines as cells (columns are separated by two or more spaces). */
@@ -169,7 +163,7 @@ describe("nomad-idle-monitor status", { timeout: 180_000 }, () => {
       "default/spread",
       "team/team-app",
     ]);
-    // Quiet on a for 5m and on b for 10m: the least idle counts; 15m timeout.
+    // Quiet on a for 5m and on b for 10m when reported 2s ago: the least idle counts; 15m timeout.
     expect(byJob["default/spread"]).toEqual([
       "default",
       "spread",
@@ -177,15 +171,15 @@ describe("nomad-idle-monitor status", { timeout: 180_000 }, () => {
       "stop",
       "a,b",
       "quiet",
-      expect.stringMatching(/^5m(\d+s)?$/),
+      "5m2s",
       "15m",
-      expect.stringMatching(/^(10m|9m\d+s)$/),
-      expect.stringMatching(/^stop by b \d+s ago$/),
+      "9m58s",
+      "stop by b 2s ago",
     ]);
     expect(byJob["default/busy"]?.slice(4, 9)).toEqual(["b", "active", "-", "15m", "waits: active on b"]);
     expect(byJob["default/mixed"]?.slice(5, 9)).toEqual([
       "waiting",
-      expect.stringMatching(/^20m/),
+      "20m2s",
       "15m",
       "waits: partly opted in (group db not)",
     ]);
@@ -203,7 +197,7 @@ describe("nomad-idle-monitor status", { timeout: 180_000 }, () => {
     expect(code).toBe(0);
     const parsed = JSON.parse(stdout);
     expect(parsed.ageClock).toBe("nomad-agent");
-    expect(Date.parse(parsed.now)).toBeGreaterThan(0);
+    expect(Date.parse(parsed.now)).toBe(clock.now());
     const spread = parsed.groups.find((group: { job: string }) => group.job === "spread");
     expect(spread).toMatchObject({
       namespace: "default",
@@ -216,7 +210,7 @@ describe("nomad-idle-monitor status", { timeout: 180_000 }, () => {
       waits: [],
       lastAction: { node: nodes.b, action: "stop" },
     });
-    expect(spread.idleForMs).toBeGreaterThanOrEqual(5 * MINUTE);
+    expect(spread.idleForMs).toBe(5 * MINUTE + REPORTS_AGE_MS);
     expect(spread.timeToActionMs).toBe(15 * MINUTE - spread.idleForMs);
     expect(spread.allocations.map((alloc: { node: string }) => alloc.node).sort()).toEqual(["a", "b"]);
     const busy = parsed.groups.find((group: { job: string }) => group.job === "busy");
@@ -254,9 +248,9 @@ describe("nomad-idle-monitor status", { timeout: 180_000 }, () => {
       "web",
       "running",
       "quiet",
-      expect.stringMatching(/^5m/),
+      "5m2s",
       "40 B",
-      expect.stringMatching(/^\d+(ms|s) ago$/),
+      "2s ago",
     ]);
     expect(byNode.b?.slice(0, 5)).toEqual([
       allocId("spread", "b").slice(0, 8),
@@ -295,6 +289,33 @@ describe("nomad-idle-monitor status", { timeout: 180_000 }, () => {
     expect(refused.stderr).toMatch(/^Error querying Nomad: .*HTTP 403/);
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toContain("ECONNREFUSED");
+  });
+
+  it("issue 19 item 10: exits 1 with the reason when no token or a token without the status policy sees no report; 0 when there is none", async () => {
+    // Nomad answers both lists with 200 and nothing in them (anonymous: Nomad's anonymous token).
+    const jobsOnly = sim.createToken({ namespaces: { "*": ["read-job"] } });
+    secrets.add(jobsOnly);
+    const [anonymous, withoutPolicy, nothingThere] = await Promise.all([
+      run(["status"], { NOMAD_TOKEN: "" }),
+      run(["status", "-json"], { NOMAD_TOKEN: jobsOnly }),
+      run(["status"], { NOMAD_TOKEN: empty.managementToken, NOMAD_ADDR: empty.address }),
+    ]);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stdout).toBe("");
+    expect(anonymous.stderr).toMatch(
+      /^Error querying Nomad: read variable nomad\/jobs\/idle-monitor\/activity\/\S+: HTTP 403 Permission denied: NOMAD_TOKEN is not set, .*\(the cluster has ACLs\)\. Set NOMAD_TOKEN to a token with the status policy \(nomad\/idle-monitor-status-policy\.hcl\)\n$/,
+    );
+    expect(withoutPolicy.code).toBe(1);
+    expect(withoutPolicy.stdout).toBe("");
+    expect(withoutPolicy.stderr).toMatch(
+      /HTTP 403 Permission denied: this token may not read the monitors' reports under nomad\/jobs\/idle-monitor\/activity\/ in namespace "default"; it needs the status policy/,
+    );
+    // A cluster where no monitor reported yet, with a token that may see everything: nothing there.
+    expect(nothingThere.code).toBe(0);
+    expect(nothingThere.stdout).toBe("No watched jobs\n");
+    expect(nothingThere.stderr).toMatch(
+      /^No monitor report found under nomad\/jobs\/idle-monitor\/activity\/ .*: none published yet/,
+    );
   });
 
   it("exits 2 on a usage error, and shows help on every command", async () => {

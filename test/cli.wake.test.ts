@@ -1,134 +1,61 @@
-import { execFile } from "node:child_process";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { simulatorPolicyFromFile } from "./deploy/acl-policy.js";
-import {
-  actionCalls,
-  allSecrets,
-  expectNoSecretsInLogs,
-  jobStopped,
-  scenario,
-  serviceJob,
-  waitFor,
-} from "./monitor/harness.js";
-import { openWorldForTests } from "./world/world.js";
+import { NomadSimulator } from "./sim/index.js";
+import { type CliRun, runCli } from "./support/cli.js";
 
-const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
 const WAKE_POLICY = new URL("../nomad/idle-monitor-wake-policy.hcl", import.meta.url).pathname;
-const WAKE_RECORDS = "nomad/jobs/idle-monitor/wake/";
-const world = await openWorldForTests();
 const outputs: string[] = [];
+let sim: NomadSimulator;
+let env: Record<string, string>;
 
-function wake(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", CLI, "wake", ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env }, timeout: 90_000 },
-      (error, stdout, stderr) => {
-        outputs.push(stdout, stderr);
-        resolve({
-          code: error && typeof error.code === "number" ? error.code : error ? -1 : 0,
-          stdout,
-          stderr,
-        });
-      },
-    );
-  });
+async function wake(args: string[], withEnv = env): Promise<CliRun> {
+  const result = await runCli(["wake", ...args], withEnv);
+  outputs.push(result.stdout, result.stderr);
+  return result;
 }
 
-describe.skipIf(!world)("nomad-idle-monitor wake", () => {
+describe("nomad-idle-monitor wake without a record", () => {
+  beforeAll(async () => {
+    sim = await NomadSimulator.start();
+    env = {
+      NOMAD_ADDR: sim.address,
+      NOMAD_TOKEN: sim.createToken(await simulatorPolicyFromFile(WAKE_POLICY)),
+    };
+  });
+
   afterAll(async () => {
-    expectNoSecretsInLogs();
-    for (const secret of allSecrets) expect(outputs.filter((output) => output.includes(secret))).toEqual([]);
-    await world?.close();
-  });
-
-  async function setUp() {
-    const current = await scenario(world!);
-    const token = current.sim.createToken(await simulatorPolicyFromFile(WAKE_POLICY));
-    allSecrets.add(token);
-    return { current, env: { NOMAD_ADDR: current.sim.address, NOMAD_TOKEN: token } };
-  }
-
-  it("registers a job the monitor stopped again as it was, even after Nomad garbage-collected it", async () => {
-    const { current, env } = await setUp();
-    const { sim } = current;
-    await sim.registerJob(serviceJob("woken", { meta: { "idle-monitor.enabled": "true", owner: "alice" } }));
-    await sim.whenSettled();
-    // A cooldown longer than the test: the woken job, idle again, is not stopped again meanwhile.
-    current.startMonitor({ ACTION_COOLDOWN: "10m" });
-    await waitFor("the job to be stopped", () => jobStopped(sim, "woken"), 30_000);
-    await waitFor("the wake record", () => sim.listVariables("default", WAKE_RECORDS).length > 0);
-    sim.purgeJob("default", "woken");
-    expect(sim.job("default", "woken")).toBeUndefined();
-
-    const woken = await wake(["woken"], env);
-    expect(woken.stderr).toBe("");
-    expect(woken.code).toBe(0);
-    expect(woken.stdout).toMatch(
-      new RegExp(
-        `^Registered job "woken" in namespace "default" again as it was before node ${current.localNode} stopped it \\S+ ago \\(version 0\\); evaluation \\S+\\.\\n$`,
-      ),
-    );
-    await sim.whenSettled();
-    expect(sim.job("default", "woken")).toMatchObject({
-      Stop: false,
-      Meta: { "idle-monitor.enabled": "true", owner: "alice" },
-    });
-    expect(sim.allocations({ jobId: "woken" }).some((alloc) => alloc.DesiredStatus === "run")).toBe(true);
-    expect(sim.listVariables("default", WAKE_RECORDS)).toEqual([]);
-
-    const again = await wake(["woken"], env);
-    expect(again.code).toBe(3);
-    expect(again.stderr).toMatch(/^No record of job "woken" in namespace "default"/);
-  });
-
-  it("scales a group the monitor scaled to zero back to the count it had", async () => {
-    const { current, env } = await setUp();
-    const { sim } = current;
-    const meta = { "idle-monitor.enabled": "true", "idle-monitor.action": "scale-to-zero" };
-    // Healthy a second after they run: the monitor's scale meets no deployment under way.
-    const groups = [{ name: "web", count: 2, update: { MinHealthyTime: 1e9 } }];
-    await sim.registerJob(serviceJob("scaled", { meta, groups }), {
-      nodes: { web: [current.localNode] },
-    });
-    await sim.whenSettled();
-    current.startMonitor();
-    await waitFor(
-      "the group to be scaled to 0",
-      () => sim.job("default", "scaled")?.TaskGroups[0]?.Count === 0,
-      30_000,
-    );
-    await waitFor("the wake record", () => sim.listVariables("default", WAKE_RECORDS).length > 0);
-
-    const other = await wake(["scaled", "-group", "db"], env);
-    expect(other.code).toBe(3);
-    expect(other.stderr).toMatch(/did not scale group "db" of job "scaled"; it scaled: web/);
-
-    const woken = await wake(["scaled", "-group=web"], env);
-    expect(woken.code).toBe(0);
-    expect(woken.stdout).toMatch(
-      new RegExp(
-        `^Scaled group "web" of job "scaled" back to 2 \\(scaled to 0 by node ${current.localNode} \\S+ ago\\); evaluation \\S+\\.\\n$`,
-      ),
-    );
-    expect(sim.job("default", "scaled")?.TaskGroups[0]?.Count).toBe(2);
-    expect(actionCalls(sim).filter((call) => call.path.endsWith("/scale"))).toHaveLength(2);
+    for (const secret of [env.NOMAD_TOKEN, sim.managementToken])
+      expect(outputs.filter((output) => output.includes(secret as string))).toEqual([]);
+    await sim.close();
   });
 
   it("says what it needs when there is no record, and takes -help", async () => {
-    const { env } = await setUp();
-    const missing = await wake(["never-stopped"], env);
+    const missing = await wake(["never-stopped"]);
     expect(missing.code).toBe(3);
     expect(missing.stderr).toMatch(/wake brings back only what the monitor did/);
-    const help = await wake(["-help"], env);
+    const help = await wake(["-help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: nomad-idle-monitor wake \[options\] <job>/);
-    const usage = await wake([], env);
+    const usage = await wake([]);
     expect(usage.code).toBe(2);
+  });
+
+  it("issue 19 item 10: exits 1 with the reason, not 3, when no token or a token without the wake policy sees no record", async () => {
+    const jobsOnly = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] } });
+    const [anonymous, withoutPolicy] = await Promise.all([
+      wake(["dev"], { ...env, NOMAD_TOKEN: "" }),
+      wake(["dev"], { ...env, NOMAD_TOKEN: jobsOnly }),
+    ]);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(
+      /^Error: read variable nomad\/jobs\/idle-monitor\/wake\/\S+: HTTP 403 Permission denied: NOMAD_TOKEN is not set, .*nomad\/idle-monitor-wake-policy\.hcl\n$/,
+    );
+    expect(
+      [anonymous, withoutPolicy].filter((run) => `${run.stdout}${run.stderr}`.includes(jobsOnly)),
+    ).toEqual([]);
+    expect(withoutPolicy.code).toBe(1);
+    expect(withoutPolicy.stderr).toMatch(
+      /^Error: read variable \S+: HTTP 403 Permission denied: this token may not read nomad\/jobs\/idle-monitor\/wake\/ in namespace default; it needs nomad\/idle-monitor-wake-policy\.hcl\n$/,
+    );
   });
 });

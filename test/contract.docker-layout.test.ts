@@ -1,93 +1,10 @@
-import { randomUUID } from "node:crypto";
-import { afterAll, describe, expect, it } from "vitest";
-import { type DockerInspectRecord, Recordings } from "./contract/recordings.js";
-import { NOMAD_VERSIONS, type NomadVersion } from "./sim/index.js";
-import { type DockerWorld, openWorldForTests } from "./world/world.js";
+import { describe, expect, it } from "vitest";
+import { ALLOC_ID_LABEL, recordedLayouts } from "./contract/docker-layout.js";
+import { NOMAD_VERSIONS } from "./sim/index.js";
 
 // The test world (test/world/world.ts) lays out containers as Nomad's docker driver does; this holds
 // it to what real Nomad 1.6.5 and 2.0.5 agents made (test/fixtures/nomad-*/docker-inspect-nomad-containers.json):
 // a host-mode task, and a bridge-mode task with its nomad_init_<alloc> pause container.
-
-const ALLOC_ID_LABEL = "com.hashicorp.nomad.alloc_id";
-const NOMAD_LABEL = /^com\.hashicorp\.nomad\./;
-
-/**
- * What the world does differently from Nomad on purpose, each with its reason; none of these is
- * part of the layout compared below.
- * - labels `nomad-idle-monitor.test*`: mark the world's own containers, so crashed runs are cleaned up;
- * - `Config.Image`: one local test image (busybox httpd) for tasks and pause containers alike;
- * - `Config.Env` (`NOMAD_*`), `HostConfig.Binds`/`Mounts`: the monitor reads none of them;
- * - bridge-mode address: a veth the world adds by hand (10.213.x.x/30), not the CNI bridge's
- *   172.26.64.0/20, and the same `eth0` name and no Docker network, as CNI leaves it.
- */
-interface Layout {
-  name: string;
-  /** The Nomad labels, the alloc ID written `<alloc>`. */
-  nomadLabels: Record<string, string>;
-  networkMode: string;
-  dockerNetworks: string[];
-  status: string;
-}
-
-function layoutOf(records: readonly DockerInspectRecord[], allocId: string): Layout[] {
-  const pause = records.find((record) => record.Name === `/nomad_init_${allocId}`);
-  return records
-    .map((record) => ({
-      name: record.Name.replace(allocId, "<alloc>"),
-      nomadLabels: Object.fromEntries(
-        Object.entries(record.Config.Labels)
-          .filter(([key]) => NOMAD_LABEL.test(key))
-          .map(([key, value]) => [key, value.replace(allocId, "<alloc>")]),
-      ),
-      networkMode:
-        pause && record.HostConfig.NetworkMode === `container:${idOf(pause)}`
-          ? "container:<pause>"
-          : record.HostConfig.NetworkMode,
-      dockerNetworks: Object.keys(record.NetworkSettings.Networks ?? {}).sort(),
-      status: record.State.Status,
-    }))
-    .sort((a, b) => a.name.localeCompare(b.name));
-}
-
-// The trimmed recordings have no Id: the pause container's ID is the one in its cgroup paths (1.6.5's
-// proc-of-a-task.txt).
-const recordedIds = new Map<string, string>();
-function idOf(record: DockerInspectRecord & { Id?: string }): string {
-  return record.Id ?? recordedIds.get(record.Name) ?? "";
-}
-
-function recordedLayouts(version: NomadVersion): { hostMode: Layout[]; bridgeMode: Layout[] } {
-  const recorded = new Recordings(version);
-  const records = recorded.dockerInspect();
-  const byAlloc = new Map<string, DockerInspectRecord[]>();
-  for (const record of records) {
-    const allocId = record.Config.Labels[ALLOC_ID_LABEL] ?? "";
-    byAlloc.set(allocId, [...(byAlloc.get(allocId) ?? []), record]);
-  }
-  const bridge = [...byAlloc].find(([, group]) => group.some((r) => r.Name.startsWith("/nomad_init_")));
-  const host = [...byAlloc].find(([allocId]) => allocId !== bridge?.[0]);
-  if (!bridge || !host) throw new Error("the recording lacks a host or bridge allocation");
-  recordedIds.set(`/nomad_init_${bridge[0]}`, pauseIdOf(recorded, bridge[1]));
-  return { hostMode: layoutOf(host[1], host[0]), bridgeMode: layoutOf(bridge[1], bridge[0]) };
-}
-
-/**
- * 1.6.5 recorded the pause container's cgroup, which names it. 2.0.5 recorded neither its ID nor its
- * cgroup: there the task is taken to join the namespace of its allocation's one pause container, and
- * only the form of its NetworkMode (`container:<64 hex digits>`) is held to the recording.
- */
-function pauseIdOf(recorded: Recordings, allocation: readonly DockerInspectRecord[]): string {
-  const pauseCgroup = /pause container[^\n]*\n[^\n]*\/docker\/([0-9a-f]{64})/.exec(
-    recorded.read("proc-of-a-task.txt"),
-  );
-  if (pauseCgroup?.[1]) return pauseCgroup[1];
-  const joined = allocation
-    .map((record) => /^container:([0-9a-f]{64})$/.exec(record.HostConfig.NetworkMode)?.[1])
-    .filter((id) => id !== undefined);
-  if (recorded.version === "1.6.5" || joined.length !== 1)
-    throw new Error(`Nomad ${recorded.version}: the recording does not tell the pause container's ID`);
-  return joined[0] ?? "";
-}
 
 describe.each(NOMAD_VERSIONS)("the layout recorded from Nomad %s", (version) => {
   it("is what nomad-api-notes.md describes", () => {
@@ -118,46 +35,4 @@ describe.each(NOMAD_VERSIONS)("the layout recorded from Nomad %s", (version) => 
       },
     ]);
   });
-});
-
-// Needs the Docker Engine: skipped with a warning outside CI when none can be had, a failure under CI=true.
-const world = await openWorldForTests();
-afterAll(() => world?.close());
-
-describe.skipIf(!world)("the test world lays out allocations as the recorded Nomad did", () => {
-  const theWorld = (): DockerWorld => {
-    if (!world) throw new Error("no Docker world");
-    return world;
-  };
-
-  async function worldLayout(networkMode: "host" | "bridge"): Promise<Layout[]> {
-    const allocId = randomUUID();
-    await theWorld().createAllocation({ allocId, tasks: ["httpd"], networkMode });
-    try {
-      const listed = await theWorld().docker.listContainers({
-        all: true,
-        filters: { label: [`${ALLOC_ID_LABEL}=${allocId}`] },
-      });
-      const records = await Promise.all(
-        listed.map((container) => theWorld().docker.getContainer(container.Id).inspect()),
-      );
-      return layoutOf(records as unknown as DockerInspectRecord[], allocId);
-    } finally {
-      await theWorld().removeAllocation(allocId);
-    }
-  }
-
-  it.each(NOMAD_VERSIONS)(
-    "a host-mode group: the task on Docker's default bridge, named <task>-<alloc>, with the alloc label (Nomad %s)",
-    async (version) => {
-      expect(await worldLayout("host")).toEqual(recordedLayouts(version).hostMode);
-    },
-  );
-
-  it.each(NOMAD_VERSIONS)(
-    "a bridge-mode group: nomad_init_<alloc> with NetworkMode none, the task in its namespace (Nomad %s)",
-    async (version) => {
-      expect(await worldLayout("bridge")).toEqual(recordedLayouts(version).bridgeMode);
-    },
-  );
 });

@@ -11,7 +11,7 @@ import { NomadSimulator, RecordingRuntime, type SimJob } from "./sim/index.js";
 // service-info.http), asked as Prometheus asks: its nomad_sd_configs (prometheus/prometheus v0.316.0,
 // discovery/nomad/nomad.go, through hashicorp/nomad/api) sends `GET /v1/services`, then `GET
 // /v1/service/<name>` for each service listed, both with NOMAD_SD_QUERY, and the token of
-// `authorization` as `Authorization: Bearer` (test/prometheus.scrape.test.ts checks what it sent).
+// `authorization` as `Authorization: Bearer` (test/prometheus.scrape.docker.test.ts checks what it sent).
 const PROMETHEUS_QUERY = `?${NOMAD_SD_QUERY}`;
 
 interface Registration {

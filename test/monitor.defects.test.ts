@@ -1,83 +1,10 @@
 import pino from "pino";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { MonitorMetrics } from "../src/metrics.js";
 import type { Allocation, Job } from "../src/model/nomad.js";
 import { Monitor } from "../src/monitor.js";
-import {
-  actionCalls,
-  expectNoSecretsInLogs,
-  type LogLine,
-  messages,
-  scenario,
-  serviceJob,
-  waitFor,
-  waitForLog,
-} from "./monitor/harness.js";
-import { openWorldForTests } from "./world/world.js";
-
-const world = await openWorldForTests();
-
-describe.skipIf(!world)("defects of the monitor, against the simulator and real containers", () => {
-  afterAll(async () => {
-    expectNoSecretsInLogs();
-    await world?.close();
-  });
-
-  it("defect 1: a job re-run with other tasks right at its deadline, while the allocation watch lags, is not stopped on the old version's idleness", async () => {
-    const current = await scenario(world!);
-    const { sim, logs } = current;
-    const spec = serviceJob("rerun");
-    await sim.registerJob(spec);
-    await sim.whenSettled();
-    current.startMonitor();
-
-    // One interval before the deadline (timeout 3 s, interval 500 ms): the watch goes quiet and the job is re-run.
-    await waitForLog(logs, /^job rerun group web: active: quiet for 2s of 3s/);
-    sim.faults.stallWatches();
-    const [group] = spec.TaskGroups as [NonNullable<typeof spec.TaskGroups>[number]];
-    const [task] = group.Tasks as [NonNullable<typeof group.Tasks>[number]];
-    await sim.registerJob({
-      ...spec,
-      TaskGroups: [{ ...group, Tasks: [{ ...task, Config: { image: "app:2" } }] }],
-    });
-    const rerunAt = Date.now();
-
-    await waitFor(
-      "the re-run job to be stopped after a full timeout",
-      () => actionCalls(sim).length > 0,
-      30_000,
-    );
-    const stoppedAfterMs = Date.now() - rerunAt;
-    expect(stoppedAfterMs, "stopped sooner than a timeout after the re-run").toBeGreaterThanOrEqual(3_000);
-    expect(messages(logs, /^job rerun group web changed \(tasks\)/).length).toBeGreaterThan(0);
-    expect(actionCalls(sim)).toHaveLength(1);
-  });
-
-  it("defect 6: a token rejected during the pre-action re-read is reloaded, and the job still acted on", async () => {
-    const current = await scenario(world!);
-    const { sim, logs } = current;
-    await sim.registerJob(serviceJob("reread"));
-    await sim.whenSettled();
-    current.startMonitor();
-    await waitForLog(logs, /^watching job reread/);
-    sim.faults.failRequests({
-      method: "GET",
-      path: /^\/v1\/job\/reread$/,
-      status: 403,
-      body: "Permission denied",
-      count: 1,
-    });
-
-    await waitFor("the job to be stopped", () => actionCalls(sim).length > 0, 30_000);
-    const rejected = sim.calls.findIndex((call) => call.path === "/v1/job/reread" && call.status === 403);
-    const stop = sim.calls.findIndex((call) => call.method === "DELETE");
-    expect(rejected).toBeGreaterThan(-1);
-    const reloads = sim.calls.slice(rejected, stop).filter((call) => call.path.startsWith("/v1/var/"));
-    expect(reloads.length, "the Variable was read again between the 403 and the stop").toBeGreaterThan(0);
-    expect(messages(logs, /acting on job reread failed/)).toEqual([]);
-  });
-});
+import { type LogLine, messages } from "./monitor/harness.js";
 
 describe("defect 8: noise at placement", () => {
   const NODE = "node-1";

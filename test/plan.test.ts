@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { GroupOutcome, GroupVerdict } from "../src/decide/causes.js";
-import { describeWait } from "../src/decide/describe.js";
+import { describeWait, waitKey } from "../src/decide/describe.js";
 import type { EligibilityRules } from "../src/decide/eligibility.js";
 import { planFiring } from "../src/decide/firing.js";
 import type { GroupDecision } from "../src/decide/idle-timer.js";
@@ -618,6 +618,36 @@ describe("after an action", () => {
   ];
   it.each(outcomes)("$rule: $name", ({ outcome, cooldownUntil }) => {
     expect(cooldownAfter(outcome, NOW, cooldownMs)).toBe(cooldownUntil);
+  });
+});
+
+describe("a wait is said again when", () => {
+  const awaiting = (
+    ...nodes: Array<[string, "no report" | "stale report" | "active" | "unknown" | "not quiet long enough"]>
+  ) => waitKey({ kind: "awaiting-nodes", nodes: nodes.map(([node, why]) => ({ node, why })) });
+  it.each([
+    [
+      "a node that had not reported reports activity",
+      awaiting(["b", "no report"]),
+      awaiting(["b", "active"]),
+      true,
+    ],
+    ["a reporting node goes silent", awaiting(["b", "active"]), awaiting(["b", "stale report"]), true],
+    ["another node is awaited", awaiting(["b", "active"]), awaiting(["c", "active"]), true],
+    [
+      "a node turns from active to quiet but not for long enough",
+      awaiting(["b", "active"]),
+      awaiting(["b", "not quiet long enough"]),
+      false,
+    ],
+    [
+      "a node's report goes from missing to stale",
+      awaiting(["b", "no report"]),
+      awaiting(["b", "stale report"]),
+      false,
+    ],
+  ])("%s: %s", (_name, before, after, saidAgain) => {
+    expect(before !== after).toBe(saidAgain);
   });
 });
 

@@ -9,7 +9,7 @@ import { NomadHttpApi } from "../src/nomad/api.js";
 import { ActionToken } from "../src/nomad/token.js";
 import { AllocationWatch, type WatchTiming } from "../src/nomad/watch.js";
 import type { NomadApi } from "../src/ports.js";
-import { serviceJob, sleep, waitFor } from "./monitor/harness.js";
+import { serviceJob, waitFor } from "./monitor/harness.js";
 import { NOMAD_VERSIONS, NomadSimulator } from "./sim/index.js";
 
 // The allocation watch: one blocking query on the node's allocations, against the simulator (which holds
@@ -139,9 +139,11 @@ describe.each(NOMAD_VERSIONS)("the allocation watch against Nomad %s (simulator)
     for (let i = 0; i < 5; i++)
       await sim.registerJob(serviceJob(`elsewhere-${i}`), { nodes: { web: [there] } });
     await sim.whenSettled();
-    await sleep(500);
-    expect(watchRequests(sim, here).length).toBe(before);
     expect(watch.view.live().map((a) => a.jobId)).toEqual(["mine"]);
+    // Then one of its own: had another node's placements woken it, it would have asked more than once since.
+    await sim.registerJob(serviceJob("mine-too"), { nodes: { web: [here] } });
+    await waitFor("its own new allocation", () => watch.view.live().length === 2);
+    expect(watchRequests(sim, here).length).toBe(before + 1);
   });
 
   it("reads the action token again when Nomad refuses it, and watches on with the new one", async () => {
@@ -170,11 +172,11 @@ describe.each(NOMAD_VERSIONS)("the allocation watch against Nomad %s (simulator)
     cleanup.push(watch.stop);
     await waitFor("the first list", () => watch.view.live().length === 1);
     sim.faults.serverOutage();
-    await waitFor("a few failed requests", async () => {
+    const failures = async () => {
       const text = await watch.metrics.registry.metrics();
-      return /nomad_idle_monitor_allocation_watch_failures_total (\d+)/.exec(text)?.[1] !== "0" && text;
-    });
-    await sleep(500);
+      return Number(/nomad_idle_monitor_allocation_watch_failures_total (\d+)/.exec(text)?.[1]);
+    };
+    await waitFor("three failed requests", async () => (await failures()) >= 3);
     expect(watch.view.live().length).toBe(1);
     sim.faults.clear();
     await sim.registerJob(serviceJob("back"), { nodes: { web: [here] } });

@@ -88,6 +88,8 @@ const AWAITED_WORDS: Record<AwaitedNode["why"], string> = {
   "not quiet long enough": "reports it quiet, but not for the timeout yet",
 };
 
+const SILENT = new Set<AwaitedNode["why"]>(["no report", "stale report"]);
+
 function describeAwaited(nodes: readonly AwaitedNode[]): string {
   return nodes.map(({ node, why }) => `node ${node} ${AWAITED_WORDS[why]}`).join(", ");
 }
@@ -114,8 +116,11 @@ export function describeIdleness(
 /** What makes two waits of the same kind the same, for saying them once. */
 export function waitKey(cause: WaitCause): string {
   switch (cause.kind) {
+    // Said again when an awaited node starts or stops reporting, not at each turn of its activity.
     case "awaiting-nodes":
-      return cause.nodes.map(({ node }) => node).join(",");
+      return cause.nodes
+        .map(({ node, why }) => `${node}=${SILENT.has(why) ? "silent" : "reporting"}`)
+        .join(",");
     case "other-groups":
       return cause.groups.map(({ group, why }) => `${group}=${why.kind}`).join(",");
     case "unmeasured-allocations":

@@ -1,5 +1,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { onTestFinished } from "vitest";
+import { faketimeEnv } from "../support/faketime.js";
 
 export interface ChildOutput {
   code: number | null;
@@ -10,8 +12,12 @@ export interface ChildOutput {
 /** Runs `node --import tsx <args>` with only the given environment and collects its output line by line. */
 export async function runNode(args: string[], env: Record<string, string>): Promise<ChildOutput> {
   const child = spawn(process.execPath, ["--import", "tsx", ...args], {
-    env: { PATH: process.env.PATH ?? "", ...env },
+    env: { PATH: process.env.PATH ?? "", ...faketimeEnv(), ...env },
     stdio: ["ignore", "pipe", "pipe"],
+  });
+  // A child still running when its test ends (one that timed out) goes with it.
+  onTestFinished(() => {
+    child.kill("SIGKILL");
   });
   const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
   child.stdout.on("data", (chunk: Buffer) => chunks.stdout.push(chunk));

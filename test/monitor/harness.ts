@@ -182,6 +182,31 @@ export async function waitFor<T>(
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A user's load: one small HTTP request every 250 ms to each allocation `targets()` names, until
+ * `stop()` (or the end of the test), which answers the bytes received. A request that fails (an
+ * allocation stopped meanwhile) counts nothing and the load goes on.
+ */
+export function userLoad(world: DockerWorld, targets: () => readonly string[]): { stop(): Promise<number> } {
+  let sending = true;
+  let received = 0;
+  const running = (async () => {
+    while (sending) {
+      for (const allocId of targets()) received += await world.sendTraffic(allocId, 1).catch(() => 0);
+      await sleep(250);
+    }
+  })();
+  const stop = async () => {
+    sending = false;
+    await running;
+    return received;
+  };
+  onTestFinished(async () => {
+    await stop();
+  });
+  return { stop };
+}
+
 export function jobStopped(sim: NomadSimulator, jobId: string, namespace = "default"): boolean {
   return sim.job(namespace, jobId)?.Stop === true;
 }
@@ -246,8 +271,16 @@ export function cycleLines(logs: readonly LogLine[], jobId: string): LogLine[] {
   return messages(logs, new RegExp(`^job ${jobId} group web allocation [0-9a-f]{8}: `));
 }
 
-/** Waits until the monitor has measured the job `count` more times than it had when called. */
-export async function moreCycles(logs: readonly LogLine[], jobId: string, count: number, timeoutMs = 20_000) {
+/**
+ * Waits until the monitor has measured the job `count` more times than it had when called; by default
+ * for up to 20 s and a second per cycle more, since a busy machine makes cycles late.
+ */
+export async function moreCycles(
+  logs: readonly LogLine[],
+  jobId: string,
+  count: number,
+  timeoutMs = 20_000 + count * 1_000,
+) {
   const seen = cycleLines(logs, jobId).length;
   await waitFor(
     `${count} more cycles of job ${jobId}`,

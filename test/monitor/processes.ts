@@ -5,12 +5,12 @@ import { createInterface } from "node:readline";
 import { onTestFinished } from "vitest";
 import { simulatorPolicyFromFile } from "../deploy/acl-policy.js";
 import { dockerWorldRuntime, NomadSimulator } from "../sim/index.js";
+import { entryPoint } from "../support/entry-points.js";
+import { faketimeEnv } from "../support/faketime.js";
 import type { DockerWorld } from "../world/world.js";
 import { allLogLines, allSecrets, type LogLine, STATE_POLICY } from "./harness.js";
 
-const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
-
-/** One node's monitor as a real process (`node src/main.ts`), as a Nomad system job runs one per node. */
+/** One node's monitor as a real process (src/main.ts), as a Nomad system job runs one per node. */
 export interface MonitorProcess {
   nodeId: string;
   /** Every line it wrote, stdout and stderr, parsed (LOG_FORMAT=json). */
@@ -59,10 +59,11 @@ export async function cluster(world: DockerWorld, nodeCount: number): Promise<Cl
     actionToken,
     identityToken,
     startMonitor(nodeId, env = {}) {
-      const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+      const child = spawn(process.execPath, [entryPoint("main")], {
         stdio: ["ignore", "pipe", "pipe"],
         env: {
           PATH: process.env.PATH,
+          ...faketimeEnv(),
           NOMAD_ADDR: sim.address,
           NOMAD_TOKEN: identityToken,
           NOMAD_NODE_ID: nodeId,
@@ -101,4 +102,37 @@ export async function cluster(world: DockerWorld, nodeCount: number): Promise<Cl
       };
     },
   };
+}
+
+/** A run of the real entry point, its output collected line by line. */
+export interface MainRun {
+  child: ChildProcess;
+  stdout: string[];
+  stderr: string[];
+  exit: Promise<{ code: number | null }>;
+}
+
+/** Runs the real entry point, as `node dist/main.js` would, with only the given environment. */
+export function runMain(env: Record<string, string>): MainRun {
+  const child = spawn(process.execPath, [entryPoint("main")], {
+    // A free port for the listener: tests run side by side.
+    env: { PATH: process.env.PATH ?? "", ...faketimeEnv(), HTTP_LISTEN: "127.0.0.1:0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const collect = (sink: string[]) => (chunk: Buffer) => {
+    for (const line of chunk.toString("utf8").split("\n").filter(Boolean)) {
+      sink.push(line);
+      allLogLines.push(line);
+    }
+  };
+  child.stdout?.on("data", collect(stdout));
+  child.stderr?.on("data", collect(stderr));
+  const exit = once(child, "exit").then(([code]) => ({ code: code as number | null }));
+  // A test that fails before the child stops leaves no monitor behind.
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+  return { child, stdout, stderr, exit };
 }

@@ -96,6 +96,8 @@ async function serve(
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
+  // As Nomad's agent: its own clock, which the CLI measures ages against.
+  response.setHeader("Date", new Date(options.clock.now()).toUTCString());
   const url = new URL(request.url ?? "/", "http://simulator");
   const method = request.method ?? "GET";
   const path = safeDecode(url.pathname);

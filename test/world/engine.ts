@@ -17,6 +17,9 @@ export class EngineUnavailableError extends Error {
   override name = "EngineUnavailableError";
 }
 
+/** Set by the unit tier (vitest.config.ts): every test file there must run without an engine. */
+export const UNIT_TIER_VARIABLE = "NOMAD_IDLE_MONITOR_UNIT_TIER";
+
 const DEFAULT_SOCKET = "/var/run/docker.sock";
 // Debian's docker.io installs /usr/sbin/dockerd; other packagings use /usr/bin.
 const DOCKERD_PATHS = ["/usr/bin/dockerd", "/usr/sbin/dockerd"];
@@ -32,6 +35,12 @@ const POLL_MS = 200;
  * engines both answer at their own version.
  */
 export async function ensureEngine(): Promise<Engine> {
+  if (process.env[UNIT_TIER_VARIABLE] === "true") {
+    // Not an EngineUnavailableError: never a skip, whatever CI says.
+    throw new Error(
+      "This test needs the Docker Engine, which the unit tier (npm run test:unit) does not reach: name its file *.docker.test.ts",
+    );
+  }
   const dockerHost = process.env.DOCKER_HOST;
   const docker = dockerHost ? new Dockerode() : new Dockerode({ socketPath: DEFAULT_SOCKET });
   if (await answers(docker)) return { docker, startedDockerd: false, stop: async () => {} };

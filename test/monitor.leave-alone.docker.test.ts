@@ -4,6 +4,7 @@ import {
   expectNoSecretsInLogs,
   jobStopped,
   messages,
+  moreCycles,
   scenario,
   serviceJob,
   waitFor,
@@ -50,8 +51,8 @@ describe.skipIf(!world)("what the monitor leaves alone", () => {
     current.startMonitor();
 
     await waitFor("the sentinel job to be stopped", () => jobStopped(sim, "sentinel"), 40_000);
-    // Two more cycles for anything that would have gone right after it.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Two more cycles for anything that would have gone right after it (the web group is measured).
+    await moreCycles(logs, "partly-opted-in", 2);
 
     expect(actionCalls(sim).map((call) => call.path)).toEqual(["/v1/job/sentinel"]);
     for (const job of [...jobs.slice(1).map((j) => j.ID), "also-elsewhere"]) {
@@ -79,11 +80,15 @@ describe.skipIf(!world)("what the monitor leaves alone", () => {
     const current = await scenario(world!);
     const { sim, logs } = current;
     await sim.registerJob(serviceJob("sentinel"));
+    // Measured every cycle and never stopped: its lines prove the cycles after the sentinel's stop ran.
+    await sim.registerJob(
+      serviceJob("witness", { meta: { "idle-monitor.enabled": "true", "idle-monitor.timeout": "1h" } }),
+    );
     await sim.registerJob(serviceJob("team-b-dev", { namespace: "team-b" }));
     await sim.whenSettled();
     current.startMonitor({ NAMESPACES: "default" });
     await waitFor("the sentinel job to be stopped", () => jobStopped(sim, "sentinel"), 40_000);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await moreCycles(logs, "witness", 2);
     expect(jobStopped(sim, "team-b-dev", "team-b")).toBe(false);
     expect(messages(logs, /namespace team-b is not in NAMESPACES; leaving it alone/)).toHaveLength(1);
   });

@@ -1,25 +1,22 @@
-import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { ClusterExchange } from "../src/cluster/exchange.js";
-import { StatePaths } from "../src/cluster/paths.js";
 import type { AllocRecord } from "../src/model/cluster.js";
-import { exchangeTiming } from "../src/model/timing.js";
-import { NomadHttpApi } from "../src/nomad/api.js";
 import {
   actionCalls,
   expectNoSecretsInLogs,
   messages,
+  moreCycles,
   serviceJob,
   sleep,
+  userLoad,
   waitFor,
   waitForLog,
 } from "./monitor/harness.js";
 import { cluster } from "./monitor/processes.js";
-import { FakeClock } from "./support/fake-clock.js";
 import { openWorldForTests } from "./world/world.js";
 
 const world = await openWorldForTests();
 const TIMEOUT_MS = 4_000;
+const INTERVAL_MS = 500;
 
 describe.skipIf(!world)("deciding as a cluster, one real monitor process per node", () => {
   afterAll(async () => {
@@ -28,8 +25,13 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
   });
 
   /** A job with one allocation on each node, placed and running. */
-  async function spreadJob(sim: Awaited<ReturnType<typeof cluster>>["sim"], nodes: string[], id = "spread") {
-    await sim.registerJob(serviceJob(id, { groups: [{ name: "web", count: nodes.length }] }), {
+  async function spreadJob(
+    sim: Awaited<ReturnType<typeof cluster>>["sim"],
+    nodes: string[],
+    id = "spread",
+    meta?: Record<string, string>,
+  ) {
+    await sim.registerJob(serviceJob(id, { meta, groups: [{ name: "web", count: nodes.length }] }), {
       nodes: { web: nodes },
     });
     await sim.whenSettled();
@@ -41,10 +43,14 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
   it("stops a job idle on both of its nodes exactly once, saying so on the node that acted, with the other's evidence", async () => {
     const { sim, nodes, startMonitor } = await cluster(world!, 2);
     const allocations = await spreadJob(sim, nodes);
+    // Measured every cycle on both nodes and never stopped: its lines prove the cycles after the stop ran.
+    await spreadJob(sim, nodes, "witness", { "idle-monitor.enabled": "true", "idle-monitor.timeout": "1h" });
     const monitors = nodes.map((node) => startMonitor(node));
 
     await waitFor("the job to be stopped", () => actionCalls(sim).length > 0, 30_000);
-    await sleep(2 * TIMEOUT_MS);
+    await Promise.all(
+      monitors.map((monitor) => moreCycles(monitor.logs, "witness", (2 * TIMEOUT_MS) / INTERVAL_MS)),
+    );
     expect(actionCalls(sim)).toHaveLength(1);
     const [first] = [...allocations].sort((a, b) => a.ID.localeCompare(b.ID));
     const acting = monitors.find((monitor) => monitor.nodeId === first?.NodeID);
@@ -65,14 +71,7 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
     const allocations = await spreadJob(sim, nodes);
     const busy = allocations.find((alloc) => alloc.NodeID === nodes[1]);
     // The user load: one small HTTP request every 250 ms to the allocation on node-b.
-    let keepSending = true;
-    let sent = 0;
-    const traffic = (async () => {
-      while (keepSending) {
-        sent += await world!.sendTraffic(busy!.ID, 1);
-        await sleep(250);
-      }
-    })();
+    const load = userLoad(world!, () => [busy!.ID]);
     const [idleSide] = nodes.map((node) => startMonitor(node));
 
     await waitForLog(
@@ -80,14 +79,13 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
       /^job spread group web is idle here, but not acting while node node-b reports activity$/,
       30_000,
     );
-    await sleep(3 * TIMEOUT_MS);
-    keepSending = false;
-    await traffic;
+    await moreCycles(idleSide!.logs, "spread", (3 * TIMEOUT_MS) / INTERVAL_MS);
+    const sent = await load.stop();
     expect(sent).toBeGreaterThan(0);
     expect(actionCalls(sim)).toEqual([]);
     // The cycles it waited through ran: the idle side kept deciding and reading node-b's reports.
     expect(messages(idleSide!.logs, /^job spread group web: idle:/).length).toBeGreaterThan(
-      2 * (TIMEOUT_MS / 500),
+      2 * (TIMEOUT_MS / INTERVAL_MS),
     );
   });
 
@@ -103,7 +101,7 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
       /^job spread group web is idle here, but not acting while node node-b has not reported recently$/,
       30_000,
     );
-    await sleep(2 * TIMEOUT_MS);
+    await moreCycles(a!.logs, "spread", (2 * TIMEOUT_MS) / INTERVAL_MS);
     expect(actionCalls(sim)).toEqual([]);
 
     const back = startMonitor(nodes[1]!);
@@ -153,8 +151,11 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
       20_000,
     );
     await waitForLog(second.logs, /^job cooled group web: idle:/, 20_000);
-    await sleep(3 * TIMEOUT_MS);
-    expect(messages(second.logs, /^job cooled group web: idle:/).length).toBeGreaterThan(TIMEOUT_MS / 500);
+    // Longer than a timeout: an idle timer started over would have come due again.
+    await moreCycles(second.logs, "cooled", TIMEOUT_MS / INTERVAL_MS + 1);
+    expect(messages(second.logs, /^job cooled group web: idle:/).length).toBeGreaterThan(
+      TIMEOUT_MS / INTERVAL_MS,
+    );
     expect(messages(second.logs, /^dry run: would stop/)).toEqual([]);
   });
 
@@ -181,52 +182,5 @@ describe.skipIf(!world)("deciding as a cluster, one real monitor process per nod
     await waitForLog(monitor.logs, /^removed the report of node gone-node/, 40_000);
     const left = sim.listVariables("default", "nomad/jobs/idle-monitor/activity/");
     expect(left).toEqual([`nomad/jobs/idle-monitor/activity/${nodes[0]}/0`]);
-  });
-});
-
-describe("reports through the Nomad API (simulator)", () => {
-  it("splits a report larger than one Variable's 64 KiB over several, and another node reads it back whole", async () => {
-    const { NomadSimulator } = await import("./sim/index.js");
-    const sim = await NomadSimulator.start();
-    try {
-      sim.addNode("a");
-      const api = new NomadHttpApi({
-        config: { nomadAddr: sim.address, nomadRegion: undefined, tls: {} as never },
-        token: () => sim.managementToken,
-      });
-      const paths = new StatePaths("nomad/jobs/idle-monitor");
-      const clock = new FakeClock();
-      const log = pino({ level: "silent" });
-      const exchange = (nodeId: string) =>
-        new ClusterExchange({
-          store: api.variables("default", sim.managementToken),
-          paths,
-          nodeId,
-          clock,
-          log,
-          timing: exchangeTiming(1_000),
-        });
-      const writer = exchange("node-a");
-      const reader = exchange("node-b");
-      const allocs: Record<string, AllocRecord> = {};
-      for (let i = 0; i < 800; i++)
-        allocs[`${String(i).padStart(8, "0")}-aaaa-bbbb-cccc-dddddddddddd`] = {
-          state: "quiet",
-          quietForMs: 1_000,
-          counters: { [`${"e".repeat(64)}`]: 987_654_321 },
-          countersAt: 1,
-        };
-      // The reader writes first: what is written after it is known to be fresh.
-      await reader.publish({ v: 1, nodeId: "node-b", writtenAt: 0, allocs: {}, cooldowns: {} }, true);
-      await writer.publish({ v: 1, nodeId: "node-a", writtenAt: 0, allocs, cooldowns: {} }, true);
-      expect(writer.sharing).toBe(true);
-      const parts = sim.listVariables("default", "nomad/jobs/idle-monitor/activity/node-a/");
-      expect(parts.length).toBeGreaterThan(1);
-      const evidence = await reader.peerEvidence(["node-a"]);
-      expect(evidence).toHaveLength(800);
-      expect(evidence?.every((peer) => peer.state === "quiet")).toBe(true);
-    } finally {
-      await sim.close();
-    }
   });
 });

@@ -4,9 +4,9 @@ import {
   expectNoSecretsInLogs,
   jobStopped,
   messages,
+  moreCycles,
   scenario,
   serviceJob,
-  sleep,
   waitFor,
 } from "./monitor/harness.js";
 import { SocketProxy } from "./monitor/socket-proxy.js";
@@ -94,8 +94,8 @@ describe.skipIf(!world)("failures the monitor rides out", () => {
     current.startMonitor({ DOCKER_HOST: proxy.dockerHost, IDLE_TIMEOUT: "4s" });
     await waitFor("sampling to begin", () => messages(logs, /^watching job dev group web/).length > 0);
     await proxy.cut();
-    // Longer than the timeout: had unknown counted as idle, the job would be stopped now.
-    await sleep(6_000);
+    // Longer than the timeout (4 s, 8 cycles): had unknown counted as idle, the job would be stopped now.
+    await moreCycles(logs, "dev", 10);
     expect(jobStopped(sim, "dev")).toBe(false);
     expect(messages(logs, /^cannot reach the Docker Engine: /)).toHaveLength(1);
 

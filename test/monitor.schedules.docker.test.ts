@@ -10,7 +10,7 @@ import {
   moreCycles,
   scenario,
   serviceJob,
-  sleep,
+  userLoad,
   waitFor,
   waitForLog,
 } from "./monitor/harness.js";
@@ -22,7 +22,6 @@ const world = await openWorldForTests();
 /** A Wednesday, in UTC (the monitor's zone here: TZ is not set). */
 const at = (hour: number, minute: number, second = 0, day = 2) =>
   Date.UTC(2026, 11, day, hour, minute, second);
-const SECOND = 1_000;
 
 function indexOf(logs: readonly LogLine[], pattern: RegExp): number {
   return logs.findIndex((line) => pattern.test(line.msg));
@@ -35,7 +34,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("holds an idle job through its keep-alive window and stops it when the window ends", async () => {
-    const clock = new ShiftedClock(at(8, 58, 50));
+    const clock = new ShiftedClock(at(8, 58));
     const current = await scenario(world!, { clock });
     const { sim, logs } = current;
     explainOnFailure(current);
@@ -45,8 +44,8 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
       }),
     );
     await sim.whenSettled();
-    // Placed a minute before the instant the scenario is about, however long placing took.
-    clock.jumpTo(at(8, 59, 50));
+    // Placed before the minute the scenario is about, however long placing took; started in it.
+    clock.jumpTo(at(8, 59));
     current.startMonitor();
 
     await waitForLog(
@@ -54,6 +53,9 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
       /^watching job lunch group web: stop the job after 3s .*; keep-alive "\* 8 \* \* \*" \(UTC\)$/,
     );
     await waitForLog(logs, /in its keep-alive window \("\* 8 \* \* \*"\) until 2026-12-02 09:00 UTC/);
+    await moreCycles(logs, "lunch", 4);
+    // Held however long start-up took; then the window ends, two seconds on.
+    clock.jumpTo(at(8, 59, 58));
     await waitFor("the window to end and the job to be stopped", () => jobStopped(sim, "lunch"), 30_000);
     expect(clock.now()).toBeGreaterThanOrEqual(at(9, 0));
     const held = indexOf(logs, /keep-alive window/);
@@ -65,7 +67,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("scales a busy group to zero at its stop-at, after a warning, and brings it back at its start-at", async () => {
-    const clock = new ShiftedClock(at(19, 58, 54));
+    const clock = new ShiftedClock(at(19, 58, 30));
     const current = await scenario(world!, { clock });
     const { sim, logs } = current;
     explainOnFailure(current);
@@ -86,30 +88,28 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
     );
     await sim.whenSettled();
     // User load: one request to each allocation every 250 ms, until the group is scaled down.
-    let sent = 0;
-    let keepSending = true;
-    const traffic = (async () => {
-      while (keepSending) {
-        for (const alloc of sim.allocations({ jobId: "nightly" }).filter((a) => a.ClientStatus === "running"))
-          sent += await world!.sendTraffic(alloc.ID, 1).catch(() => 0);
-        await sleep(250);
-      }
-    })();
-    // Placed a minute before the instant the scenario is about, however long placing took.
-    clock.jumpTo(at(19, 59, 54));
+    const load = userLoad(world!, () =>
+      sim
+        .allocations({ jobId: "nightly" })
+        .filter((alloc) => alloc.ClientStatus === "running")
+        .map((alloc) => alloc.ID),
+    );
+    // Placed before the half minute the scenario is about, however long placing took; started in it.
+    clock.jumpTo(at(19, 59, 30));
     current.startMonitor();
 
     const [warning] = await waitForLog(
       logs,
       /^job nightly group web: the group will be scaled to 0 at 2026-12-02 20:00 UTC \(in \d+s\) by its stop-at "0 20 \* \* \*", whatever its activity$/,
     );
+    // Warned however long start-up took; then the stop-at comes, two seconds on.
+    clock.jumpTo(at(19, 59, 58));
     const [scaled] = await waitForLog(
       logs,
       /^scaled group web of job nightly in namespace default to 0 .*its stop-at "0 20 \* \* \*" fired at 2026-12-02 20:00 UTC/,
       30_000,
     );
-    keepSending = false;
-    await traffic;
+    const sent = await load.stop();
     expect(sent).toBeGreaterThan(0);
     expect(logs.indexOf(warning!)).toBeLessThan(logs.indexOf(scaled!));
     expect(sim.job("default", "nightly")?.TaskGroups[0]?.Count).toBe(0);
@@ -126,7 +126,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("stop-at and start-at fire once per cluster: two nodes, one stop, one registration after garbage collection", async () => {
-    const clock = new ShiftedClock(at(19, 58, 55));
+    const clock = new ShiftedClock(at(19, 58));
     const current = await scenario(world!, { clock });
     const { sim, logs } = current;
     explainOnFailure(current);
@@ -143,10 +143,12 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
     );
     await sim.whenSettled();
     expect(new Set(sim.allocations({ jobId: "preview" }).map((alloc) => alloc.NodeID)).size).toBe(2);
-    // Placed a minute before the instant the scenario is about, however long placing took.
-    clock.jumpTo(at(19, 59, 55));
-    current.startMonitor();
-    current.startMonitor({}, { node: current.otherNode });
+    // Placed before the minute the scenario is about, however long placing took; started in it.
+    clock.jumpTo(at(19, 59));
+    const monitors = [current.startMonitor(), current.startMonitor({}, { node: current.otherNode })];
+    // Both measure their allocation however long start-up took; then the stop-at comes, two seconds on.
+    await Promise.all(monitors.map((own) => moreCycles(own, "preview", 1)));
+    clock.jumpTo(at(19, 59, 58));
 
     await waitFor("the stop-at to stop the job", () => jobStopped(sim, "preview"), 30_000);
     await waitForLog(logs, /^stopped job preview .*its stop-at "0 20 \* \* \*" fired/);
@@ -158,8 +160,8 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
       30_000,
     );
     await waitForLog(logs, /^started job preview in namespace default again as it was/);
-    // A few more cycles of both monitors: nobody acts twice.
-    await sleep(3 * SECOND);
+    // A few more cycles of both monitors, each measuring its allocation of the job: nobody acts twice.
+    await Promise.all(monitors.map((own) => moreCycles(own, "preview", 6)));
     const calls = sim.calls.filter(
       (call) =>
         (call.method === "DELETE" && call.path === "/v1/job/preview") ||
@@ -174,7 +176,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("leaves an excluded job alone, its stop-at included, and says until when", async () => {
-    const clock = new ShiftedClock(at(9, 58, 56));
+    const clock = new ShiftedClock(at(9, 58));
     const current = await scenario(world!, { clock });
     const { sim, logs } = current;
     explainOnFailure(current);
@@ -188,14 +190,16 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
       }),
     );
     await sim.whenSettled();
-    // Placed a minute before the instant the scenario is about, however long placing took.
-    clock.jumpTo(at(9, 59, 56));
+    // Placed before the minute the scenario is about, however long placing took; started in it.
+    clock.jumpTo(at(9, 59));
     current.startMonitor();
 
     await waitForLog(
       logs,
       /^job demo group web: excluded until 2026-12-05 00:00 UTC \(idle-monitor\.exclude-until\)/,
     );
+    // Seen excluded however long start-up took; then the stop-at comes, two seconds on.
+    clock.jumpTo(at(9, 59, 58));
     await waitForLog(
       logs,
       /its stop-at "0 10 \* \* \*" fired at 2026-12-02 10:00 UTC .*but not acting: .*excluded until 2026-12-05 00:00 UTC/,

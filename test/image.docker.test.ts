@@ -8,6 +8,7 @@ import { jobSpecContainer, startMonitorContainer } from "./deploy/monitor-contai
 import { buildMonitorImage, type MonitorImage } from "./deploy/monitor-image.js";
 import { jobSpec } from "./sim/fixtures.js";
 import { dockerWorldRuntime, NomadSimulator } from "./sim/index.js";
+import { faketimeForContainer } from "./support/faketime.js";
 import { type Engine, EngineUnavailableError, ensureEngine } from "./world/engine.js";
 import { DockerWorld } from "./world/world.js";
 
@@ -22,6 +23,7 @@ const MONITOR_JOB = {
   task: "monitor",
 } as const;
 const TOKEN_VARIABLE = `nomad/jobs/${MONITOR_JOB.jobId}`;
+const DAY_MS = 24 * 3_600_000;
 
 interface PackageJson {
   version: string;
@@ -151,6 +153,21 @@ describe.skipIf(!engine)("the monitor's container image", () => {
   });
 
   it("stops an idle opted-in job with the shipped ACL policy, then exits 0 on docker stop", async () => {
+    // Under faketime the monitor in its container runs on the test's moved clock too.
+    const faketime = faketimeForContainer();
+    if (faketime.runFlags.length > 0) {
+      const { now } = await inImage<{ now: number }>(
+        image.ref,
+        "console.log(JSON.stringify({ now: Date.now() }))",
+        [
+          ...faketime.runFlags,
+          ...Object.entries(faketime.env).map(([name, value]) => `--env=${name}=${value}`),
+        ],
+      );
+      expect(Math.abs(now - Date.now()), "the image's libc loads the host's libfaketime").toBeLessThan(
+        DAY_MS,
+      );
+    }
     const world = await DockerWorld.open();
     const sim = await NomadSimulator.start({ heartbeatIntervalMs: 1_000 });
     try {
@@ -170,17 +187,22 @@ describe.skipIf(!engine)("the monitor's container image", () => {
       );
       await sim.registerJob(jobSpec("always-on"));
 
-      const monitor = await startMonitorContainer(image.ref, {
-        // The task API socket needs a real Nomad agent; the simulator listens on loopback.
-        NOMAD_ADDR: sim.address,
-        NOMAD_TOKEN: identity,
-        NOMAD_NODE_ID: nodeId,
-        NOMAD_ALLOC_ID: randomUUID(),
-        NOMAD_JOB_ID: MONITOR_JOB.jobId,
-        NOMAD_NAMESPACE: MONITOR_JOB.namespace,
-        TOKEN_VARIABLE,
-        CHECK_INTERVAL: "1s",
-      });
+      const monitor = await startMonitorContainer(
+        image.ref,
+        {
+          // The task API socket needs a real Nomad agent; the simulator listens on loopback.
+          NOMAD_ADDR: sim.address,
+          NOMAD_TOKEN: identity,
+          NOMAD_NODE_ID: nodeId,
+          NOMAD_ALLOC_ID: randomUUID(),
+          NOMAD_JOB_ID: MONITOR_JOB.jobId,
+          NOMAD_NAMESPACE: MONITOR_JOB.namespace,
+          TOKEN_VARIABLE,
+          CHECK_INTERVAL: "1s",
+          ...faketime.env,
+        },
+        faketime.runFlags,
+      );
       try {
         await eventually(
           () => sim.job("default", "dev-alice")?.Stop === true,
