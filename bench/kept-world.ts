@@ -11,6 +11,38 @@ import { ensureEngine } from "../test/world/engine.js";
 import { containersOwnedBy } from "../test/world/world.js";
 import { type FromKeeper, type KeptWorld, keptWorld, STATE_DIR, statePath } from "./world-keeper.js";
 
+/** Measured on a 2-core machine: seconds per container to create, and to remove. */
+export const SECONDS_TO_CREATE = 0.65;
+export const SECONDS_TO_REMOVE = 0.32;
+
+/** A duration as the benches' estimates say it: whole minutes, at least one. */
+export function minutes(seconds: number): string {
+  return `${Math.max(1, Math.round(seconds / 60))} min`;
+}
+
+/**
+ * What a bench says when it starts: how long the run takes, in parts. `measuringSeconds` is the bench's
+ * own; creating and removing the containers are the same for every bench that uses a kept world.
+ */
+export function runEstimate(options: {
+  containers: number;
+  reuse: boolean;
+  kept: KeptWorld | undefined;
+  measuringSeconds: number;
+}): string {
+  const create = options.kept ? 0 : options.containers * SECONDS_TO_CREATE;
+  const remove = options.reuse ? 0 : options.containers * SECONDS_TO_REMOVE;
+  const parts = [
+    options.kept
+      ? `reusing the ${options.kept.containers} containers kept since ${options.kept.createdAt}`
+      : `creating ${options.containers} containers ~${minutes(create)}`,
+    `measuring ~${minutes(options.measuringSeconds)}`,
+    options.reuse ? "keeping the containers (--reuse)" : `removing them ~${minutes(remove)}`,
+  ];
+  const total = minutes(create + options.measuringSeconds + remove);
+  return `this run takes about ${total} on a 2-core machine: ${parts.join(", ")}`;
+}
+
 export interface Setup {
   world: KeptWorld;
   /** Every container, pause containers included, in allocation order. */
@@ -146,7 +178,9 @@ export async function clean(say: (text: string) => void): Promise<number> {
       await rm(statePath(containers), { force: true });
       continue;
     }
-    say(`removing the ${containers} containers kept since ${world.createdAt}...`);
+    say(
+      `removing the ${containers} containers kept since ${world.createdAt} (about ${minutes(containers * SECONDS_TO_REMOVE)})...`,
+    );
     const cleanUp = await removeKept(world, engine.docker, say);
     say(cleanUpText(cleanUp));
     complete &&= cleanUp.left === 0;

@@ -13,6 +13,7 @@ import { simulatorPolicyFromFile } from "../test/deploy/acl-policy.js";
 import { dockerWorldRuntime, NomadSimulator, type SimJob } from "../test/sim/index.js";
 import { DockerWorld } from "../test/world/world.js";
 import { countingProxy } from "./docker-proxy.js";
+import { minutes, SECONDS_TO_CREATE, SECONDS_TO_REMOVE } from "./kept-world.js";
 import { SETUP_CONCURRENCY } from "./world-keeper.js";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -59,9 +60,12 @@ export async function requestsPerHour(args: string[]): Promise<number> {
   });
   const allocations = Number(values.allocations);
   const windowMs = Number(values.window) * 1000;
+  const placing = allocations * SECONDS_TO_CREATE;
+  const removing = allocations * SECONDS_TO_REMOVE;
   console.error(
-    `requests per hour: ${allocations} opted-in allocations as real containers (~${Math.round((allocations * 0.65) / 60)} min), ` +
-      `${SETTLE_MS / 1000} s to settle, a ${windowMs / 1000} s window, removal (~${Math.round((allocations * 0.32) / 60)} min)`,
+    `requests per hour: this run takes about ${minutes(placing + SETTLE_MS / 1000 + windowMs / 1000 + removing)} on a 2-core machine: ` +
+      `${allocations} opted-in allocations as real containers ~${minutes(placing)}, ${SETTLE_MS / 1000} s to settle, ` +
+      `a ${windowMs / 1000} s window, removing them ~${minutes(removing)}`,
   );
   const world = await DockerWorld.open();
   const sim = await NomadSimulator.start();

@@ -1,7 +1,7 @@
 // Sampling benchmark: DockerNetworkSampler cycles over N real containers, the Docker requests they cost
 // (counted at a proxy on the socket), the time from a container's start to its baseline reading, and two
-// baselines: the seed's way (sequential `docker stats --no-stream`) and Docker's stats API (one-shot, all
-// containers at once). Run: npm run bench -- --help
+// baselines: sequential `docker stats --no-stream`, as the bash idle-stopper this replaces samples, and
+// Docker's stats API (one-shot, all containers at once). Run: npm run bench -- --help
 import { type ChildProcess, execFile, fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -16,10 +16,18 @@ import ts from "typescript";
 import type { DockerEndpoint } from "../src/docker/engine-client.js";
 import { DockerWorld } from "../test/world/world.js";
 import { type CountingProxy, countingProxy, endpointOf } from "./docker-proxy.js";
-import { type CleanUp, clean, cleanUpText, removeKept, type Setup, setUp } from "./kept-world.js";
+import {
+  type CleanUp,
+  clean,
+  cleanUpText,
+  removeKept,
+  runEstimate,
+  type Setup,
+  setUp,
+} from "./kept-world.js";
 import { requestsPerHour } from "./requests-per-hour.js";
 import type { CycleFigures, FromSampler, ToSampler } from "./sampler-process.js";
-import { type KeptWorld, keptWorld, SETUP_CONCURRENCY } from "./world-keeper.js";
+import { keptWorld, SETUP_CONCURRENCY } from "./world-keeper.js";
 
 const USAGE = `usage: npm run bench -- [--containers N] [--cycles M] [--reuse] [--clean] [--baseline-subset K] [--cpu-prof DIR]
   --containers N       containers to sample (default 200)
@@ -31,16 +39,13 @@ const USAGE = `usage: npm run bench -- [--containers N] [--cycles M] [--reuse] [
   --baseline-subset K  containers timed with sequential docker stats --no-stream (default 10)
   --cpu-prof DIR       write the sampler process's V8 CPU profile (.cpuprofile) into DIR`;
 
-/** The issue's goals. */
+/** The goals the sampler is measured against. */
 const GOALS = {
   1000: { cycleWallMs: 25, cycleCpuMs: 20, firstCycleMs: 2_000, peakRssMb: 80 },
   200: { cycleWallMs: 8 },
   baselineMs: 1_000,
   dockerRequestsPerCycle: 0,
 } as const;
-/** Measured on a 2-core machine: seconds per container to create, and to remove (issue 9). */
-const SECONDS_TO_CREATE = 0.65;
-const SECONDS_TO_REMOVE = 0.32;
 /** New containers started one at a time after the cycles, each timed from its start to its baseline. */
 const BASELINE_PROBES = 5;
 const BASELINE_TIMEOUT_MS = 10_000;
@@ -81,7 +86,7 @@ interface Sampling {
 }
 
 interface Baselines {
-  seed: { client: string; perContainerMs: number[]; extrapolatedCycleMs: number };
+  sequentialDockerStats: { client: string; perContainerMs: number[]; extrapolatedCycleMs: number };
   statsApi: { ms: number; containers: number; failed: number };
 }
 
@@ -147,25 +152,15 @@ function loadText({ loadAverage }: ReturnType<typeof machine>): string {
   return [loadAverage.one, loadAverage.five, loadAverage.fifteen].map((load) => load.toFixed(2)).join(" ");
 }
 
-function estimate(options: Options, kept: KeptWorld | undefined): string {
-  const create = kept ? 0 : options.containers * SECONDS_TO_CREATE;
-  const remove = options.reuse ? 0 : options.containers * SECONDS_TO_REMOVE;
-  // Baselines: ~2 s per sequential docker stats, the all-at-once stats call, the steady window, probes.
-  const rest =
+/** Baselines (~2 s per sequential docker stats), the all-at-once stats call, the steady window, the probes. */
+function measuringSeconds(options: Options): number {
+  return (
     options.baselineSubset * 2 +
     options.containers * 0.02 +
     STEADY_WINDOW_MS / 1000 +
     BASELINE_PROBES * 3 +
-    20;
-  const minutes = (seconds: number) => `${Math.max(1, Math.round(seconds / 60))} min`;
-  const parts = [
-    kept
-      ? `reusing the ${kept.containers} containers kept since ${kept.createdAt}`
-      : `creating ${options.containers} containers ~${minutes(create)}`,
-    `measuring ~${minutes(rest)}`,
-    options.reuse ? "keeping the containers (--reuse)" : `removing them ~${minutes(remove)}`,
-  ];
-  return `this run takes about ${minutes(create + remove + rest)} on a 2-core machine: ${parts.join(", ")}`;
+    20
+  );
 }
 
 interface SamplerBuild {
@@ -391,8 +386,8 @@ async function sample(
   }
 }
 
-/** The seed's way: `docker stats --no-stream <container>` for one container after another. */
-async function seedBaseline(containerIds: readonly string[], subset: number, signal: AbortSignal) {
+/** As the bash idle-stopper this replaces samples: `docker stats --no-stream <container>`, one after another. */
+async function sequentialDockerStats(containerIds: readonly string[], subset: number, signal: AbortSignal) {
   const { stdout: version } = await run(BASELINE_DOCKER, ["version", "--format", "{{.Client.Version}}"]);
   const perContainerMs: number[] = [];
   for (let i = 0; i < subset; i++) {
@@ -682,12 +677,12 @@ function printJson(
       samplerPeakRssByMeasuredCyclesEndBytes: Math.max(...everyCycle.map((cycle) => cycle.peakRssBytes)),
       unknown: { count: unknownCount, reasons: unknown },
       baselines: {
-        seed: {
+        sequentialDockerStats: {
           method: "sequential docker stats --no-stream",
-          client: baselines.seed.client,
-          measured: baselines.seed.perContainerMs.length,
-          perContainerMedianMs: median(baselines.seed.perContainerMs),
-          extrapolatedCycleMs: baselines.seed.extrapolatedCycleMs,
+          client: baselines.sequentialDockerStats.client,
+          measured: baselines.sequentialDockerStats.perContainerMs.length,
+          perContainerMedianMs: median(baselines.sequentialDockerStats.perContainerMs),
+          extrapolatedCycleMs: baselines.sequentialDockerStats.extrapolatedCycleMs,
         },
         statsApi: {
           method: "GET /containers/{id}/stats?stream=false&one-shot=true, all at once",
@@ -712,7 +707,14 @@ async function main(): Promise<number> {
   if (options.perHour) return requestsPerHour(process.argv.slice(2));
   const start = machine();
   say(`${start.date}: ${start.cores} cores, /proc/loadavg ${start.procLoadavg}`);
-  say(estimate(options, options.reuse ? keptWorld(options.containers) : undefined));
+  say(
+    runEstimate({
+      containers: options.containers,
+      reuse: options.reuse,
+      kept: options.reuse ? keptWorld(options.containers) : undefined,
+      measuringSeconds: measuringSeconds(options),
+    }),
+  );
 
   const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
@@ -742,11 +744,11 @@ async function main(): Promise<number> {
     printLayout(setup, start, samplingStart);
     const sampling = await sample(build, setup, probesWorld, proxy, options.cpuProfileDir, options.cycles);
     say(`baseline 1: docker stats --no-stream for ${options.baselineSubset} containers, one at a time`);
-    const seed = await seedBaseline(setup.containerIds, options.baselineSubset, abort.signal);
+    const dockerStats = await sequentialDockerStats(setup.containerIds, options.baselineSubset, abort.signal);
     figure(
-      "baseline 1: the seed's way",
-      `${ms(median(seed.perContainerMs))} ms per container (sequential docker stats --no-stream, ${seed.client}); ` +
-        `${seconds(seed.extrapolatedCycleMs)} a cycle for ${setup.containerIds.length} (extrapolated from ${seed.perContainerMs.length} measured)`,
+      "baseline 1: sequential docker stats, as the bash idle-stopper samples",
+      `${ms(median(dockerStats.perContainerMs))} ms per container (sequential docker stats --no-stream, ${dockerStats.client}); ` +
+        `${seconds(dockerStats.extrapolatedCycleMs)} a cycle for ${setup.containerIds.length} (extrapolated from ${dockerStats.perContainerMs.length} measured)`,
     );
     say(`baseline 2: Docker's stats API, one-shot, for all ${setup.containerIds.length} containers at once`);
     const statsApi = await statsApiBaseline(engine, setup.containerIds);
@@ -766,7 +768,15 @@ async function main(): Promise<number> {
       setup.keeper?.unref();
       figure("clean-up", "kept (--reuse); npm run bench -- --clean removes them");
     }
-    const complete = printJson(options, start, samplingStart, setup, sampling, { seed, statsApi }, cleanUp);
+    const complete = printJson(
+      options,
+      start,
+      samplingStart,
+      setup,
+      sampling,
+      { sequentialDockerStats: dockerStats, statsApi },
+      cleanUp,
+    );
     return complete && (cleanUp?.left ?? 0) === 0 ? 0 : 1;
   } catch (error) {
     if (setup && !options.reuse) await removeKept(setup.world, probesWorld.docker, say);

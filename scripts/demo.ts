@@ -113,7 +113,9 @@ try {
   await cleanUp();
   if (busyStopped) throw new Error("dev-busy was stopped although it had traffic");
   say("done: the idle job was stopped, the busy one kept running. Containers removed.");
-  say("next: run it on a cluster — see 'Run against a real cluster' and 'Deploy on Nomad' in README.md.");
+  say(
+    "next: run it on a cluster — see 'Deploy on Nomad' in README.md and 'Run against a real cluster' in docs/configuration.md.",
+  );
   process.exit(0);
 } catch (error) {
   say(`demo failed: ${(error as Error).message}`);

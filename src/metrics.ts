@@ -7,7 +7,7 @@ import {
   Registry,
 } from "prom-client";
 
-/** Every name the monitor exports, for the README's PromQL and the Grafana dashboard's test. */
+/** Every name the monitor exports, for the PromQL of docs/metrics.md and the Grafana dashboard's test. */
 export const METRIC_NAMES = {
   cycleDuration: "nomad_idle_monitor_cycle_duration_seconds",
   cyclesSkipped: "nomad_idle_monitor_cycles_skipped_total",

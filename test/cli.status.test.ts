@@ -20,6 +20,8 @@ const outputs: string[] = [];
 
 let sim: NomadSimulator;
 let clock: HeldClock;
+/** A cluster with ACLs where no monitor runs. */
+let empty: NomadSimulator;
 let statusToken: string;
 let env: Record<string, string>;
 const nodes: Record<string, string> = {};
@@ -68,6 +70,8 @@ beforeAll(async () => {
   // The Nomad agent's clock, which the CLI measures ages on (its Date header): held, so they are exact.
   clock = new HeldClock(Math.floor(Date.now() / 1_000) * 1_000);
   sim = await NomadSimulator.start({ clock });
+  empty = await NomadSimulator.start();
+  secrets.add(empty.managementToken);
   for (const name of ["a", "b", "c"]) nodes[name] = sim.addNode(name);
   const spread = (node: string) => [nodes[node] ?? ""];
   await sim.registerJob(serviceJob("spread", { groups: [{ name: "web", count: 2 }] }), {
@@ -121,6 +125,7 @@ afterAll(async () => {
   for (const secret of secrets) for (const output of outputs) expect(output).not.toContain(secret);
   expect(outputs.length).toBeGreaterThan(0);
   await sim?.close();
+  await empty?.close();
 });
 
 /** The table's lines as cells (columns are separated by two or more spaces). */
@@ -284,6 +289,33 @@ describe("nomad-idle-monitor status", { timeout: 180_000 }, () => {
     expect(refused.stderr).toMatch(/^Error querying Nomad: .*HTTP 403/);
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toContain("ECONNREFUSED");
+  });
+
+  it("issue 19 item 10: exits 1 with the reason when no token or a token without the status policy sees no report; 0 when there is none", async () => {
+    // Nomad answers both lists with 200 and nothing in them (anonymous: Nomad's anonymous token).
+    const jobsOnly = sim.createToken({ namespaces: { "*": ["read-job"] } });
+    secrets.add(jobsOnly);
+    const [anonymous, withoutPolicy, nothingThere] = await Promise.all([
+      run(["status"], { NOMAD_TOKEN: "" }),
+      run(["status", "-json"], { NOMAD_TOKEN: jobsOnly }),
+      run(["status"], { NOMAD_TOKEN: empty.managementToken, NOMAD_ADDR: empty.address }),
+    ]);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stdout).toBe("");
+    expect(anonymous.stderr).toMatch(
+      /^Error querying Nomad: read variable nomad\/jobs\/idle-monitor\/activity\/\S+: HTTP 403 Permission denied: NOMAD_TOKEN is not set, .*\(the cluster has ACLs\)\. Set NOMAD_TOKEN to a token with the status policy \(nomad\/idle-monitor-status-policy\.hcl\)\n$/,
+    );
+    expect(withoutPolicy.code).toBe(1);
+    expect(withoutPolicy.stdout).toBe("");
+    expect(withoutPolicy.stderr).toMatch(
+      /HTTP 403 Permission denied: this token may not read the monitors' reports under nomad\/jobs\/idle-monitor\/activity\/ in namespace "default"; it needs the status policy/,
+    );
+    // A cluster where no monitor reported yet, with a token that may see everything: nothing there.
+    expect(nothingThere.code).toBe(0);
+    expect(nothingThere.stdout).toBe("No watched jobs\n");
+    expect(nothingThere.stderr).toMatch(
+      /^No monitor report found under nomad\/jobs\/idle-monitor\/activity\/ .*: none published yet/,
+    );
   });
 
   it("exits 2 on a usage error, and shows help on every command", async () => {

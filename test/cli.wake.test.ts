@@ -8,8 +8,8 @@ const outputs: string[] = [];
 let sim: NomadSimulator;
 let env: Record<string, string>;
 
-async function wake(args: string[]): Promise<CliRun> {
-  const result = await runCli(["wake", ...args], env);
+async function wake(args: string[], withEnv = env): Promise<CliRun> {
+  const result = await runCli(["wake", ...args], withEnv);
   outputs.push(result.stdout, result.stderr);
   return result;
 }
@@ -38,5 +38,24 @@ describe("nomad-idle-monitor wake without a record", () => {
     expect(help.stdout).toMatch(/^Usage: nomad-idle-monitor wake \[options\] <job>/);
     const usage = await wake([]);
     expect(usage.code).toBe(2);
+  });
+
+  it("issue 19 item 10: exits 1 with the reason, not 3, when no token or a token without the wake policy sees no record", async () => {
+    const jobsOnly = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] } });
+    const [anonymous, withoutPolicy] = await Promise.all([
+      wake(["dev"], { ...env, NOMAD_TOKEN: "" }),
+      wake(["dev"], { ...env, NOMAD_TOKEN: jobsOnly }),
+    ]);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(
+      /^Error: read variable nomad\/jobs\/idle-monitor\/wake\/\S+: HTTP 403 Permission denied: NOMAD_TOKEN is not set, .*nomad\/idle-monitor-wake-policy\.hcl\n$/,
+    );
+    expect(
+      [anonymous, withoutPolicy].filter((run) => `${run.stdout}${run.stderr}`.includes(jobsOnly)),
+    ).toEqual([]);
+    expect(withoutPolicy.code).toBe(1);
+    expect(withoutPolicy.stderr).toMatch(
+      /^Error: read variable \S+: HTTP 403 Permission denied: this token may not read nomad\/jobs\/idle-monitor\/wake\/ in namespace default; it needs nomad\/idle-monitor-wake-policy\.hcl\n$/,
+    );
   });
 });

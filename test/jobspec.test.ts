@@ -212,15 +212,18 @@ describe("the monitor's HTTP listener in the job spec", () => {
   });
 });
 
-describe("the README's deploy section", () => {
-  it("keeps the instances with the tag the service carries, and lists every job variable", async () => {
+describe("the deploy documentation", () => {
+  it("keeps the instances with the tag the service carries (README), and lists every job variable (docs/configuration.md)", async () => {
     const readme = await readFile("README.md", "utf8");
+    const configuration = await readFile("docs/configuration.md", "utf8");
     const { file, group } = await monitorTask();
     const service = onlyBlock(group, "service");
     const [tag] = service.tags as string[];
     expect(readme).toContain(`regex: .*,${tag},.*`);
     expect(readme).toContain(`regex: ${String(service.name)}\n`);
-    for (const name of labeledBlocks(file, "variable").keys()) expect(readme).toContain(`| \`${name}\` |`);
+    for (const name of labeledBlocks(file, "variable").keys()) {
+      expect(configuration).toContain(`| \`${name}\` |`);
+    }
   });
 });
 

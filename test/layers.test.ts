@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 
-// The shape of src/ (README "Development"): imports point one way — main/daemon/monitor → cycle/ →
+// The shape of src/ (docs/development.md): imports point one way — main/daemon/monitor → cycle/ →
 // decide/ → policy, schedule, config → ports.ts → model/ — and adapters (nomad/, docker/, cluster/,
 // webhooks/, actions) never reach into the core's stages or rules. No import cycle, `import type`
 // included, and no module over 300 lines (the generated client aside).

@@ -5,6 +5,7 @@ import {
   expectNoSecretsInLogs,
   jobStopped,
   listenerUrl,
+  messages,
   scenario,
   serviceJob,
   waitFor,
@@ -171,5 +172,53 @@ describe.skipIf(!world)("the monitor's HTTP listener: metrics, probes, status", 
     expect((await get(`${url}/nothing`, { Authorization: `Bearer ${httpToken}` })).status).toBe(404);
     const posted = await fetch(`${url}/metrics`, { method: "POST" });
     expect(posted.status).toBe(405);
+  });
+
+  it("issue 19 item 8: a token reload without http_token keeps /metrics behind the last bearer", async () => {
+    const current = await scenario(world!);
+    const { sim, logs } = current;
+    const [first, second] = ["scrape-secret-item8-first", "scrape-secret-item8-second"];
+    for (const secret of [first, second]) allSecrets.add(secret);
+    sim.putVariable("default", "nomad/jobs/idle-monitor", { token: current.actionToken, http_token: first });
+    current.startMonitor();
+    const url = await listenerUrl(logs);
+    /** Token reloads so far, as /metrics says to whichever bearer it takes. */
+    const reloads = async () => {
+      for (const bearer of [first, second]) {
+        const answer = await get(`${url}/metrics`, { Authorization: `Bearer ${bearer}` });
+        if (answer.status === 200)
+          return value(answer.body, METRIC_NAMES.tokenReloads, { outcome: "loaded" }) ?? 0;
+      }
+      return 0;
+    };
+    await waitFor("the action token to be loaded", async () => (await reloads()) >= 1);
+
+    /** Writes the Variable anew with a new action token and revokes the old one: the monitor reloads at once. */
+    let actionToken = current.actionToken;
+    const rotate = async (items: Record<string, string>) => {
+      const before = await reloads();
+      const rotated = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });
+      allSecrets.add(rotated);
+      sim.putVariable("default", "nomad/jobs/idle-monitor", { token: rotated, ...items });
+      sim.revokeToken(actionToken);
+      actionToken = rotated;
+      await waitFor("the monitor to reload the token", async () => (await reloads()) > before, 30_000);
+    };
+
+    // Rotated twice by a command that forgot http_token: still behind the first bearer, said once.
+    await rotate({});
+    await rotate({});
+    for (const path of ["/metrics", "/v1/status"]) {
+      expect((await get(`${url}${path}`)).status, path).toBe(401);
+      expect((await get(`${url}${path}`, { Authorization: `Bearer ${first}` })).status, path).toBe(200);
+    }
+    expect(
+      messages(logs, /has no item "http_token" any more; \/metrics and \/v1\/status keep asking/),
+    ).toHaveLength(1);
+
+    // A Variable with the item again: the new bearer takes the place of the last one.
+    await rotate({ http_token: second });
+    expect((await get(`${url}/metrics`, { Authorization: `Bearer ${first}` })).status).toBe(401);
+    expect((await get(`${url}/metrics`, { Authorization: `Bearer ${second}` })).status).toBe(200);
   });
 });

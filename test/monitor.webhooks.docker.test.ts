@@ -65,7 +65,7 @@ async function receiver(logs: readonly LogLine[], answer: (index: number) => num
   return { url: `http://127.0.0.1:${port}/hooks/nomad`, port, received };
 }
 
-/** The setup the README asks for: the signing secret beside the action token in the monitor's Variable. */
+/** The setup docs/webhooks.md asks for: the signing secret beside the action token in the monitor's Variable. */
 function addWebhookSecret(current: Scenario): void {
   current.sim.putVariable("default", "nomad/jobs/idle-monitor", {
     token: current.actionToken,

@@ -280,7 +280,7 @@ describe("firings: next and last, several expressions, zones", () => {
   });
 });
 
-// croner's DST rules, as the module's doc comment states them for the README.
+// croner's DST rules, as the module's doc comment states them for docs/schedules.md.
 describe("daylight saving time in Europe/Berlin (2026-03-29 02:00→03:00, 2026-10-25 03:00→02:00)", () => {
   const berlin = (meta: Meta) => schedule({ ...meta, "idle-monitor.timezone": "Europe/Berlin" });
   const fixed = berlin({ "idle-monitor.stop-at": "30 2 * * *" });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jobSpec } from "./sim/fixtures.js";
 import { StreamProbe, send } from "./sim/http-probe.js";
-import { type AclPolicy, NomadSimulator, RecordingRuntime } from "./sim/index.js";
+import { type AclPolicy, NOMAD_VERSIONS, NomadSimulator, RecordingRuntime } from "./sim/index.js";
 
 describe("ACL outcomes on the endpoints the monitor calls", () => {
   let sim: NomadSimulator;
@@ -162,6 +162,46 @@ describe("a workload identity", () => {
     });
 
     expect([group.status, task.status]).toEqual([200, 403]);
+  });
+});
+
+// Nomad's Variables.List filters what the token may not list and refuses nothing, the anonymous token
+// included; Variables.Read refuses (403) before it looks whether the Variable exists
+// (hashicorp/nomad nomad/variables_endpoint.go at v1.6.5 and v2.0.5). An unknown token is refused outright.
+describe.each(NOMAD_VERSIONS)("Variables without the right token (Nomad %s)", (version) => {
+  let sim: NomadSimulator;
+
+  beforeAll(async () => {
+    sim = await NomadSimulator.start({ version });
+    sim.putVariable("default", "nomad/jobs/idle-monitor/activity/node/0", { part: "report" });
+  });
+
+  afterAll(async () => {
+    await sim.close();
+  });
+
+  it.each([
+    { token: "anonymous", request: "list", status: 200, body: "[]" },
+    { token: "anonymous", request: "read", status: 403, body: "Permission denied" },
+    { token: "anonymous", request: "read missing", status: 403, body: "Permission denied" },
+    { token: "unknown", request: "list", status: 403, body: "Permission denied" },
+    { token: "without variables", request: "list", status: 200, body: "[]" },
+    { token: "without variables", request: "read missing", status: 403, body: "Permission denied" },
+  ] as const)("$token: $request → $status", async ({ token, request, status, body }) => {
+    const tokens = {
+      anonymous: undefined,
+      unknown: "7e57ab1e-0000-4000-8000-000000000000",
+      "without variables": sim.createToken({ namespaces: { "*": ["read-job"] } }),
+    };
+    const path = {
+      list: "/v1/vars?prefix=nomad/jobs/idle-monitor/",
+      read: "/v1/var/nomad/jobs/idle-monitor/activity/node/0",
+      "read missing": "/v1/var/nomad/jobs/idle-monitor/activity/missing",
+    }[request];
+
+    const response = await send(sim.address, "GET", path, { token: tokens[token] });
+
+    expect([response.status, response.body.trim()]).toEqual([status, body]);
   });
 });
 

@@ -76,3 +76,42 @@ describe("the webhook secret in the token's Variable", () => {
     expect(lines.join("\n")).not.toContain(SECRET);
   });
 });
+
+describe("the HTTP listener's bearer token in the token's Variable", () => {
+  const HTTP_TOKEN = "scrape-secret-8901";
+
+  it("issue 19 item 8: is kept when a reload finds the Variable without it, said once; a later one takes its place", async () => {
+    const { token, variable, lines } = tokenOver({ token: TOKEN, http_token: HTTP_TOKEN });
+    await token.load();
+    expect(token.httpToken()).toBe(HTTP_TOKEN);
+
+    // A rotation written without the item, read twice; then the Variable is gone altogether.
+    for (const items of [{ token: "rotated" }, { token: "rotated" }, undefined]) {
+      variable.items = items;
+      await token.load().catch(() => undefined);
+      expect(token.httpToken()).toBe(HTTP_TOKEN);
+    }
+    const kept = lines.filter((line) => line.includes('has no item \\"http_token\\" any more'));
+    expect(kept).toHaveLength(1);
+    expect(JSON.parse(kept[0] ?? "{}").level).toBe(40);
+
+    variable.items = { token: "rotated", http_token: "scrape-secret-2345" };
+    await token.load();
+    expect(token.httpToken()).toBe("scrape-secret-2345");
+    // Lost again: said again, and the new one is kept.
+    variable.items = { token: "rotated" };
+    await token.load();
+    expect(token.httpToken()).toBe("scrape-secret-2345");
+    expect(lines.filter((line) => line.includes('has no item \\"http_token\\" any more'))).toHaveLength(2);
+    expect(lines.join("\n")).not.toContain("scrape-secret");
+  });
+
+  it("stays absent when the Variable never had one", async () => {
+    const { token, variable, lines } = tokenOver({ token: TOKEN });
+    await token.load();
+    variable.items = { token: "rotated" };
+    await token.load();
+    expect(token.httpToken()).toBeUndefined();
+    expect(lines.filter((line) => line.includes("http_token"))).toEqual([]);
+  });
+});

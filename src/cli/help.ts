@@ -35,7 +35,8 @@ const GENERAL_OPTIONS = `General Options:
 const EXIT_CODES = `Exit Codes:
 
   0  the status was shown
-  1  error talking to Nomad (unreachable, TLS, token refused, server error)
+  1  error talking to Nomad (unreachable, TLS, token refused, server error), or
+     no token (or one without the status policy) on a cluster with ACLs
   2  usage error (unknown flag, missing value)
   3  status <job>: no monitor watches a job of that ID (not found, or not opted in)
   4  shown, but incomplete: some jobs could not be read with this token (no
@@ -120,6 +121,7 @@ Wake Options:
 Exit Codes:
 
   0  the job (or group) was brought back, or was already running
-  1  error talking to Nomad (unreachable, TLS, token refused, server error)
+  1  error talking to Nomad (unreachable, TLS, token refused, server error), or
+     no token (or one without the wake policy) on a cluster with ACLs
   2  usage error (unknown flag, missing value)
   3  no record: the monitor did not stop or scale this job (or group)`;

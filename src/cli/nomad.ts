@@ -10,7 +10,9 @@ import { createClient } from "../nomad/generated/client/index.js";
 import { getJob, listJobAllocations, listVariables, readVariable } from "../nomad/generated/sdk.gen.js";
 import type { VariableMetadata } from "../nomad/generated/types.gen.js";
 import type { ClaimSeen, JobSeen, PublishedReport } from "../status/types.js";
+import { isRefusal } from "../token-reload.js";
 import type { Connection } from "./args.js";
+import { refusedRead } from "./refused.js";
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const NS_PER_MS = 1_000_000;
@@ -34,11 +36,13 @@ export interface ClusterSnapshot {
 export class StatusReader {
   readonly #client;
   readonly #region: string | undefined;
+  readonly #token: string | undefined;
 
   constructor(connection: Connection) {
     const { address, token, tls, region } = connection;
     const socketPath = address.startsWith("unix://") ? address.slice("unix://".length) : undefined;
     this.#region = region;
+    this.#token = token;
     this.#client = createClient({
       baseURL: socketPath ? "http://localhost" : address,
       socketPath,
@@ -66,6 +70,8 @@ export class StatusReader {
     const date = Date.parse(String(listed.headers.date ?? ""));
     const now = Number.isFinite(date) ? date : Date.now();
     const entries = listed.data ?? [];
+    if (!entries.some((entry) => paths.parseReportPart(entry.Path)))
+      await this.#mayReadReports(paths, monitor.namespace);
     const reports = await this.#reports(paths, monitor.namespace, entries);
     const claims = await this.#claims(paths, monitor.namespace, entries);
     const named = new Map<string, { namespace: string; job: string }>();
@@ -123,6 +129,26 @@ export class StatusReader {
       });
     }
     return claims;
+  }
+
+  /**
+   * Throws when the token may not read the reports: Nomad lists them to no such token, nor to a request
+   * without one (nomad/variables_endpoint.go, `List`, at v1.6.5 and v2.0.5: 200 and an empty list),
+   * while a read is refused (403) before Nomad looks whether the Variable exists.
+   */
+  async #mayReadReports(paths: StatePaths, namespace: string): Promise<void> {
+    try {
+      await this.#items(namespace, `${paths.activity}status-probe`);
+    } catch (error) {
+      if (!isRefusal(error)) throw error;
+      const where = `the monitors' reports under ${paths.activity} in namespace "${namespace}"`;
+      throw refusedRead(
+        error,
+        this.#token,
+        where,
+        "the status policy (nomad/idle-monitor-status-policy.hcl)",
+      );
+    }
   }
 
   /** A Variable's items; undefined when it went away since the list. */

@@ -38,7 +38,7 @@ export async function runStatus(options: StatusOptions, io: Output): Promise<num
   else io.out(options.job === undefined ? renderStatusTable(rows) : renderJobStatus(rows));
   if (snapshot.reports.length === 0)
     io.err(
-      `No monitor report found under nomad/jobs/${options.monitorJob}/activity/ in namespace "${options.monitorNamespace}": none published yet, or this token may not list them (see nomad/idle-monitor-status-policy.hcl)`,
+      `No monitor report found under nomad/jobs/${options.monitorJob}/activity/ in namespace "${options.monitorNamespace}": none published yet (or this token may read them but not list them: see nomad/idle-monitor-status-policy.hcl)`,
     );
   const unreadable = rows.filter((row) => row.waits.some((wait) => wait.kind === "job-unreadable"));
   if (unreadable.length === 0) return EXIT.ok;

@@ -3,8 +3,10 @@ import { WakeRecords } from "../cluster/records.js";
 import { formatDuration } from "../duration.js";
 import type { WakeRecord } from "../model/cluster.js";
 import { NomadHttpApi } from "../nomad/api.js";
+import { isRefusal } from "../token-reload.js";
 import { bringBack, type WakeStep } from "../wake.js";
 import { EXIT, type WakeOptions } from "./args.js";
+import { refusedRead } from "./refused.js";
 import type { Output } from "./status-command.js";
 
 /** `nomad-idle-monitor wake <job>`: brings back what the monitor stopped or scaled, from its record. */
@@ -18,14 +20,18 @@ export async function runWake(options: WakeOptions, io: Output, now = Date.now()
     },
     token: () => connection.token,
   });
-  const records = new WakeRecords(
-    api.variables(options.monitorNamespace, connection.token),
-    new StatePaths(`nomad/jobs/${options.monitorJob}`),
-  );
+  const store = api.variables(options.monitorNamespace, connection.token);
+  const paths = new StatePaths(`nomad/jobs/${options.monitorJob}`);
+  const records = new WakeRecords(store, paths);
   try {
     const record = await records.load(namespace, jobId);
     const where = `nomad/jobs/${options.monitorJob}/wake/ in namespace ${options.monitorNamespace}`;
     if (!record) {
+      // An empty list may only mean that this token may not list: a read tells (cli/refused.ts).
+      await store.read(`${paths.wakeRecordOf(namespace, jobId)}0`).catch((error: unknown) => {
+        if (!isRefusal(error)) throw error;
+        throw refusedRead(error, connection.token, where, "nomad/idle-monitor-wake-policy.hcl");
+      });
       io.err(
         `No record of job "${jobId}" in namespace "${namespace}" under ${where}: the monitor did not stop or scale it (or it was woken already). wake brings back only what the monitor did; run the job again with \`nomad job run\`.`,
       );

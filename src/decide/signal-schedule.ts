@@ -12,7 +12,7 @@ import type { SignalSettings } from "../signals/meta.js";
  * - otherwise the CPU gate when TrafficMeter.cpuReadDue says so (every cycle near the gate, every third far
  *   below it), and open connections not at all: a session is a state, and opening or closing one moves
  *   bytes, which the byte count sees in between. Read every cycle, sessions would cost a `net/snmp` read per
- *   namespace of every quiet allocation (README, "Activity signals beyond bytes").
+ *   namespace of every quiet allocation (docs/activity-signals.md).
  */
 export class SignalSchedule {
   /** Allocation → the start of the quiet stretch whose warning-time read was made. */

@@ -19,8 +19,13 @@ export class ActionToken implements TokenSource {
   private source: "variable" | "environment" | undefined;
   private loading: Promise<void> | undefined;
 
-  /** The optional bearer token of the monitor's HTTP listener, from the same Variable (item `http_token`). */
+  /**
+   * The optional bearer token of the monitor's HTTP listener, from the same Variable (item `http_token`).
+   * Once set, a Variable without it never clears it: that would open /metrics and /v1/status to anyone.
+   */
   private http: string | undefined;
+  /** The Variable lost its `http_token` and the last one is kept: said once, until one is there again. */
+  private httpTokenKeptSaid = false;
   /** The key that signs webhook requests, from the same Variable (item `webhook_secret`). */
   private webhook: string | undefined;
 
@@ -80,12 +85,12 @@ export class ActionToken implements TokenSource {
       const items = await this.nomad.readVariable(this.config.namespace, path, this.config.nomadToken);
       // `echo $TOKEN | nomad var put … token=-` keeps the newline; a token never has surrounding whitespace.
       const token = items?.[key]?.trim();
-      this.http = items?.[HTTP_TOKEN_ITEM]?.trim() || undefined;
+      this.takeHttpToken(items?.[HTTP_TOKEN_ITEM]?.trim() || undefined);
       this.webhook = items?.[WEBHOOK_SECRET_ITEM]?.trim() || undefined;
       if (token) return this.use(token, "variable", `action token loaded from ${where}`);
       problem =
         items === undefined
-          ? `${where} does not exist: create it with \`nomad var put -namespace ${this.config.namespace} ${path} ${key}=<secret>\``
+          ? `${where} does not exist: create it with the token's Secret ID as item "${key}", read from a file or standard input, never from the command line (README, "Deploy on Nomad", step 3)`
           : `${where} has no item "${key}"`;
     } catch (error) {
       if (!(error instanceof NomadError)) throw error;
@@ -100,6 +105,20 @@ export class ActionToken implements TokenSource {
       this.log.info(`${problem}; using NOMAD_TOKEN as the action token (running outside Nomad)`);
     }
     this.use(this.config.nomadToken, "environment");
+  }
+
+  private takeHttpToken(found: string | undefined): void {
+    if (found !== undefined) {
+      this.http = found;
+      this.httpTokenKeptSaid = false;
+      return;
+    }
+    if (this.http === undefined || this.httpTokenKeptSaid) return;
+    this.httpTokenKeptSaid = true;
+    const { path } = this.config.tokenVariable;
+    this.log.warn(
+      `the Nomad Variable ${path} in namespace ${this.config.namespace} has no item "${HTTP_TOKEN_ITEM}" any more; /metrics and /v1/status keep asking for the last one (put an ${HTTP_TOKEN_ITEM} item back to change it; restart the monitor to serve them without a token)`,
+    );
   }
 
   private use(token: string | undefined, source: "variable" | "environment", notice?: string): void {

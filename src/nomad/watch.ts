@@ -27,7 +27,7 @@ export const DEFAULT_WATCH_TIMING: WatchTiming = {
  * when an allocation of this node changes, or after the wait with nothing new. Each answer holds every
  * allocation of the node with its job and replaces the view. Nothing else in the cluster reaches this
  * node: the event stream would bring every allocation and job event of the cluster to every node (it
- * cannot filter by node), which costs the servers nodes × the cluster's churn (README "Performance").
+ * cannot filter by node), which costs the servers nodes × the cluster's churn (docs/performance.md).
  */
 export class AllocationWatch {
   private readonly notices: RateLimitedNotice;

@@ -14,7 +14,7 @@ import type { ConnectionsSetting } from "../model/readings.js";
  * an idle JVM, a language server or a file watcher sits at 1–5% of a core, so a low default keeps idle dev
  * containers alive forever, and a high one misses the single-threaded work it is meant to protect. The jobs
  * that work without talking (builds, imports, training) are known to their operators, who opt in per job;
- * the README suggests `"10%"`.
+ * docs/activity-signals.md suggests `"10%"`.
  */
 export const CPU_KEY = "idle-monitor.cpu";
 

@@ -247,7 +247,7 @@ export class Webhooks {
     if (secret === undefined && !this.warnedUnsigned) {
       this.warnedUnsigned = true;
       this.options.log.warn(
-        'webhooks: no item "webhook_secret" in the action token\'s Nomad Variable; events are not sent unsigned. Add one as README "Webhooks" shows (the receivers verify with the same secret)',
+        'webhooks: no item "webhook_secret" in the action token\'s Nomad Variable; events are not sent unsigned. Add one as docs/webhooks.md shows (the receivers verify with the same secret)',
       );
     }
     if (secret !== undefined) this.warnedUnsigned = false;

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 
 // How a request proves it came from a monitor holding the `webhook_secret`: the sender signs, receivers verify
-// (README "Webhooks").
+// (docs/webhooks.md).
 
 export const HEADER_TIMESTAMP = "X-Idle-Monitor-Timestamp";
 export const HEADER_SIGNATURE = "X-Idle-Monitor-Signature";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type Config, type ConfigResult, type Environment, parseConfig } from "../../src/config.js";
 import { fc } from "./fc.js";
 
-// Every variable parseConfig reads (README "Configuration"), and paths that exist on the fake host.
+// Every variable parseConfig reads (docs/configuration.md), and paths that exist on the fake host.
 const VARIABLES = [
   "NOMAD_ADDR",
   "NOMAD_ENDPOINT",
