@@ -27,6 +27,7 @@ import type { GroupCycle } from "./judge.js";
 import type { Measure } from "./measure.js";
 import { PeerLooks } from "./peer-looks.js";
 import type { Say } from "./say.js";
+import { Sightings } from "./sightings.js";
 import type { StateStore } from "./state.js";
 
 export interface ActDeps {
@@ -64,11 +65,7 @@ export class Act {
   readonly #dryRunsSaid: Map<string, number>;
   /** Each group's stop-at: up to when its firings were looked at, and one still to carry out. */
   readonly #stopAt: Map<string, StopAtMemory>;
-  /**
-   * When this monitor first saw each allocation (its own clock): what "started after a firing" is judged
-   * by, never a time Nomad wrote on another machine's clock.
-   */
-  readonly #seenAt: Map<string, number>;
+  readonly #sightings: Sightings;
   readonly #peerLooks: PeerLooks;
   /** Before the first cycle after a restart: when this node last reported, so missed firings show. */
   #restoredFrom: number | undefined;
@@ -78,18 +75,15 @@ export class Act {
     this.#cooldowns = deps.store.deadlines("job");
     this.#dryRunsSaid = deps.store.deadlines("job");
     this.#stopAt = deps.store.map("group");
-    this.#seenAt = deps.store.map("allocation");
+    this.#sightings = new Sightings(deps.store);
     this.#peerLooks = new PeerLooks(deps.store, deps.checkIntervalMs);
     this.#carryOut = new CarryOut({ ...deps, cooldowns: this.#cooldowns, dryRunsSaid: this.#dryRunsSaid });
   }
 
-  /**
-   * The cooldowns this node's last report carried, and when it was written (its allocations were seen by
-   * then); returns how many cooldowns still run.
-   */
+  /** The cooldowns this node's last report carried, and when it was written; returns how many still run. */
   resumeFrom(report: NodeReport, now: number): number {
     this.#restoredFrom = report.writtenAt;
-    for (const allocId of Object.keys(report.allocs)) this.#seenAt.set(allocId, report.writtenAt);
+    this.#sightings.restore(Object.keys(report.allocs), report.writtenAt);
     for (const [key, until] of Object.entries(report.cooldowns)) {
       if (until > now) this.#cooldowns.set(key, until);
     }
@@ -120,7 +114,7 @@ export class Act {
   ): Promise<void> {
     const { clock, nodeId, cluster, checkIntervalMs, view, rules } = this.#deps;
     const [{ group: first }] = groups as [GroupCycle];
-    for (const { group } of groups) this.#see(group, decidedAt);
+    for (const { group } of groups) this.#sightings.see(group, decidedAt);
     const now = clock.now();
     const fired = firedTogether(
       groups.map((entry) => ({ group: entry, firing: this.#dueStopAt(entry.group, now) })),
@@ -191,7 +185,7 @@ export class Act {
       firing: fired.firing,
       fresh: job,
       allocations,
-      seenByFiring: this.#seenBy(fired.firing),
+      seenByFiring: this.#sightings.by(fired.firing),
       now: clock.now(),
       rules,
     });
@@ -232,7 +226,7 @@ export class Act {
       schedule,
       memory: this.#stopAt.get(group.key),
       restoredFrom: this.#restoredFrom,
-      seenAt: group.allocations.map((alloc) => this.#seenAt.get(alloc.id) ?? now),
+      seenAt: this.#sightings.of(group, now),
       now,
       graceMs,
     });
@@ -242,16 +236,6 @@ export class Act {
         .groupLog(group)
         .info(describeSkippedFiring(group.jobId, group.group, schedule.timezone, look.skipped, graceMs));
     return look.firing;
-  }
-
-  /** The group's allocations this monitor had not seen before are seen now, at the latest. */
-  #see(group: WatchedGroup, at: number): void {
-    for (const alloc of group.allocations) if (!this.#seenAt.has(alloc.id)) this.#seenAt.set(alloc.id, at);
-  }
-
-  /** The allocations this monitor saw at or before `instant`. */
-  #seenBy(instant: number): Set<string> {
-    return new Set([...this.#seenAt].filter(([, at]) => at <= instant).map(([allocId]) => allocId));
   }
 
   /** The firing of the group is done with: carried out, or no longer to be. */
