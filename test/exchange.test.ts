@@ -257,7 +257,7 @@ describe("ClusterExchange", () => {
 describe("the lease one monitor of the cluster holds (start-at)", () => {
   const LEASE_MS = 180 * SECOND;
 
-  it("is held by one node at a time, renewed once half its time has passed, and taken over once it expires", async () => {
+  it("is held by one node at a time, renewed once half its time has passed, and taken over once it stopped moving", async () => {
     const store = new MemoryVariables();
     const clock = new FakeClock();
     const a = node("node-a", store, clock);
@@ -289,7 +289,10 @@ describe("the lease one monitor of the cluster holds (start-at)", () => {
       evaluatedAt: String(evaluatedAt),
     });
 
-    // a stops renewing (it died): b takes the lease once it expires, and learns up to when a dealt with firings.
+    // a stops renewing (it died): b sees the renewal at its next look, takes the lease once it has not
+    // moved for a lease time since, and learns up to when a dealt with firings.
+    await clock.advance(LEASE_MS - SECOND);
+    expect(await b.lease("start-at", LEASE_MS)).toBeUndefined();
     await clock.advance(LEASE_MS - SECOND);
     expect(await b.lease("start-at", LEASE_MS)).toBeUndefined();
     await clock.advance(2 * SECOND);
