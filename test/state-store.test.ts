@@ -6,7 +6,7 @@ import { MonitorMetrics } from "../src/metrics.js";
 import type { Allocation, Job } from "../src/model/nomad.js";
 import type { Reading } from "../src/model/readings.js";
 import { Monitor } from "../src/monitor.js";
-import { SayOnce } from "../src/notices.js";
+import { RateLimitedNotice, SayOnce } from "../src/notices.js";
 import type { SignalRequest } from "../src/ports.js";
 import { type LogLine, messages } from "./monitor/harness.js";
 import { FakeClock } from "./support/fake-clock.js";
@@ -59,6 +59,16 @@ describe("the cycle's keyed state: one owner, one way out", () => {
     expect(store.size("job")).toBe(0);
     said.say("default/dev", "unknown:web", () => lines.push("cannot measure"));
     expect(lines).toEqual(["cannot measure", "cannot measure"]);
+  });
+});
+
+describe("notices that name what comes and goes", () => {
+  it("item 9: rate-limited notices forget the keys whose subject is gone", () => {
+    const clock = new FakeClock();
+    const notices = new RateLimitedNotice(60_000, () => clock.now());
+    expect([notices.shouldSay("records"), notices.shouldSay("wake/default~2Fdev/")]).toEqual([true, true]);
+    notices.retain((key) => key === "records");
+    expect([notices.shouldSay("records"), notices.shouldSay("wake/default~2Fdev/")]).toEqual([false, true]);
   });
 });
 
@@ -171,9 +181,9 @@ describe("10,000 allocations placed and removed through the real cycle: nothing 
       actions: {
         stopJob: async ({ jobId }) => {
           stopped.push(jobId);
-          return { kind: "done", evalId: `eval-${jobId}` };
+          return { kind: "done", evalId: `eval-${jobId}`, jobModifyIndex: 12 };
         },
-        scaleToZero: async () => ({ kind: "done", evalId: "eval" }),
+        scaleToZero: async () => ({ kind: "done", evalId: "eval", jobModifyIndex: 12 }),
       },
       metrics,
       cluster: {
@@ -185,6 +195,7 @@ describe("10,000 allocations placed and removed through the real cycle: nothing 
         claim: async () => "claimed",
         recordWake: async () => undefined,
         wakeRecords: async () => [],
+        wakeRecord: async () => undefined,
         settleWake: async () => undefined,
         lease: async () => undefined,
       },

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
-import type { NodeReport, PeerEvidence, WakeRecord } from "../model/cluster.js";
+import type { ListedWake, NodeReport, PeerEvidence, PendingWake, WakeRecord } from "../model/cluster.js";
 import type { ExchangeTiming } from "../model/timing.js";
 import { RateLimitedNotice } from "../notices.js";
 import type { ClusterPort, Lease, VariableStore } from "../ports.js";
@@ -224,20 +224,26 @@ export class ClusterExchange implements ClusterPort {
     return evidence;
   }
 
-  async recordWake(record: WakeRecord): Promise<void> {
+  async recordWake(record: WakeRecord, decidedOn: number): Promise<PendingWake | undefined> {
     try {
-      await this.#wakeRecords.add(record);
+      return await this.#wakeRecords.add(record, decidedOn);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       if (this.#notices.shouldSay("wake-record"))
         this.#options.log.warn(
           `cannot keep what job ${record.jobId} needs to be woken (${reason}); acting all the same, but \`nomad-idle-monitor wake\` will not be able to bring it back`,
         );
+      return undefined;
     }
   }
 
-  wakeRecords(): Promise<WakeRecord[]> {
+  wakeRecords(): Promise<ListedWake[]> {
     return this.#wakeRecords.list();
+  }
+
+  async wakeRecord(namespace: string, jobId: string): Promise<WakeRecord | undefined> {
+    const loaded = await this.#wakeRecords.load(namespace, jobId);
+    return loaded && "record" in loaded ? loaded.record : undefined;
   }
 
   async settleWake(namespace: string, jobId: string, remaining: WakeRecord | undefined): Promise<void> {
