@@ -1,6 +1,7 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
+import { Say } from "../src/cycle/say.js";
 import { type Present, StateStore } from "../src/cycle/state.js";
 import { MonitorMetrics } from "../src/metrics.js";
 import type { Allocation, Job } from "../src/model/nomad.js";
@@ -63,6 +64,21 @@ describe("the cycle's keyed state: one owner, one way out", () => {
 });
 
 describe("notices that name what comes and goes", () => {
+  it("item 9: what was said once about an allocation or its containers is forgotten when the allocation leaves, while its job stays", () => {
+    const store = new StateStore();
+    const say = new Say({ log: pino({ level: "silent" }), clock: new FakeClock(), nodeId: "node-1", store });
+    const lines: string[] = [];
+    const containerGone = () =>
+      lines.push("cannot measure job dev group web: container 3f2a9c is not running");
+    say.onceOfAllocation("a1", "unknown:container 3f2a9c is not running", containerGone);
+    say.onceOfAllocation("a1", "unknown:container 3f2a9c is not running", containerGone);
+    expect([lines.length, store.size("allocation")]).toEqual([1, 1]);
+
+    // a1 was replaced by a2 in the same job, which stays on the node.
+    store.forget(present(["a2"], ["default/dev/web"], ["default/dev"]), 0);
+    expect(store.size("allocation")).toBe(0);
+  });
+
   it("item 9: rate-limited notices forget the keys whose subject is gone", () => {
     const clock = new FakeClock();
     const notices = new RateLimitedNotice(60_000, () => clock.now());
@@ -216,7 +232,8 @@ describe("10,000 allocations placed and removed through the real cycle: nothing 
     // What the cycles did to the 10,000 allocations: every one watched, the quiet jobs warned of and stopped.
     expect(state.size("allocation")).toBe(10_000);
     expect(state.size("group")).toBe(2 * JOBS);
-    expect(state.size("job")).toBe(JOBS);
+    // Per job: the cooldowns of the jobs stopped (what could not be measured is said per allocation).
+    expect(state.size("job")).toBe(measurable);
     expect(stopped).toHaveLength(measurable);
     expect(
       messages(lines, /^job job-1 group web has been quiet for 10s: the job will be stopped/),

@@ -29,6 +29,8 @@ export class Say {
   readonly #deps: SayDeps;
   /** Lines said once, per job. */
   readonly #said = new SayOnce();
+  /** Lines said once, per allocation: what names an allocation or its containers goes when it does. */
+  readonly #saidOfAllocation = new SayOnce();
   /** Lines said once about the node itself. */
   readonly #saidOfNode = new SayOnce();
   readonly #notices: RateLimitedNotice;
@@ -40,6 +42,7 @@ export class Say {
     this.#deps = deps;
     this.#notices = new RateLimitedNotice(NOTICE_INTERVAL_MS, () => deps.clock.now());
     deps.store.add("job", this.#said);
+    deps.store.add("allocation", this.#saidOfAllocation);
     this.#jobNotices = deps.store.map("job");
     this.#warned = deps.store.map("group");
   }
@@ -52,6 +55,11 @@ export class Say {
   /** Runs `say` unless `key` was said already about the job (since it came to this node). */
   once(group: Pick<WatchedGroup, "namespace" | "jobId">, key: string, say: () => void): void {
     this.#said.say(jobKey(group.namespace, group.jobId), key, say);
+  }
+
+  /** Runs `say` unless `key` was said already about the allocation (while it is on this node). */
+  onceOfAllocation(allocId: string, key: string, say: () => void): void {
+    this.#saidOfAllocation.say(allocId, key, say);
   }
 
   /** Runs `say` unless `key` was said already about this node. */
