@@ -124,7 +124,7 @@ describe.skipIf(!world)("nomad-idle-monitor wake", () => {
     expect(actionCalls(sim).filter((call) => call.path.endsWith("/scale"))).toHaveLength(2);
   });
 
-  it("item 2: wake does not register an old specification over a newer one", async () => {
+  it("issue 19 item 2: wake does not register an old specification over a newer one", async () => {
     const { current, env } = await setUp();
     const { sim, logs } = current;
     await sim.registerJob(serviceJob("rerun", { meta: { "idle-monitor.enabled": "true", owner: "alice" } }));
@@ -149,7 +149,7 @@ describe.skipIf(!world)("nomad-idle-monitor wake", () => {
     expect(sim.listVariables("default", WAKE_RECORDS)).toEqual([]);
   });
 
-  it("item 12: wake uses a record only for the job and namespace its path names", async () => {
+  it("issue 19 item 12: wake uses a record only for the job and namespace its path names", async () => {
     const { current, env } = await setUp();
     const { sim } = current;
     await sim.registerJob(serviceJob("intruder", { meta: { owner: "mallory" } }));

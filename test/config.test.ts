@@ -83,7 +83,7 @@ describe("valid values", () => {
     ["seconds: ACTION_COOLDOWN=300", { ACTION_COOLDOWN: "300" }, (c) => c.actionCooldownMs, 300_000],
     ["zero seconds of cooldown", { ACTION_COOLDOWN: "0" }, (c) => c.actionCooldownMs, 0],
     [
-      "wake records kept a week",
+      "issue 19 item 9: wake records kept a week (WAKE_RECORD_RETENTION)",
       { WAKE_RECORD_RETENTION: "168h" },
       (c) => c.wakeRecordRetentionMs,
       7 * 24 * 3_600_000,
@@ -186,12 +186,12 @@ describe("invalid values", () => {
     ],
     ["fractional seconds", { ACTION_COOLDOWN: "1.5" }, 'ACTION_COOLDOWN="1.5" is not valid'],
     [
-      "wake records kept less than an hour",
+      "issue 19 item 9: wake records kept less than an hour",
       { WAKE_RECORD_RETENTION: "10m" },
       'WAKE_RECORD_RETENTION="10m" is not valid: expected a duration of at least 1h',
     ],
     [
-      "wake records kept for days",
+      "issue 19 item 9: wake records kept for days (Go durations have none)",
       { WAKE_RECORD_RETENTION: "30d" },
       'WAKE_RECORD_RETENTION="30d" is not valid',
     ],

@@ -49,7 +49,7 @@ describe("the start-at lease with the nodes' clocks apart", () => {
     { direction: "ahead", skewMs: SKEW },
     { direction: "behind", skewMs: -SKEW },
   ])(
-    "item 6: the start-at lease is held by one node at a time and taken over in time, node b's clock 60 s $direction",
+    "issue 19 item 6: the start-at lease is held by one node at a time and taken over in time, node b's clock 60 s $direction",
     async ({ skewMs }) => {
       const { a, b, advance } = await twoNodes(skewMs);
       expect(await a.lease("start-at", LEASE_MS)).toBeDefined();

@@ -183,7 +183,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
     expect(messages(logs, /^started job preview/)).toHaveLength(1);
   });
 
-  it("item 2: start-at does not register an old specification over a newer one", async () => {
+  it("issue 19 item 2: start-at does not register an old specification over a newer one", async () => {
     const clock = new ShiftedClock(at(19, 58, 55));
     const current = await scenario(world!, { clock });
     const { sim, logs } = current;
@@ -219,7 +219,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
     expect(sim.listVariables("default", "nomad/jobs/idle-monitor/wake/")).toEqual([]);
   });
 
-  it("item 3: start-at never scales a group down", async () => {
+  it("issue 19 item 3: start-at never scales a group down", async () => {
     const { clock, current, sim, logs } = await nightly();
     clock.jumpTo(at(19, 59, 54));
     current.startMonitor();

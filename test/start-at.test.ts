@@ -3,8 +3,12 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { ClusterExchange } from "../src/cluster/exchange.js";
 import { StatePaths } from "../src/cluster/paths.js";
 import { encodeParts } from "../src/cluster/report.js";
+import { CarryOut } from "../src/cycle/carry-out.js";
+import { Say } from "../src/cycle/say.js";
 import { StartAt, type StartAtDeps } from "../src/cycle/start-at.js";
-import type { EligibilityRules } from "../src/decide/eligibility.js";
+import { StateStore } from "../src/cycle/state.js";
+import type { EligibilityRules, WatchedGroup } from "../src/decide/eligibility.js";
+import { MonitorMetrics } from "../src/metrics.js";
 import type { WakeRecord } from "../src/model/cluster.js";
 import type { Job, Registered, Submitted } from "../src/model/nomad.js";
 import { exchangeTiming } from "../src/model/timing.js";
@@ -330,7 +334,7 @@ describe("start-at against the simulator", () => {
       line: /^job dev runs already \(version 0\); nothing for its start-at "0 8 \* \* \*" fired at 2026-12-02 08:00 UTC to bring back$/,
     },
   ])(
-    "item 2: start-at does not register an old specification over a newer one: $name",
+    "issue 19 item 2: start-at does not register an old specification over a newer one: $name",
     async ({ meanwhile, line }) => {
       const world = await simulated(BEFORE);
       await world.stoppedByMonitor(world.job("dev"), BEFORE);
@@ -346,6 +350,47 @@ describe("start-at against the simulator", () => {
       expect(world.records()).toEqual([]);
     },
   );
+
+  it("issue 19 item 2: a stop that failed leaves nothing start-at would act on", async () => {
+    const world = await simulated(BEFORE);
+    await world.sim.registerJob(world.job("dev"));
+    await world.sim.whenSettled();
+    const decided = (await world.api.job("default", "dev")) as Job;
+    // The monitor's stop of v0 is refused (a deployment under way), through the real cycle's last stage.
+    const silent = pino({ level: "silent" });
+    const carryOut = new CarryOut({
+      ...{ nodeId: "node-b", dryRun: false, actionCooldownMs: 5 * MINUTE, clock: world.clock, log: silent },
+      cluster: world.cluster,
+      nomad: world.api,
+      actions: {
+        stopJob: async () => ({ kind: "refused", message: "deployment under way" }),
+        scaleToZero: async () => ({ kind: "refused", message: "deployment under way" }),
+      },
+      metrics: new MonitorMetrics(() => world.clock.now()),
+      say: new Say({ log: silent, clock: world.clock, nodeId: "node-b", store: new StateStore() }),
+      cooldowns: new Map(),
+    });
+    const group = {
+      key: "default/dev/web",
+      namespace: "default",
+      jobId: "dev",
+      group: "web",
+    } as WatchedGroup;
+    const stop = { group: "web", kind: "stop" as const, otherNodes: [] };
+    await carryOut.run("default/dev", group, decided, [stop], () => "its stop-at fired");
+    // The owner runs a changed version, and stops it by hand.
+    await world.sim.registerJob(world.job("dev", { Meta: { owner: "alice" } }));
+    await world.sim.whenSettled();
+    await world.sim.stopJob("default", "dev");
+    const newer = world.sim.job("default", "dev");
+
+    await world.clock.advance(FIRING + 20_000 - BEFORE);
+    await world.startAt.run();
+
+    expect(world.registrations()).toEqual([]);
+    expect(world.sim.job("default", "dev")).toEqual(newer);
+    expect(world.records()).toEqual([]);
+  });
 
   it.each([
     { name: "as the monitor left it", garbageCollected: false, version: 2 },
@@ -369,7 +414,7 @@ describe("start-at against the simulator", () => {
     expect(world.records()).toEqual([]);
   });
 
-  it("item 3: start-at never scales a group down", async () => {
+  it("issue 19 item 3: start-at never scales a group down", async () => {
     const world = await simulated(BEFORE);
     await world.sim.registerJob(world.job("dev"));
     await world.sim.whenSettled();
@@ -429,7 +474,7 @@ describe("start-at against the simulator", () => {
     expect(world.records()).toEqual([]);
   });
 
-  it("item 9: wake records are dropped after WAKE_RECORD_RETENTION, with one line", async () => {
+  it("issue 19 item 9: wake records are dropped after WAKE_RECORD_RETENTION, with one line", async () => {
     const world = await simulated(FIRING + 20_000);
     const now = world.clock.now();
     await world.stoppedByMonitor(world.job("old", { Meta: {} }), now - 31 * 24 * HOUR);
@@ -445,7 +490,7 @@ describe("start-at against the simulator", () => {
     ]);
   });
 
-  it("item 9: the lease holder keeps each record's schedules between cycles, not the job's specification", async () => {
+  it("issue 19 item 9: the lease holder keeps each record's schedules between cycles, not the job's specification", async () => {
     const world = await simulated(BEFORE);
     await world.stoppedByMonitor(world.job("dev"), BEFORE);
 
@@ -469,7 +514,7 @@ describe("start-at against the simulator", () => {
     });
   });
 
-  it("item 12: start-at uses a wake record only for the job its path names, in a namespace of NAMESPACES", async () => {
+  it("issue 19 item 12: start-at uses a wake record only for the job its path names, in a namespace of NAMESPACES", async () => {
     const world = await simulated(BEFORE, ["default", "team"]);
     const decided = async (spec: SimJob) => {
       await world.sim.registerJob(spec);

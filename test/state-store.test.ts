@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { Say } from "../src/cycle/say.js";
 import { type Present, StateStore } from "../src/cycle/state.js";
+import type { WatchedGroup } from "../src/decide/eligibility.js";
 import { MonitorMetrics } from "../src/metrics.js";
 import type { Allocation, Job } from "../src/model/nomad.js";
 import type { Reading } from "../src/model/readings.js";
@@ -64,7 +65,7 @@ describe("the cycle's keyed state: one owner, one way out", () => {
 });
 
 describe("notices that name what comes and goes", () => {
-  it("item 9: what was said once about an allocation or its containers is forgotten when the allocation leaves, while its job stays", () => {
+  it("issue 19 item 9: what was said once about an allocation or its containers is forgotten when the allocation leaves, while its job stays", () => {
     const store = new StateStore();
     const say = new Say({ log: pino({ level: "silent" }), clock: new FakeClock(), nodeId: "node-1", store });
     const lines: string[] = [];
@@ -79,7 +80,29 @@ describe("notices that name what comes and goes", () => {
     expect(store.size("allocation")).toBe(0);
   });
 
-  it("item 9: rate-limited notices forget the keys whose subject is gone", () => {
+  it("issue 19 item 9: a group waiting for unmeasured allocations keeps only the allocations it waits for now, not every set it waited for", () => {
+    const lines: string[] = [];
+    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line).msg) });
+    const say = new Say({ log, clock: new FakeClock(), nodeId: "node-1", store: new StateStore() });
+    const group = {
+      key: "default/dev/web",
+      namespace: "default",
+      jobId: "dev",
+      group: "web",
+    } as WatchedGroup;
+    const waitFor = (...allocIds: string[]) => say.wait(group, { kind: "unmeasured-allocations", allocIds });
+
+    waitFor("a1");
+    waitFor("a1");
+    expect(lines).toHaveLength(1);
+    // a2 replaced a1 and was measured; later a1 is seen again (its key was let go of, not kept with the job).
+    waitFor("a2");
+    waitFor("a1");
+    expect(lines).toHaveLength(3);
+    expect(lines[2]).toMatch(/^job dev group web has 1 allocation on this node that was not measured yet/);
+  });
+
+  it("issue 19 item 9: rate-limited notices forget the keys whose subject is gone", () => {
     const clock = new FakeClock();
     const notices = new RateLimitedNotice(60_000, () => clock.now());
     expect([notices.shouldSay("records"), notices.shouldSay("wake/default~2Fdev/")]).toEqual([true, true]);

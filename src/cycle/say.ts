@@ -37,6 +37,11 @@ export class Say {
   readonly #jobNotices: Map<string, RateLimitedNotice>;
   /** The action each group was last warned of, per kind, so that a warning is said once. */
   readonly #warned: Map<string, Map<string, number>>;
+  /**
+   * What each group was last said to wait for, per kind of cause: a new cause replaces the last one, so
+   * that lines naming allocations or dates are not kept for as long as the group stays.
+   */
+  readonly #waitedFor: Map<string, Map<string, string>>;
 
   constructor(deps: SayDeps) {
     this.#deps = deps;
@@ -45,6 +50,7 @@ export class Say {
     deps.store.add("allocation", this.#saidOfAllocation);
     this.#jobNotices = deps.store.map("job");
     this.#warned = deps.store.map("group");
+    this.#waitedFor = deps.store.map("group");
   }
 
   /** The logger of one group: its lines carry the job, namespace and group. */
@@ -94,20 +100,29 @@ export class Say {
         log.info(line);
         return;
       case "scaling-min":
-        this.once(group, `scaling-min:${group.group}:${cause.min}`, () => log.warn(line));
+        this.#waitingFor(group, cause.kind, String(cause.min), () => log.warn(line));
         return;
       case "excluded":
       case "keep-alive":
-        this.once(group, `${cause.kind}:${group.group}:${cause.untilMs}`, () => log.info(line));
+        this.#waitingFor(group, cause.kind, String(cause.untilMs), () => log.info(line));
         return;
       case "awaiting-nodes":
       case "other-groups":
       case "unmeasured-allocations":
-        this.once(group, `${cause.kind}:${group.group}:${waitKey(cause)}`, () => log.info(line));
+        this.#waitingFor(group, cause.kind, waitKey(cause), () => log.info(line));
         return;
       default:
         log.debug(line);
     }
+  }
+
+  /** Runs `say` unless the group was last said to wait for this very `cause` of its `kind`. */
+  #waitingFor(group: WatchedGroup, kind: string, cause: string, say: () => void): void {
+    const waited = this.#waitedFor.get(group.key) ?? new Map<string, string>();
+    this.#waitedFor.set(group.key, waited);
+    if (waited.get(kind) === cause) return;
+    waited.set(kind, cause);
+    say();
   }
 
   /** A coming action, said once (and sent as a `warned` event) per kind and time. */
