@@ -306,7 +306,8 @@ describe("start-at against the simulator", () => {
 
   it.each([
     {
-      name: "the owner ran a newer version, without the monitor's meta, and stopped it by hand",
+      title:
+        "issue 19 item 2: start-at does not register an old specification over a newer one: the owner ran a newer version, without the monitor's meta, and stopped it by hand",
       meanwhile: async (world: Awaited<ReturnType<typeof simulated>>) => {
         await world.sim.registerJob(world.job("dev", { Meta: { owner: "alice" } }));
         await world.sim.whenSettled();
@@ -315,7 +316,8 @@ describe("start-at against the simulator", () => {
       line: /^not bringing back job dev for its start-at "0 8 \* \* \*" fired at 2026-12-02 08:00 UTC: it changed since node node-b stopped it \(its JobModifyIndex is \d+, the monitor left it at \d+: run again, stopped or scaled by someone else\); dropped from its wake record$/,
     },
     {
-      name: "someone purged it, created another job of that name and stopped it",
+      title:
+        "issue 19 item 2: start-at does not register an old specification over a newer one: someone purged it, created another job of that name and stopped it",
       meanwhile: async (world: Awaited<ReturnType<typeof simulated>>) => {
         world.sim.purgeJob("default", "dev");
         await world.sim.registerJob(world.job("dev", { Meta: { owner: "bob" } }));
@@ -325,7 +327,7 @@ describe("start-at against the simulator", () => {
       line: /^not bringing back job dev for its start-at .*: it changed since node node-b stopped it/,
     },
     {
-      name: "someone purged it and runs another job of that name",
+      title: "start-at leaves alone another job of that name that runs: someone purged it and runs another",
       meanwhile: async (world: Awaited<ReturnType<typeof simulated>>) => {
         world.sim.purgeJob("default", "dev");
         await world.sim.registerJob(world.job("dev", { Meta: { owner: "bob" } }));
@@ -333,23 +335,20 @@ describe("start-at against the simulator", () => {
       },
       line: /^job dev runs already \(version 0\); nothing for its start-at "0 8 \* \* \*" fired at 2026-12-02 08:00 UTC to bring back$/,
     },
-  ])(
-    "issue 19 item 2: start-at does not register an old specification over a newer one: $name",
-    async ({ meanwhile, line }) => {
-      const world = await simulated(BEFORE);
-      await world.stoppedByMonitor(world.job("dev"), BEFORE);
-      await meanwhile(world);
-      const newer = world.sim.job("default", "dev");
+  ])("$title", async ({ meanwhile, line }) => {
+    const world = await simulated(BEFORE);
+    await world.stoppedByMonitor(world.job("dev"), BEFORE);
+    await meanwhile(world);
+    const newer = world.sim.job("default", "dev");
 
-      await world.clock.advance(FIRING + 20_000 - BEFORE);
-      await world.startAt.run();
+    await world.clock.advance(FIRING + 20_000 - BEFORE);
+    await world.startAt.run();
 
-      expect(world.registrations()).toEqual([]);
-      expect(world.sim.job("default", "dev")).toEqual(newer);
-      expect(world.lines.filter((text) => line.test(text))).toHaveLength(1);
-      expect(world.records()).toEqual([]);
-    },
-  );
+    expect(world.registrations()).toEqual([]);
+    expect(world.sim.job("default", "dev")).toEqual(newer);
+    expect(world.lines.filter((text) => line.test(text))).toHaveLength(1);
+    expect(world.records()).toEqual([]);
+  });
 
   it("issue 19 item 2: a stop that failed leaves nothing start-at would act on", async () => {
     const world = await simulated(BEFORE);
