@@ -6,6 +6,9 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import type Dockerode from "dockerode";
+import { ensureEngine } from "../test/world/engine.js";
+import { containersOwnedBy } from "../test/world/world.js";
 import { type FromKeeper, type KeptWorld, keptWorld, STATE_DIR, statePath } from "./world-keeper.js";
 
 export interface Setup {
@@ -64,21 +67,64 @@ function containerIdsOf(world: KeptWorld): string[] {
   ]);
 }
 
-/** Terminates a keeper (it removes its containers) and waits until it is gone; returns the time it took. */
-export async function removeKept(keeperPid: number): Promise<number> {
+export interface CleanUp {
+  ms: number;
+  /** The keeper's containers still there at the end; undefined when Docker did not say. */
+  left: number | undefined;
+}
+
+/** How long a keeper may take to remove its containers: generous next to the ~0.3 s each takes. */
+const removalBudgetMs = (containers: number) => 120_000 + containers * 1_000;
+const PROGRESS_EVERY_MS = 30_000;
+
+/**
+ * Tells a keeper to remove its containers and waits until it is gone, saying how many are left every
+ * 30 s; a keeper still there after the budget is killed (its containers then go with the next test
+ * world or bench that opens). Returns the time it took and what is left.
+ */
+export async function removeKept(
+  world: KeptWorld,
+  docker: Dockerode,
+  say: (text: string) => void,
+): Promise<CleanUp> {
   const started = performance.now();
-  try {
-    process.kill(keeperPid, "SIGTERM");
-  } catch {
-    return 0;
-  }
-  for (;;) {
-    try {
-      process.kill(keeperPid, 0);
-    } catch {
-      return performance.now() - started;
+  const left = async () => (await containersOwnedBy(docker, world.keeperPid).catch(() => undefined))?.length;
+  if (!signal(world.keeperPid, "SIGTERM")) return { ms: 0, left: await left() };
+  const budgetMs = removalBudgetMs(world.containers);
+  let progressAt = started + PROGRESS_EVERY_MS;
+  while (signal(world.keeperPid, 0)) {
+    const now = performance.now();
+    if (now - started > budgetMs) {
+      say(
+        `the keeper (pid ${world.keeperPid}) did not finish within ${budgetMs / 1000} s: killed; ` +
+          `its log is in ${STATE_DIR}, and the next test world or bench to open removes what is left`,
+      );
+      signal(world.keeperPid, "SIGKILL");
+      break;
+    }
+    if (now > progressAt) {
+      say(`  removing: ${(await left()) ?? "(Docker did not say how many)"} containers left`);
+      progressAt = performance.now() + PROGRESS_EVERY_MS;
     }
     await sleep(200);
+  }
+  return { ms: performance.now() - started, left: await left() };
+}
+
+/** "removed in 301.2 s", or what is left. */
+export function cleanUpText({ ms, left }: CleanUp): string {
+  const taken = `${(ms / 1000).toFixed(1)} s`;
+  if (left === 0) return `removed in ${taken}`;
+  return `${left ?? "an unknown number of"} containers left after ${taken} (the keeper's log: ${STATE_DIR})`;
+}
+
+/** Sends `signal` (0: none, only whether it exists); false when there is no such process. */
+function signal(pid: number, name: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(pid, name);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -91,6 +137,8 @@ export async function clean(say: (text: string) => void): Promise<number> {
     // nothing kept
   }
   if (files.length === 0) say("no containers kept by --reuse runs");
+  const engine = await ensureEngine();
+  let complete = true;
   for (const file of files) {
     const containers = Number(file.match(/\d+/)?.[0]);
     const world = keptWorld(containers);
@@ -99,7 +147,10 @@ export async function clean(say: (text: string) => void): Promise<number> {
       continue;
     }
     say(`removing the ${containers} containers kept since ${world.createdAt}...`);
-    say(`removed in ${((await removeKept(world.keeperPid)) / 1000).toFixed(1)} s`);
+    const cleanUp = await removeKept(world, engine.docker, say);
+    say(cleanUpText(cleanUp));
+    complete &&= cleanUp.left === 0;
   }
-  return 0;
+  await engine.stop();
+  return complete ? 0 : 1;
 }

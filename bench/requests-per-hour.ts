@@ -142,8 +142,6 @@ export async function requestsPerHour(args: string[]): Promise<number> {
     await proxy.close();
     await sim.close();
     const removing = performance.now();
-    const allocIds = sim.allocations({}).map((alloc) => alloc.ID);
-    await mapBounded(allocIds, SETUP_CONCURRENCY, (allocId) => world.removeAllocation(allocId));
     await world.close();
     console.error(`removed the containers in ${((performance.now() - removing) / 1000).toFixed(1)} s`);
   }

@@ -16,7 +16,7 @@ import ts from "typescript";
 import type { DockerEndpoint } from "../src/docker/engine-client.js";
 import { DockerWorld } from "../test/world/world.js";
 import { type CountingProxy, countingProxy, endpointOf } from "./docker-proxy.js";
-import { clean, removeKept, type Setup, setUp } from "./kept-world.js";
+import { type CleanUp, clean, cleanUpText, removeKept, type Setup, setUp } from "./kept-world.js";
 import { requestsPerHour } from "./requests-per-hour.js";
 import type { CycleFigures, FromSampler, ToSampler } from "./sampler-process.js";
 import { type KeptWorld, keptWorld, SETUP_CONCURRENCY } from "./world-keeper.js";
@@ -44,6 +44,8 @@ const SECONDS_TO_REMOVE = 0.32;
 /** New containers started one at a time after the cycles, each timed from its start to its baseline. */
 const BASELINE_PROBES = 5;
 const BASELINE_TIMEOUT_MS = 10_000;
+/** A stats request of baseline 2 not answered by then counts as failed (an engine that stopped answering). */
+const STATS_TIMEOUT_MS = 120_000;
 /** The steady-state window over which the Docker requests per hour are counted: two of the sampler's pings. */
 const STEADY_WINDOW_MS = 61_000;
 const STEADY_CYCLE_EVERY_MS = 5_000;
@@ -304,9 +306,16 @@ async function sample(
 
     say("sampling: the first cycle (one list, one inspect per container that owns a namespace)");
     const first = await cycle();
+    printFirstCycle(first.figures, first.requests);
     say(`sampling: ${cycles} cycles back to back`);
     const measured: Awaited<ReturnType<typeof cycle>>[] = [];
     for (let i = 0; i < cycles; i++) measured.push(await cycle());
+    printCycles(
+      measured.map((one) => one.figures),
+      measured.map((one) => ownTotal(one.requests)),
+      measured.map((one) => one.requests[OTHERS_INSPECTS] ?? 0),
+    );
+    printUnknown([first.figures, ...measured.map((one) => one.figures)], allocIds.length);
 
     say(
       `steady state: a cycle every ${STEADY_CYCLE_EVERY_MS / 1000} s for ${STEADY_WINDOW_MS / 1000} s, counting Docker requests`,
@@ -324,6 +333,10 @@ async function sample(
       cycles: steadyCycles,
       requests: requestsSince(proxy, windowStart, ours),
     };
+    figure(
+      "Docker requests per hour, steady state",
+      `${JSON.stringify(perHour(steady))} (counted over ${seconds(steady.windowMs)}, ${steady.cycles} cycles; the event stream stays open)`,
+    );
 
     say(`start to baseline: ${BASELINE_PROBES} new containers, one at a time`);
     const baselines: Sampling["baselines"] = [];
@@ -345,7 +358,22 @@ async function sample(
       });
       await probesWorld.removeAllocation(allocId);
     }
+    const baselineMs = spread(baselines.map((baseline) => baseline.ms));
+    figure(
+      `start → baseline reading (${baselines.length} new containers)`,
+      `min ${ms(baselineMs.min)}, median ${ms(baselineMs.median)}, p90 ${ms(baselineMs.p90)}, max ${ms(baselineMs.max)} ms; ` +
+        `inspects per new container ${baselines.map((baseline) => baseline.inspects).join(", ")}`,
+    );
     const { peakRssBytes } = await sampler.ask({ kind: "finish" }, "finished");
+    const lastCyclePeak = Math.max(
+      first.figures.peakRssBytes,
+      ...measured.map((one) => one.figures.peakRssBytes),
+    );
+    figure(
+      "sampler process peak RSS",
+      `${mb(peakRssBytes)} MB (${mb(rssBeforeSamplingBytes)} MB before the first cycle, ` +
+        `peak ${mb(first.figures.peakRssBytes)} MB by its end, ${mb(lastCyclePeak)} MB by the end of the measured cycles)`,
+    );
     return {
       first: first.figures,
       firstRequests: first.requests,
@@ -401,13 +429,19 @@ async function statsApiBaseline(endpoint: DockerEndpoint, containerIds: readonly
       (id) =>
         new Promise<boolean>((resolveOne) => {
           const request = http.get(
-            { ...target, agent, path: `/containers/${id}/stats?stream=false&one-shot=true` },
+            {
+              ...target,
+              agent,
+              path: `/containers/${id}/stats?stream=false&one-shot=true`,
+              timeout: STATS_TIMEOUT_MS,
+            },
             (response) => {
               response.resume();
               response.on("end", () => resolveOne(response.statusCode === 200));
               response.on("error", () => resolveOne(false));
             },
           );
+          request.on("timeout", () => request.destroy());
           request.on("error", () => resolveOne(false));
         }),
     ),
@@ -453,8 +487,8 @@ function unknownTotals(cycles: readonly CycleFigures[]): Record<string, number> 
   return totals;
 }
 
-/** Left-aligned first column; the others right-aligned (figures) or left-aligned (text). */
-function table(rows: readonly string[][], values: "figures" | "text"): string {
+/** Left-aligned first column; the others (figures) right-aligned. */
+function table(rows: readonly string[][]): string {
   const widths = rows.reduce<number[]>(
     (max, row) => row.map((cell, i) => Math.max(max[i] ?? 0, cell.length)),
     [],
@@ -462,9 +496,7 @@ function table(rows: readonly string[][], values: "figures" | "text"): string {
   return rows
     .map((row) =>
       row
-        .map((cell, i) =>
-          i === 0 || values === "text" ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0),
-        )
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
         .join("   ")
         .trimEnd(),
     )
@@ -516,116 +548,107 @@ function goals(
   return rows;
 }
 
-function report(
-  options: Options,
+/** One figure, printed as soon as it is measured: a run that stops later has still told what it measured. */
+function figure(label: string, value: string): void {
+  console.log(`${label}: ${value}`);
+}
+
+function printLayout(
+  setup: Setup,
   start: ReturnType<typeof machine>,
   /** When the sampling began: after a long set-up, the load at the start says little about it. */
   samplingStart: ReturnType<typeof machine>,
-  setup: Setup,
-  sampling: Sampling,
-  baselines: Baselines,
-  cleanUpMs: number | undefined,
-): boolean {
+): void {
   const { allocations } = setup.world;
-  const containers = setup.containerIds.length;
   const bridge = allocations.filter((allocation) => allocation.networkMode === "bridge").length;
-  const wall = spread(sampling.cycles.map((cycle) => cycle.wallMs));
-  const cpu = spread(sampling.cycles.map((cycle) => cycle.cpuMs));
-  const requests = spread(sampling.requestsPerCycle);
-  const others = spread(sampling.othersInspectsPerCycle);
-  const baselineMs = spread(sampling.baselines.map((baseline) => baseline.ms));
-  const everyCycle = [sampling.first, ...sampling.cycles];
-  const unknown = unknownTotals(everyCycle);
-  const unknownCount = total(unknown);
-  const hourly = perHour(sampling.steady);
-  const seedPerContainer = median(baselines.seed.perContainerMs);
-  const goalRows = goals(containers, sampling, wall.median, cpu.median, requests.median);
-  const lastCyclePeak = Math.max(...everyCycle.map((cycle) => cycle.peakRssBytes));
-
   console.log(
-    `\n${containers} containers in ${allocations.length} allocations: ${allocations.length - bridge} host-mode ` +
-      `(a namespace per task), ${bridge} bridge-mode (pause + tasks sharing one namespace); ` +
-      `${sampling.cycles[0]?.namespaces} namespaces read per cycle`,
+    `\n${setup.containerIds.length} containers in ${allocations.length} allocations: ${allocations.length - bridge} host-mode ` +
+      `(a namespace per task), ${bridge} bridge-mode (pause + tasks sharing one namespace)`,
   );
   console.log(
     `${start.date}, ${start.cores} cores, load average at start ${loadText(start)}; ` +
       `sampling began ${samplingStart.date}, load average ${loadText(samplingStart)}\n`,
   );
-  console.log(
-    table(
-      [
-        [`sampler, ${options.cycles} cycles after the first`, "min", "median", "p90", "max"],
-        ["cycle wall time (ms)", ms(wall.min), ms(wall.median), ms(wall.p90), ms(wall.max)],
-        ["cycle CPU time, user+system (ms)", ms(cpu.min), ms(cpu.median), ms(cpu.p90), ms(cpu.max)],
-        [
-          "Docker requests per cycle (at the proxy)",
-          ...[requests.min, requests.median, requests.p90, requests.max].map(String),
-        ],
-        [
-          "  + inspects of containers others started",
-          ...[others.min, others.median, others.p90, others.max].map(String),
-        ],
-        [
-          `start → baseline reading (ms, ${sampling.baselines.length} new containers)`,
-          ms(baselineMs.min),
-          ms(baselineMs.median),
-          ms(baselineMs.p90),
-          ms(baselineMs.max),
-        ],
-      ],
-      "figures",
-    ),
+  figure(
+    "set-up",
+    setup.created
+      ? `${seconds(setup.world.setupMs)} (${SETUP_CONCURRENCY} allocations at a time)`
+      : `reused (created ${setup.world.createdAt} in ${seconds(setup.world.setupMs)})`,
   );
-  console.log();
-  console.log(
-    table(
-      [
-        [
-          "set-up",
-          setup.created
-            ? `${seconds(setup.world.setupMs)} (${SETUP_CONCURRENCY} allocations at a time)`
-            : `reused (created ${setup.world.createdAt} in ${seconds(setup.world.setupMs)})`,
-        ],
-        [
-          "clean-up",
-          cleanUpMs === undefined
-            ? "kept (--reuse); npm run bench -- --clean removes them"
-            : seconds(cleanUpMs),
-        ],
-        [
-          "first cycle",
-          `${ms(sampling.first.wallMs)} ms wall, ${ms(sampling.first.cpuMs)} ms CPU; Docker requests: ${JSON.stringify(sampling.firstRequests)}`,
-        ],
-        [
-          "sampler process peak RSS",
-          `${mb(sampling.peakRssBytes)} MB (${mb(sampling.rssBeforeSamplingBytes)} MB before the first cycle, ` +
-            `peak ${mb(sampling.first.peakRssBytes)} MB by its end, ${mb(lastCyclePeak)} MB by the end of the measured cycles)`,
-        ],
-        [
-          "unknown readings",
-          `${unknownCount} of ${allocations.length * everyCycle.length} (${everyCycle.length} cycles)`,
-        ],
-        ...Object.entries(unknown).map(([reason, count]) => [`  ${count} ×`, reason]),
-        [
-          "Docker requests per hour, steady state",
-          `${JSON.stringify(hourly)} (counted over ${seconds(sampling.steady.windowMs)}, ${sampling.steady.cycles} cycles; the event stream stays open)`,
-        ],
-        ["inspects per new container", sampling.baselines.map((baseline) => baseline.inspects).join(", ")],
-        [
-          "baseline 1: the seed's way",
-          `${ms(seedPerContainer)} ms per container (sequential docker stats --no-stream, ${baselines.seed.client}); ` +
-            `${seconds(baselines.seed.extrapolatedCycleMs)} a cycle for ${containers} (extrapolated from ${baselines.seed.perContainerMs.length} measured)`,
-        ],
-        [
-          "baseline 2: Docker's stats API",
-          `${seconds(baselines.statsApi.ms)} for ${baselines.statsApi.containers} containers (one-shot, all at once${baselines.statsApi.failed ? `, ${baselines.statsApi.failed} failed` : ""})`,
-        ],
-        ["speed-up over baseline 2 (median)", `${(baselines.statsApi.ms / wall.median).toFixed(0)}×`],
-        ...goalRows.map(([goal, met]) => ["goal", `${goal}: ${verdict(met)}`]),
-      ],
-      "text",
-    ),
+}
+
+function printFirstCycle(first: CycleFigures, requests: Record<string, number>): void {
+  figure(
+    "first cycle",
+    `${ms(first.wallMs)} ms wall, ${ms(first.cpuMs)} ms CPU, ${first.namespaces} namespaces read; ` +
+      `Docker requests: ${JSON.stringify(requests)}`,
   );
+}
+
+function printCycles(
+  cycles: readonly CycleFigures[],
+  requestsPerCycle: number[],
+  othersInspects: number[],
+): void {
+  const wall = spread(cycles.map((cycle) => cycle.wallMs));
+  const cpu = spread(cycles.map((cycle) => cycle.cpuMs));
+  const requests = spread(requestsPerCycle);
+  const others = spread(othersInspects);
+  console.log(
+    table([
+      [`sampler, ${cycles.length} cycles after the first`, "min", "median", "p90", "max"],
+      ["cycle wall time (ms)", ms(wall.min), ms(wall.median), ms(wall.p90), ms(wall.max)],
+      ["cycle CPU time, user+system (ms)", ms(cpu.min), ms(cpu.median), ms(cpu.p90), ms(cpu.max)],
+      [
+        "Docker requests per cycle (at the proxy)",
+        ...[requests.min, requests.median, requests.p90, requests.max].map(String),
+      ],
+      [
+        "  + inspects of containers others started",
+        ...[others.min, others.median, others.p90, others.max].map(String),
+      ],
+    ]),
+  );
+}
+
+/** Readings that were not `measured`, over the first cycle and the measured ones. */
+function printUnknown(cycles: readonly CycleFigures[], allocations: number): void {
+  const unknown = unknownTotals(cycles);
+  figure("unknown readings", `${total(unknown)} of ${allocations * cycles.length} (${cycles.length} cycles)`);
+  for (const [reason, count] of Object.entries(unknown)) figure(`  ${count} ×`, reason);
+}
+
+function printStatsApiBaseline(statsApi: Baselines["statsApi"], wallMedian: number): void {
+  figure(
+    "baseline 2: Docker's stats API",
+    `${seconds(statsApi.ms)} for ${statsApi.containers} containers (one-shot, all at once${statsApi.failed ? `, ${statsApi.failed} failed` : ""})`,
+  );
+  figure("speed-up over baseline 2 (median)", `${(statsApi.ms / wallMedian).toFixed(0)}×`);
+}
+
+/** The goals, after every figure: the last lines before the clean-up. */
+function printGoals(rows: Array<[string, boolean]>): void {
+  for (const [goal, met] of rows) figure("goal", `${goal}: ${verdict(met)}`);
+}
+
+/** The figures as one JSON line, the output's last, for machines. */
+function printJson(
+  options: Options,
+  start: ReturnType<typeof machine>,
+  samplingStart: ReturnType<typeof machine>,
+  setup: Setup,
+  sampling: Sampling,
+  baselines: Baselines,
+  cleanUp: CleanUp | undefined,
+): boolean {
+  const { allocations } = setup.world;
+  const everyCycle = [sampling.first, ...sampling.cycles];
+  const unknown = unknownTotals(everyCycle);
+  const unknownCount = total(unknown);
+  const wall = spread(sampling.cycles.map((cycle) => cycle.wallMs));
+  const cpu = spread(sampling.cycles.map((cycle) => cycle.cpuMs));
+  const requests = spread(sampling.requestsPerCycle);
+  const goalRows = goals(setup.containerIds.length, sampling, wall.median, cpu.median, requests.median);
   console.log(
     JSON.stringify({
       date: start.date,
@@ -633,12 +656,13 @@ function report(
       loadAverageAtStart: start.loadAverage,
       samplingStartedAt: samplingStart.date,
       loadAverageAtSampling: samplingStart.loadAverage,
-      containers,
+      containers: setup.containerIds.length,
       allocations: allocations.length,
-      bridgeModeAllocations: bridge,
+      bridgeModeAllocations: allocations.filter((allocation) => allocation.networkMode === "bridge").length,
       namespacesPerCycle: sampling.cycles[0]?.namespaces,
       setupMs: setup.created ? Math.round(setup.world.setupMs) : null,
-      cleanUpMs: cleanUpMs === undefined ? null : Math.round(cleanUpMs),
+      cleanUpMs: cleanUp === undefined ? null : Math.round(cleanUp.ms),
+      containersLeft: cleanUp === undefined ? null : cleanUp.left,
       cycles: options.cycles,
       firstCycle: {
         wallMs: sampling.first.wallMs,
@@ -649,20 +673,20 @@ function report(
       cycleCpuMs: cpu,
       dockerRequestsPerCycle: requests.median,
       dockerRequestsPerCycleMax: requests.max,
-      othersInspectsPerCycle: others,
-      dockerRequestsPerHour: hourly,
-      startToBaselineMs: baselineMs,
+      othersInspectsPerCycle: spread(sampling.othersInspectsPerCycle),
+      dockerRequestsPerHour: perHour(sampling.steady),
+      startToBaselineMs: spread(sampling.baselines.map((baseline) => baseline.ms)),
       samplerPeakRssBytes: sampling.peakRssBytes,
       samplerRssBeforeSamplingBytes: sampling.rssBeforeSamplingBytes,
       samplerPeakRssByFirstCycleEndBytes: sampling.first.peakRssBytes,
-      samplerPeakRssByMeasuredCyclesEndBytes: lastCyclePeak,
+      samplerPeakRssByMeasuredCyclesEndBytes: Math.max(...everyCycle.map((cycle) => cycle.peakRssBytes)),
       unknown: { count: unknownCount, reasons: unknown },
       baselines: {
         seed: {
           method: "sequential docker stats --no-stream",
           client: baselines.seed.client,
           measured: baselines.seed.perContainerMs.length,
-          perContainerMedianMs: seedPerContainer,
+          perContainerMedianMs: median(baselines.seed.perContainerMs),
           extrapolatedCycleMs: baselines.seed.extrapolatedCycleMs,
         },
         statsApi: {
@@ -705,7 +729,6 @@ async function main(): Promise<number> {
   const engine: DockerEndpoint = { socketPath: DOCKER_SOCKET };
   const proxy = await countingProxy(engine);
   let setup: Setup | undefined;
-  let cleanUpMs: number | undefined;
   try {
     say(
       options.reuse && keptWorld(options.containers)
@@ -716,22 +739,37 @@ async function main(): Promise<number> {
     say(`set-up: ${setup.created ? seconds(setup.world.setupMs) : "reused"}`);
     abort.signal.throwIfAborted();
     const samplingStart = machine();
+    printLayout(setup, start, samplingStart);
     const sampling = await sample(build, setup, probesWorld, proxy, options.cpuProfileDir, options.cycles);
     say(`baseline 1: docker stats --no-stream for ${options.baselineSubset} containers, one at a time`);
     const seed = await seedBaseline(setup.containerIds, options.baselineSubset, abort.signal);
+    figure(
+      "baseline 1: the seed's way",
+      `${ms(median(seed.perContainerMs))} ms per container (sequential docker stats --no-stream, ${seed.client}); ` +
+        `${seconds(seed.extrapolatedCycleMs)} a cycle for ${setup.containerIds.length} (extrapolated from ${seed.perContainerMs.length} measured)`,
+    );
     say(`baseline 2: Docker's stats API, one-shot, for all ${setup.containerIds.length} containers at once`);
     const statsApi = await statsApiBaseline(engine, setup.containerIds);
+    const wall = spread(sampling.cycles.map((cycle) => cycle.wallMs));
+    const cpu = spread(sampling.cycles.map((cycle) => cycle.cpuMs));
+    printStatsApiBaseline(statsApi, wall.median);
+    printGoals(
+      goals(setup.containerIds.length, sampling, wall.median, cpu.median, median(sampling.requestsPerCycle)),
+    );
+    let cleanUp: CleanUp | undefined;
     if (!options.reuse) {
       say("removing the containers");
-      cleanUpMs = await removeKept(setup.world.keeperPid);
-      say(`clean-up: ${seconds(cleanUpMs)}`);
+      cleanUp = await removeKept(setup.world, probesWorld.docker, say);
+      figure("clean-up", cleanUpText(cleanUp));
     } else {
       setup.keeper?.disconnect();
       setup.keeper?.unref();
+      figure("clean-up", "kept (--reuse); npm run bench -- --clean removes them");
     }
-    return report(options, start, samplingStart, setup, sampling, { seed, statsApi }, cleanUpMs) ? 0 : 1;
+    const complete = printJson(options, start, samplingStart, setup, sampling, { seed, statsApi }, cleanUp);
+    return complete && (cleanUp?.left ?? 0) === 0 ? 0 : 1;
   } catch (error) {
-    if (setup && !options.reuse) await removeKept(setup.world.keeperPid);
+    if (setup && !options.reuse) await removeKept(setup.world, probesWorld.docker, say);
     if (abort.signal.aborted) return 130;
     throw error;
   } finally {

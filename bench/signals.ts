@@ -18,7 +18,7 @@ import type { NetworkCheck } from "../src/signals/check-budget.js";
 import { locateContainerCgroup } from "../src/signals/cpu.js";
 import { DEFAULT_SIGNAL_SETTINGS, type SignalSettings } from "../src/signals/meta.js";
 import { DockerWorld } from "../test/world/world.js";
-import { clean, removeKept, setUp } from "./kept-world.js";
+import { clean, cleanUpText, removeKept, setUp } from "./kept-world.js";
 import { keptWorld } from "./world-keeper.js";
 
 const USAGE = `usage: npm run bench:signals -- [--containers N] [--cycles M] [--reuse] [--clean]
@@ -82,7 +82,7 @@ async function main(): Promise<number> {
   const abort = new AbortController();
   process.once("SIGINT", () => abort.abort());
   // The engine (started if none answers), as the tests and npm run bench do.
-  await (await DockerWorld.open()).close();
+  const engineWorld = await DockerWorld.open();
   const setup = await setUp({ containers, reuse: values.reuse }, abort.signal, say);
   if (setup.created) say(`created in ${(setup.world.setupMs / 1000).toFixed(0)} s`);
   const sampler = new DockerNetworkSampler({
@@ -101,8 +101,9 @@ async function main(): Promise<number> {
       setup.keeper?.unref();
     } else {
       say("removing the containers");
-      say(`removed in ${((await removeKept(setup.world.keeperPid)) / 1000).toFixed(0)} s`);
+      say(cleanUpText(await removeKept(setup.world, engineWorld.docker, say)));
     }
+    await engineWorld.close();
   }
   return 0;
 }

@@ -61,6 +61,11 @@ function planAllocations(containers: number): AllocationSpec[] {
   return specs;
 }
 
+/** A line of the keeper's log ($STATE_DIR/keeper-<N>.log). */
+function log(text: string): void {
+  console.log(`${new Date().toISOString()} ${text}`);
+}
+
 async function keep(containers: number): Promise<void> {
   const send = (message: FromKeeper) => process.send?.(message);
   const abort = new AbortController();
@@ -71,11 +76,25 @@ async function keep(containers: number): Promise<void> {
     if (removing) return;
     removing = true;
     void (async () => {
-      // In parallel: world.close() alone removes one allocation after another.
-      await mapBounded(allocIds, SETUP_CONCURRENCY, (allocId) => world.removeAllocation(allocId));
-      await world.close();
+      const started = performance.now();
+      log(`removing ${allocIds.length} allocations`);
+      const step = Math.ceil(allocIds.length / 20);
+      const failures = await world.removeAllocations(allocIds, (removed) => {
+        if (removed % step === 0) log(`removed ${removed}/${allocIds.length} allocations`);
+      });
+      for (const { allocId, error } of failures) log(`not removed: allocation ${allocId}: ${error}`);
+      // What is left goes with the next world that opens, this keeper being gone by then.
+      let complete = failures.length === 0;
+      if (complete)
+        await world.close().catch((error: unknown) => {
+          log(`closing the world: ${error}`);
+          complete = false;
+        });
       rmSync(statePath(containers), { force: true });
-      process.exit(0);
+      log(
+        `removal ended after ${((performance.now() - started) / 1000).toFixed(1)} s, ${failures.length} allocations left`,
+      );
+      process.exit(complete ? 0 : 1);
     })();
   };
   const specs = planAllocations(containers);

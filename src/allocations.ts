@@ -2,23 +2,15 @@ import { isLive, jobKey, type LiveAllocation } from "./model/allocation.js";
 import type { Allocation, Job } from "./model/nomad.js";
 import type { AllocationView } from "./ports.js";
 
-/** Where the event count stood when a list was requested. */
-export interface ListMark {
-  readonly eventCount: number;
-}
-
 /**
- * The node's allocations as Nomad last described them: seeded from the node's allocation list and kept
- * current by the event stream. Every node receives every event of the cluster, so anything about another
- * node is ignored, and only the jobs of this node's allocations are cached.
+ * The node's allocations as Nomad last listed them (`/v1/node/<node>/allocations`, each with its job):
+ * every answer of the allocation watch is the whole truth and replaces what was known. Only the jobs of
+ * this node's allocations are kept, each at the newest version seen (a fresh look may bring a newer one).
  */
 export class NodeAllocations implements AllocationView {
-  private readonly allocations = new Map<string, Allocation>();
+  private allocations = new Map<string, Allocation>();
   private readonly jobs = new Map<string, Job>();
-  /** Counts the events applied; an allocation remembers the count when an event last told of it. */
-  private eventCount = 0;
   #seeded = false;
-  private readonly lastToldAt = new Map<string, number>();
 
   constructor(private readonly nodeId: string) {}
 
@@ -27,47 +19,27 @@ export class NodeAllocations implements AllocationView {
     return this.#seeded;
   }
 
-  /** Call right before requesting the node's allocation list; pass the mark to `reconcile`. */
-  listRequested(): ListMark {
-    return { eventCount: this.eventCount };
-  }
-
   /**
-   * Reconciles with a full list of the node's allocations. What the list does not have was
-   * garbage-collected (which sends no event), unless an event told of it after the list was requested.
-   * Indexes cannot decide this: the list's index is the highest ModifyIndex among what it holds, which
-   * after a garbage collection can be lower than a collected allocation's last ModifyIndex.
+   * Replaces the view with a list of the node's allocations. Returns whether it brought allocations the
+   * view did not know (not counting the first list, which brings everything).
    */
-  reconcile(list: readonly Allocation[], requested: ListMark): void {
-    const listed = new Set<string>();
+  reconcile(list: readonly Allocation[]): boolean {
+    const next = new Map<string, Allocation>();
+    let fresh = false;
     for (const allocation of list) {
       if (allocation.NodeID !== this.nodeId) continue;
-      listed.add(allocation.ID);
-      this.store(allocation);
+      if (!this.allocations.has(allocation.ID)) fresh = true;
+      next.set(allocation.ID, { ...allocation, Job: null });
       if (allocation.Job) this.rememberJob(allocation.Job);
     }
-    for (const id of this.allocations.keys()) {
-      if (listed.has(id) || (this.lastToldAt.get(id) ?? 0) > requested.eventCount) continue;
-      this.allocations.delete(id);
-      this.lastToldAt.delete(id);
-    }
+    this.allocations = next;
     this.forgetUnusedJobs();
+    const first = !this.#seeded;
     this.#seeded = true;
+    return fresh && !first;
   }
 
-  /**
-   * Applies an allocation from the event stream. Events are upserts: the state comes from the statuses,
-   * never from the event type, and an event older than what is known is ignored (resumed streams replay).
-   * Returns whether the view changed.
-   */
-  upsert(allocation: Allocation): boolean {
-    if (allocation.NodeID !== this.nodeId) return false;
-    this.eventCount += 1;
-    this.lastToldAt.set(allocation.ID, this.eventCount);
-    return this.store(allocation);
-  }
-
-  /** Applies a job from the event stream; only jobs with allocations on this node are kept. */
+  /** A job read afresh (before acting); kept when newer, and only for jobs with allocations on this node. */
   updateJob(job: Job): boolean {
     const key = jobKey(job.Namespace, job.ID);
     const known = this.jobs.get(key);
@@ -92,13 +64,6 @@ export class NodeAllocations implements AllocationView {
       });
     }
     return live;
-  }
-
-  private store(allocation: Allocation): boolean {
-    const known = this.allocations.get(allocation.ID);
-    if (known && known.ModifyIndex >= allocation.ModifyIndex) return false;
-    this.allocations.set(allocation.ID, { ...allocation, Job: null });
-    return true;
   }
 
   private rememberJob(job: Job): void {

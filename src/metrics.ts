@@ -16,8 +16,8 @@ export const METRIC_NAMES = {
   secondsUntilAction: "nomad_idle_monitor_seconds_until_action",
   actions: "nomad_idle_monitor_actions_total",
   nomadRequests: "nomad_idle_monitor_nomad_requests_total",
-  streamReconnects: "nomad_idle_monitor_event_stream_reconnects_total",
-  lastEventAge: "nomad_idle_monitor_event_stream_last_event_age_seconds",
+  watchFailures: "nomad_idle_monitor_allocation_watch_failures_total",
+  lastAnswerAge: "nomad_idle_monitor_allocation_watch_last_answer_age_seconds",
   dockerErrors: "nomad_idle_monitor_docker_errors_total",
   tokenReloads: "nomad_idle_monitor_token_reloads_total",
 } as const;
@@ -78,9 +78,9 @@ export class MonitorMetrics {
     labelNames: ["endpoint", "status_class"] as const,
     registers: this.#registers,
   });
-  readonly streamReconnects = new Counter({
-    name: METRIC_NAMES.streamReconnects,
-    help: "Times the Nomad event stream was opened again after it ended or failed.",
+  readonly watchFailures = new Counter({
+    name: METRIC_NAMES.watchFailures,
+    help: "Requests of the allocation watch (the blocking query on the node's allocations) that failed.",
     registers: this.#registers,
   });
   readonly dockerErrors = new Counter({
@@ -94,17 +94,17 @@ export class MonitorMetrics {
     labelNames: ["outcome"] as const,
     registers: this.#registers,
   });
-  #lastEventAt: (() => number | undefined) | undefined;
+  #lastAnswerAt: (() => number | undefined) | undefined;
   #rendering: Promise<unknown> = Promise.resolve();
 
   constructor(now: () => number = Date.now) {
-    const lastEventAt = () => this.#lastEventAt?.();
+    const lastAnswerAt = () => this.#lastAnswerAt?.();
     new Gauge({
-      name: METRIC_NAMES.lastEventAge,
-      help: "Seconds since the last line (event or heartbeat) of the Nomad event stream.",
+      name: METRIC_NAMES.lastAnswerAge,
+      help: "Seconds since Nomad last answered the allocation watch (at least every 5 minutes and a few seconds while it works).",
       registers: this.#registers,
       collect() {
-        const at = lastEventAt();
+        const at = lastAnswerAt();
         if (at === undefined) this.reset();
         else this.set((now() - at) / 1000);
       },
@@ -145,8 +145,8 @@ export class MonitorMetrics {
   }
 
   /** Where the age of the last event comes from (the allocation watch). */
-  watchEvents(lastEventAt: () => number | undefined): void {
-    this.#lastEventAt = lastEventAt;
+  watchAnswers(lastAnswerAt: () => number | undefined): void {
+    this.#lastAnswerAt = lastAnswerAt;
   }
 }
 

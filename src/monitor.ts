@@ -180,7 +180,7 @@ export class Monitor {
 
   /** One sampling cycle: measure → report → judge → act → start-at → report. */
   async cycle(signal?: AbortSignal): Promise<void> {
-    const { clock, cluster, log } = this.#deps;
+    const { clock, log } = this.#deps;
     // Before the first list of the node's allocations nothing is known, and nothing is published.
     if (!this.view.seeded) return;
     const { watched, notes } = watchedGroups(this.view.live(), this.#rules);
@@ -190,7 +190,6 @@ export class Monitor {
     await this.#measure.sample(watched, clock.now());
     // Published whether or not anything is watched here: the heartbeat says this node's monitor runs.
     await this.#report.publish(watched);
-    await cluster.refresh();
     const now = clock.now();
     const byJob = this.#judge.judge(watched, now);
     // What left the node is let go of here, its metric series too, right before the metrics of what stays.

@@ -1,4 +1,3 @@
-import type { Readable } from "node:stream";
 import type { LiveAllocation } from "./model/allocation.js";
 import type {
   ClaimResult,
@@ -18,9 +17,14 @@ import type { ConnectionsSetting, Reading, SignalReading } from "./model/reading
 
 /** What the monitor needs from Nomad. */
 export interface NomadApi {
+  /**
+   * The node's allocations, each with its job, and the index they were answered at. With `blocking`, the
+   * answer waits until an allocation of the node changed after `blocking.index`, or `blocking.waitMs` passed.
+   */
   nodeAllocations(
     nodeId: string,
     signal?: AbortSignal,
+    blocking?: BlockingQuery,
   ): Promise<{ allocations: Allocation[]; index: number }>;
   allocation(allocId: string): Promise<Allocation>;
   /** `undefined` when the job does not exist (any more). */
@@ -40,8 +44,12 @@ export interface NomadApi {
     path: string,
     token: string | undefined,
   ): Promise<Record<string, string> | undefined>;
-  /** Opens `/v1/event/stream` at `index` for the given topics in every namespace; the body is NDJSON. */
-  openEventStream(topics: readonly string[], index: number, signal: AbortSignal): Promise<Readable>;
+}
+
+/** Nomad's blocking query: answered when the result moved past `index`, or after `waitMs` (at most 5 min). */
+export interface BlockingQuery {
+  index: number;
+  waitMs: number;
 }
 
 export interface ScaleRequest {
@@ -144,11 +152,15 @@ export interface ClusterPort {
   readonly sharing: boolean;
   /** This node's last report, read back after a restart. */
   restore(): Promise<NodeReport | undefined>;
-  /** Publishes this node's report when something others rely on changed, or its heartbeat is due. */
-  publish(report: Omit<NodeReport, "heartbeatMs">): Promise<void>;
-  /** Reads what the other nodes published since the last call. */
-  refresh(): Promise<void>;
-  evidence(): PeerEvidence[];
+  /**
+   * Publishes this node's report when its cooldowns changed or its heartbeat is due, and every interval
+   * while `deciding` a job that spans nodes.
+   */
+  publish(report: Omit<NodeReport, "heartbeatMs">, deciding: boolean): Promise<void>;
+  /** What the given nodes report now; undefined when the reports cannot be read. */
+  peerEvidence(nodeIds: readonly string[]): Promise<PeerEvidence[] | undefined>;
+  /** Removes what gone nodes left (their reports, expired claims); for the housekeeping lease's holder. */
+  sweep(): Promise<void>;
   /**
    * Right before acting: keeps what is needed to bring a job back (`wake`), pending — nothing acts on it
    * until `settleWake` writes it with the JobModifyIndex Nomad answered. A scale keeps the groups of the

@@ -55,14 +55,12 @@ function alloc(id: string, overrides: Partial<Allocation> = {}): Allocation {
 const liveIds = (view: NodeAllocations) => view.live().map((a) => a.id);
 
 describe("NodeAllocations", () => {
-  it("keeps only this node's live allocations, whatever the event type was", () => {
+  it("keeps only this node's live allocations, each with the job it came with", () => {
     const view = new NodeAllocations(NODE);
-    view.reconcile(
-      [alloc("a1", { Job: job("dev") }), alloc("other", { NodeID: "node-b" })],
-      view.listRequested(),
-    );
+    expect(view.seeded).toBe(false);
+    view.reconcile([alloc("a1", { Job: job("dev") }), alloc("other", { NodeID: "node-b" })]);
+    expect(view.seeded).toBe(true);
     expect(liveIds(view)).toEqual(["a1"]);
-    expect(view.upsert(alloc("b2", { NodeID: "node-b", ModifyIndex: 9 }))).toBe(false);
     expect(view.live()[0]?.job?.ID).toBe("dev");
   });
 
@@ -75,51 +73,42 @@ describe("NodeAllocations", () => {
     ["lost", { ClientStatus: "lost" }, false],
   ])("an allocation %s is live: %s", (_name, status, live) => {
     const view = new NodeAllocations(NODE);
-    view.upsert(alloc("a1", { ...status, ModifyIndex: 6 }));
+    view.reconcile([alloc("a1", { ...status, ModifyIndex: 6 })]);
     expect(liveIds(view)).toEqual(live ? ["a1"] : []);
   });
 
-  it("ignores an event older than what it knows (a resumed stream replays)", () => {
+  it("each list is the whole truth: what it no longer has (garbage-collected) is gone", () => {
     const view = new NodeAllocations(NODE);
-    view.upsert(alloc("a1", { ModifyIndex: 20, DesiredStatus: "stop" }));
-    expect(view.upsert(alloc("a1", { ModifyIndex: 12, DesiredStatus: "run" }))).toBe(false);
-    expect(liveIds(view)).toEqual([]);
-  });
-
-  it("drops what a new list no longer has, but not what an event told after the list was requested", () => {
-    const view = new NodeAllocations(NODE);
-    view.reconcile([alloc("gone"), alloc("kept")], view.listRequested());
-    const relist = view.listRequested();
-    view.upsert(alloc("newer", { ModifyIndex: 30 }));
-    view.reconcile([alloc("kept")], relist);
-    expect(liveIds(view).sort()).toEqual(["kept", "newer"]);
-  });
-
-  it("defect 3: a relist drops a garbage-collected allocation whose terminal event was missed, whatever its last ModifyIndex", () => {
-    const view = new NodeAllocations(NODE);
-    view.reconcile([alloc("ghost"), alloc("kept")], view.listRequested());
-    // An update of the ghost arrived; its terminal event was lost in a stream gap, then Nomad collected it.
-    view.upsert(alloc("ghost", { ModifyIndex: 40 }));
-    // The list's index is the highest ModifyIndex it holds (5 here), lower than the ghost's last one.
-    view.reconcile([alloc("kept")], view.listRequested());
+    view.reconcile([alloc("gone"), alloc("kept")]);
+    view.reconcile([alloc("kept")]);
     expect(liveIds(view)).toEqual(["kept"]);
   });
 
-  it("takes jobs from Job events only for jobs running here, newest version wins", () => {
+  it("tells of allocations new to it, but not of the first list (which brings everything)", () => {
+    const view = new NodeAllocations(NODE);
+    expect(view.reconcile([alloc("a1")])).toBe(false);
+    expect(view.reconcile([alloc("a1", { ModifyIndex: 9 })])).toBe(false);
+    expect(view.reconcile([alloc("a1"), alloc("a2")])).toBe(true);
+    expect(view.reconcile([alloc("a2", { NodeID: "node-b" }), alloc("b1", { NodeID: "node-b" })])).toBe(
+      false,
+    );
+  });
+
+  it("keeps the newest version of each job: from the allocations, or read afresh, and only for jobs running here", () => {
     const view = new NodeAllocations(NODE);
     expect(view.updateJob(job("elsewhere"))).toBe(false);
-    view.upsert(alloc("a1", { ModifyIndex: 6 }));
-    expect(view.live()[0]?.job).toBeUndefined();
+    view.reconcile([alloc("a1", { ModifyIndex: 6, Job: job("dev", 10) })]);
     expect(view.updateJob(job("dev", 11, { "idle-monitor.enabled": "true" }))).toBe(true);
     expect(view.updateJob(job("dev", 10))).toBe(false);
+    // An allocation not updated in place still carries the older version: the newer one stays.
+    view.reconcile([alloc("a1", { ModifyIndex: 6, Job: job("dev", 10) })]);
     expect(view.live()[0]?.job?.Meta).toEqual({ "idle-monitor.enabled": "true" });
   });
 
   it("starts an allocation's clock when its tasks last started", () => {
     const view = new NodeAllocations(NODE);
-    view.upsert(alloc("a1", { ModifyIndex: 6 }));
-    expect(view.live()[0]?.startedAt).toBe(Date.parse("2026-11-25T10:00:00Z"));
-    view.upsert(alloc("a2", { ModifyIndex: 7, TaskStates: null }));
+    view.reconcile([alloc("a1", { ModifyIndex: 6 }), alloc("a2", { ModifyIndex: 7, TaskStates: null })]);
+    expect(view.live().find((a) => a.id === "a1")?.startedAt).toBe(Date.parse("2026-11-25T10:00:00Z"));
     expect(view.live().find((a) => a.id === "a2")?.startedAt).toBe(1_700_000_000_000);
   });
 });

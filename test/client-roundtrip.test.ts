@@ -15,8 +15,8 @@ import {
   streamEvents,
   writeVariable,
 } from "../src/nomad/generated/sdk.gen.js";
-import { NdjsonDecoder, type StreamItem } from "../src/nomad/ndjson.js";
 import { ActionToken } from "../src/nomad/token.js";
+import { NdjsonDecoder, type StreamItem } from "./contract/ndjson.js";
 import { jobSpec } from "./sim/fixtures.js";
 import { NOMAD_VERSIONS, NomadSimulator, RecordingRuntime } from "./sim/index.js";
 

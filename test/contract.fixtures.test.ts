@@ -7,9 +7,9 @@ import { externalTrafficBytes } from "../src/docker/net-dev.js";
 import type { Allocation, Job } from "../src/model/nomad.js";
 import { createClient } from "../src/nomad/generated/client/index.js";
 import * as sdk from "../src/nomad/generated/sdk.gen.js";
-import { NdjsonDecoder, type StreamItem } from "../src/nomad/ndjson.js";
 import { groupPolicy } from "../src/policy.js";
 import { groupChecks } from "../src/signals/check-budget.js";
+import { NdjsonDecoder, type StreamItem } from "./contract/ndjson.js";
 import { RECORDED_ELSEWHERE, RECORDED_OPERATIONS } from "./contract/recorded-operations.js";
 import { type RecordedResponse, Recordings } from "./contract/recordings.js";
 import { OpenApiContract } from "./sim/contract.js";
@@ -226,7 +226,7 @@ describe.each(NOMAD_VERSIONS)(
       const list = json<Allocation[]>("node-allocations.http");
       const { NodeID: nodeId } = json<Allocation>("allocation-host-mode.http");
       const view = new NodeAllocations(nodeId);
-      view.reconcile(list, view.listRequested());
+      view.reconcile(list);
       const running = list.filter(
         (alloc) => alloc.DesiredStatus === "run" && alloc.ClientStatus === "running",
       );

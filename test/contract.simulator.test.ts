@@ -317,7 +317,16 @@ async function runScenario(recordings: Recordings) {
   // Asked of Nomad 2.0.5 once both jobs were stopped: a blocking query with nothing new, the same list.
   const listed = await call("GET", `/v1/node/${nodeId}/allocations`);
   const blocking = `/v1/node/${nodeId}/allocations?index=${listed.headers["x-nomad-index"]}&wait=2s`;
-  await read("node-allocations-blocking.http", "GET", blocking);
+  // The simulator waits on the test's clock: move it until the wait is over, however late the request arrives.
+  let waited = false;
+  const held = read("node-allocations-blocking.http", "GET", blocking).then(() => {
+    waited = true;
+  });
+  while (!waited) {
+    await clock.advance(500);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await held;
 
   const report = (v: number) => ({ Items: { report: JSON.stringify({ v }) } });
   const created = await call("PUT", `/v1/var/${VARIABLE}?cas=0`, { body: report(1) });

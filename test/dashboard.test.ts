@@ -151,7 +151,7 @@ function metricNames(expr: string): string[] {
 /** Every series name in the monitor's Prometheus text exposition, with each of its metrics given a value. */
 async function exportedNames(): Promise<Set<string>> {
   const metrics = new MonitorMetrics();
-  metrics.watchEvents(() => Date.now());
+  metrics.watchAnswers(() => Date.now());
   for (const metric of metrics.registry.getMetricsAsArray()) {
     const labelNames = (metric as unknown as { labelNames?: string[] }).labelNames ?? [];
     const labels = Object.fromEntries(labelNames.map((label) => [label, "x"]));

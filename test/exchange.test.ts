@@ -18,8 +18,10 @@ class MemoryVariables implements VariableStore {
   index = 100;
   writes = 0;
   reads = 0;
+  lists = 0;
 
   async list(prefix: string) {
+    this.lists += 1;
     const entries = [...this.variables.entries()]
       .filter(([path]) => path.startsWith(prefix))
       .map(([path, variable]) => ({ path, modifyIndex: variable.modifyIndex }));
@@ -62,9 +64,12 @@ class MemoryVariables implements VariableStore {
 
 const SECOND = 1_000;
 const timing: ExchangeTiming = {
+  intervalMs: 10 * SECOND,
   heartbeatMs: 30 * SECOND,
   staleMarginMs: 20 * SECOND,
   retentionMs: 600 * SECOND,
+  freshMs: 20 * SECOND,
+  sweepMs: 300 * SECOND,
 };
 const paths = new StatePaths("nomad/jobs/idle-monitor");
 const silent = pino({ level: "silent" });
@@ -83,37 +88,78 @@ function report(
 
 const quiet = (quietForMs: number): AllocRecord => ({ state: "quiet", quietForMs, quietSince: 1_000 });
 
+/** One cycle of two nodes deciding a job together: each writes its report (a, then b), then time passes. */
+async function decidingCycle(a: ClusterExchange, b: ClusterExchange, clock: FakeClock, quietForMs: number) {
+  await a.publish(report("node-a", { a1: quiet(quietForMs) }), true);
+  await b.publish(report("node-b", { b1: quiet(quietForMs) }), true);
+  await clock.advance(timing.intervalMs);
+}
+
 describe("ClusterExchange", () => {
-  it("reads another node's report, adding the time since it was seen to the quiet time", async () => {
+  it("reads another node's report when asked, with the quiet time as written, and counts it only while written within freshMs", async () => {
     const store = new MemoryVariables();
     const clock = new FakeClock();
     const a = node("node-a", store, clock);
     const b = node("node-b", store, clock);
-    await b.refresh();
-    await a.publish(report("node-a", { a1: quiet(60 * SECOND), a2: { state: "active" } }));
-    await b.refresh();
-    await clock.advance(10 * SECOND);
-    expect(b.evidence()).toEqual([
-      { nodeId: "node-a", allocId: "a1", state: "quiet", idleForMs: 70 * SECOND },
-      { nodeId: "node-a", allocId: "a2", state: "active", idleForMs: 0 },
+    for (let cycle = 0; cycle < 3; cycle++)
+      await decidingCycle(a, b, clock, 60 * SECOND + cycle * 10 * SECOND);
+    expect(await b.peerEvidence(["node-a"])).toEqual([
+      // Written after b's write of the cycle before: at most two intervals ago.
+      { nodeId: "node-a", allocId: "a1", state: "quiet", idleForMs: 80 * SECOND, ageMs: 20 * SECOND },
     ]);
     expect(b.sharing).toBe(true);
+
+    // node-a's monitor dies while b goes on: within two intervals its word no longer counts.
+    for (let cycle = 0; cycle < 2; cycle++) {
+      await b.publish(report("node-b", { b1: quiet(SECOND) }), true);
+      await clock.advance(timing.intervalMs);
+    }
+    await b.publish(report("node-b", { b1: quiet(SECOND) }), true);
+    expect(await b.peerEvidence(["node-a"])).toEqual([
+      {
+        nodeId: "node-a",
+        allocId: "a1",
+        state: "stale",
+        idleForMs: undefined,
+        ageMs: 40 * SECOND,
+        reported: { state: "quiet", idleForMs: 80 * SECOND },
+      },
+    ]);
   });
 
-  it("writes only when something others rely on changed, plus one heartbeat per heartbeat interval", async () => {
+  it("reads nothing of other nodes unless asked: a cycle's publish costs no read and no list", async () => {
+    const store = new MemoryVariables();
+    const clock = new FakeClock();
+    const nodes = ["a", "b", "c"].map((name) => node(`node-${name}`, store, clock));
+    for (let cycle = 0; cycle < 30; cycle++) {
+      for (const [index, exchange] of nodes.entries())
+        await exchange.publish(report(`node-${index}`, { [`x${index}`]: quiet(cycle * SECOND) }), false);
+      await clock.advance(timing.intervalMs);
+    }
+    expect(store.reads).toBe(0);
+    expect(store.lists).toBe(0);
+  });
+
+  it("writes once per heartbeat when only allocation states change, at once when a cooldown changes, and every interval while deciding", async () => {
     const store = new MemoryVariables();
     const clock = new FakeClock();
     const a = node("node-a", store, clock);
-    const steady = report("node-a", { a1: quiet(5 * SECOND) });
-    for (let cycle = 0; cycle < 12; cycle++) {
-      // The quiet time grows every cycle; others compute it themselves, so it is no reason to write.
-      await a.publish({ ...steady, allocs: { a1: { ...quiet(5 * SECOND + cycle * 5 * SECOND) } } });
-      await clock.advance(5 * SECOND);
+    for (let cycle = 0; cycle < 6; cycle++) {
+      // Quiet, then active, then quiet again: the heartbeat carries it (a restart measures the gap itself).
+      const state: AllocRecord = cycle % 2 === 0 ? quiet(cycle * SECOND) : { state: "active" };
+      await a.publish(report("node-a", { a1: state }), false);
+      await clock.advance(timing.intervalMs);
     }
     // 60 s: the first write, then one heartbeat at 30 s.
     expect(store.writes).toBe(2);
-    await a.publish(report("node-a", { a1: { state: "active" } }));
+    await a.publish({ ...report("node-a", { a1: quiet(SECOND) }), cooldowns: { "default/dev": 1 } }, false);
     expect(store.writes).toBe(3);
+    for (let cycle = 0; cycle < 3; cycle++) {
+      await clock.advance(timing.intervalMs);
+      await a.publish(report("node-a", { a1: quiet(SECOND) }), true);
+    }
+    // The cooldown is gone from the report (a change), then two more cycles of deciding.
+    expect(store.writes).toBe(6);
   });
 
   it("holds a report that no longer fits one Variable in several, and reads it back whole", async () => {
@@ -129,65 +175,36 @@ describe("ClusterExchange", () => {
         countersAt: 1_700_000_000_000,
       };
     }
-    await b.refresh();
-    await a.publish(report("node-a", allocs));
+    await b.publish(report("node-b", {}), true);
+    await a.publish(report("node-a", allocs), true);
     const parts = [...store.variables.keys()].filter((path) =>
       path.startsWith("nomad/jobs/idle-monitor/activity/node-a/"),
     );
     expect(parts.length).toBeGreaterThan(1);
-    await b.refresh();
-    expect(b.evidence()).toHaveLength(1_500);
+    const evidence = await b.peerEvidence(["node-a"]);
+    expect(evidence).toHaveLength(1_500);
+    expect(evidence?.every((peer) => peer.state === "quiet")).toBe(true);
 
     // Shrunk again: the parts it no longer needs are removed.
-    await a.publish(report("node-a", { only: quiet(SECOND) }));
-    await b.refresh();
+    await clock.advance(timing.intervalMs);
+    await a.publish(report("node-a", { only: quiet(SECOND) }), true);
     expect([...store.variables.keys()].filter((path) => path.includes("/activity/node-a/"))).toEqual([
       "nomad/jobs/idle-monitor/activity/node-a/0",
     ]);
-    expect(b.evidence().map((evidence) => evidence.allocId)).toEqual(["only"]);
+    expect((await b.peerEvidence(["node-a"]))?.map((peer) => peer.allocId)).toEqual(["only"]);
   });
 
-  it("reads only the Variables whose ModifyIndex moved", async () => {
+  it("does not count a report it finds before it has written anything itself (its age is unknown)", async () => {
     const store = new MemoryVariables();
     const clock = new FakeClock();
     const a = node("node-a", store, clock);
+    await a.publish(report("node-a", { a1: quiet(SECOND) }), true);
     const b = node("node-b", store, clock);
-    await a.publish(report("node-a", { a1: quiet(SECOND) }));
-    await b.refresh();
-    const reads = store.reads;
-    for (let cycle = 0; cycle < 5; cycle++) await b.refresh();
-    expect(store.reads).toBe(reads);
-  });
-
-  it("calls a report stale once its writer's heartbeat plus the margin passed without a write, on its own clock", async () => {
-    const store = new MemoryVariables();
-    const clock = new FakeClock();
-    const a = node("node-a", store, clock);
-    const b = node("node-b", store, clock);
-    await b.refresh();
-    await a.publish(report("node-a", { a1: quiet(SECOND) }));
-    await b.refresh();
-    await clock.advance(49 * SECOND);
-    await b.refresh();
-    expect(b.evidence()[0]?.state).toBe("quiet");
-    // node-a's monitor is gone: no heartbeat at 30 s.
-    await clock.advance(2 * SECOND);
-    await b.refresh();
-    expect(b.evidence()[0]).toMatchObject({ state: "stale", idleForMs: undefined });
-  });
-
-  it("does not trust a report it finds on start until it has seen it move (its age is unknown)", async () => {
-    const store = new MemoryVariables();
-    const clock = new FakeClock();
-    const a = node("node-a", store, clock);
-    await a.publish(report("node-a", { a1: quiet(SECOND) }));
-    const b = node("node-b", store, clock);
-    await b.refresh();
-    expect(b.evidence()[0]?.state).toBe("stale");
-    await clock.advance(30 * SECOND);
-    await a.publish(report("node-a", { a1: quiet(31 * SECOND) }));
-    await b.refresh();
-    expect(b.evidence()[0]?.state).toBe("quiet");
+    expect((await b.peerEvidence(["node-a"]))?.[0]?.state).toBe("stale");
+    await decidingCycle(a, b, clock, 31 * SECOND);
+    await a.publish(report("node-a", { a1: quiet(41 * SECOND) }), true);
+    expect((await b.peerEvidence(["node-a"]))?.[0]).toMatchObject({ state: "quiet", idleForMs: 41 * SECOND });
+    expect(await b.peerEvidence(["node-nobody"])).toEqual([]);
   });
 
   it("lets one node claim an action; another is refused until the claim expired, then takes it", async () => {
@@ -207,19 +224,22 @@ describe("ClusterExchange", () => {
     ]);
   });
 
-  it("removes the reports of nodes gone for the retention time and expired claims, and nothing else", async () => {
+  it("sweeps, once per sweep interval, the reports of nodes gone for the retention time and expired claims, and nothing else", async () => {
     const store = new MemoryVariables();
     const clock = new FakeClock();
     const gone = node("node-gone", store, clock);
     const a = node("node-a", store, clock);
-    const b = node("node-b", store, clock);
-    await gone.publish(report("node-gone", { g1: quiet(SECOND) }));
+    await gone.publish(report("node-gone", { g1: quiet(SECOND) }), false);
     await gone.claim("default", "dev", "stop", 30 * SECOND);
-    for (let elapsed = 0; elapsed <= 620; elapsed += 10) {
-      await a.publish(report("node-a", { a1: quiet(SECOND + elapsed * SECOND) }));
-      await b.refresh();
+    let lists = 0;
+    for (let elapsed = 0; elapsed <= 1_000; elapsed += 10) {
+      await a.publish(report("node-a", { a1: quiet(SECOND + elapsed * SECOND) }), false);
+      const before = store.lists;
+      await a.sweep();
+      lists += store.lists - before;
       await clock.advance(10 * SECOND);
     }
+    expect(lists).toBe(4);
     expect([...store.variables.keys()].sort()).toEqual(["nomad/jobs/idle-monitor/activity/node-a/0"]);
   });
 
@@ -227,14 +247,20 @@ describe("ClusterExchange", () => {
     const store = new MemoryVariables();
     const clock = new FakeClock();
     const before = node("node-a", store, clock);
-    await before.publish({ ...report("node-a", { a1: quiet(SECOND) }), cooldowns: { "default/dev": 5 } });
+    await before.publish(
+      { ...report("node-a", { a1: quiet(SECOND) }), cooldowns: { "default/dev": 5 } },
+      false,
+    );
     const after = node("node-a", store, clock);
     expect(await after.restore()).toMatchObject({
       nodeId: "node-a",
       allocs: { a1: { state: "quiet" } },
       cooldowns: { "default/dev": 5 },
     });
-    await after.publish(report("node-a", { a2: quiet(SECOND) }));
+    await after.publish(
+      { ...report("node-a", { a2: quiet(SECOND) }), cooldowns: { "default/dev": 5 } },
+      true,
+    );
     expect(store.writes).toBe(2);
   });
 
@@ -246,7 +272,7 @@ describe("ClusterExchange", () => {
     const lines: string[] = [];
     const log = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line).msg) });
     const a = new ClusterExchange({ store, paths, nodeId: "node-a", clock: new FakeClock(), log, timing });
-    await a.publish(report("node-a", { a1: quiet(SECOND) }));
+    await a.publish(report("node-a", { a1: quiet(SECOND) }), false);
     expect(a.sharing).toBe(false);
     expect(lines).toEqual([
       "cannot publish this node's activity report in Nomad Variables: write variable: HTTP 403 Permission denied; jobs whose allocations span nodes are left alone until it can",

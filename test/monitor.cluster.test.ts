@@ -216,13 +216,15 @@ describe("reports through the Nomad API (simulator)", () => {
           counters: { [`${"e".repeat(64)}`]: 987_654_321 },
           countersAt: 1,
         };
-      await reader.refresh();
-      await writer.publish({ v: 1, nodeId: "node-a", writtenAt: 0, allocs, cooldowns: {} });
+      // The reader writes first: what is written after it is known to be fresh.
+      await reader.publish({ v: 1, nodeId: "node-b", writtenAt: 0, allocs: {}, cooldowns: {} }, true);
+      await writer.publish({ v: 1, nodeId: "node-a", writtenAt: 0, allocs, cooldowns: {} }, true);
       expect(writer.sharing).toBe(true);
       const parts = sim.listVariables("default", "nomad/jobs/idle-monitor/activity/node-a/");
       expect(parts.length).toBeGreaterThan(1);
-      await reader.refresh();
-      expect(reader.evidence()).toHaveLength(800);
+      const evidence = await reader.peerEvidence(["node-a"]);
+      expect(evidence).toHaveLength(800);
+      expect(evidence?.every((peer) => peer.state === "quiet")).toBe(true);
     } finally {
       await sim.close();
     }

@@ -24,7 +24,7 @@ describe.skipIf(!world)("defects of the monitor, against the simulator and real 
     await world?.close();
   });
 
-  it("defect 1: a job re-run with other tasks right at its deadline, while the stream lags, is not stopped on the old version's idleness", async () => {
+  it("defect 1: a job re-run with other tasks right at its deadline, while the allocation watch lags, is not stopped on the old version's idleness", async () => {
     const current = await scenario(world!);
     const { sim, logs } = current;
     const spec = serviceJob("rerun");
@@ -32,9 +32,9 @@ describe.skipIf(!world)("defects of the monitor, against the simulator and real 
     await sim.whenSettled();
     current.startMonitor();
 
-    // One interval before the deadline (timeout 3 s, interval 500 ms): the stream goes quiet and the job is re-run.
+    // One interval before the deadline (timeout 3 s, interval 500 ms): the watch goes quiet and the job is re-run.
     await waitForLog(logs, /^job rerun group web: active: quiet for 2s of 3s/);
-    sim.faults.stallStreams();
+    sim.faults.stallWatches();
     const [group] = spec.TaskGroups as [NonNullable<typeof spec.TaskGroups>[number]];
     const [task] = group.Tasks as [NonNullable<typeof group.Tasks>[number]];
     await sim.registerJob({
@@ -159,8 +159,8 @@ describe("defect 8: noise at placement", () => {
         sharing: false,
         restore: async () => undefined,
         publish: async () => undefined,
-        refresh: async () => undefined,
-        evidence: () => [],
+        peerEvidence: async () => [],
+        sweep: async () => undefined,
         claim: unused,
         recordWake: unused,
         wakeRecords: async () => [],
@@ -172,10 +172,7 @@ describe("defect 8: noise at placement", () => {
       clock,
       log,
     });
-    monitor.view.reconcile(
-      [{ ...allocation("a1"), Job: job }, allocation("a2")],
-      monitor.view.listRequested(),
-    );
+    monitor.view.reconcile([{ ...allocation("a1"), Job: job }, allocation("a2")]);
 
     const warnings = () => logs.filter((line) => line.level >= 40 && /cannot measure/.test(line.msg));
     const cycle = async () => {

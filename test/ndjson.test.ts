@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { NdjsonDecoder, type StreamItem } from "../src/nomad/ndjson.js";
+import { NdjsonDecoder, type StreamItem } from "./contract/ndjson.js";
 
 const event = {
   Topic: "Allocation",

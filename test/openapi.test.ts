@@ -180,7 +180,13 @@ const expectedEndpoints = [
   {
     endpoint: "GET /v1/node/{node_id}/allocations",
     operationId: "listNodeAllocations",
-    parameters: [{ in: "path", name: "node_id", required: true }, region],
+    parameters: [
+      { in: "path", name: "node_id", required: true },
+      region,
+      { in: "query", name: "index", required: false },
+      { in: "query", name: "wait", required: false },
+      { in: "query", name: "stale", required: false },
+    ],
     answer: { type: "array", items: ref("Allocation") },
   },
   {

@@ -112,7 +112,7 @@ function verdict(
 const TAKEOVER = 2 * MINUTE;
 
 function quiet(allocId: string, idleForMs: number): PeerEvidence {
-  return { nodeId: THERE, allocId, state: "quiet", idleForMs };
+  return { nodeId: THERE, allocId, state: "quiet", idleForMs, ageMs: 0 };
 }
 
 interface PlanCase {
@@ -258,7 +258,7 @@ const cases: PlanCase[] = [
     fresh: oneGroup,
     verdicts: [verdict("web", idle, ["a1"])],
     allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
-    peers: [{ nodeId: THERE, allocId: "b1", state: "active", idleForMs: 0 }],
+    peers: [{ nodeId: THERE, allocId: "b1", state: "active", idleForMs: 0, ageMs: 0 }],
     expected: [{ group: "web", kind: "wait", cause: "awaiting-nodes", awaited: "node-there=active" }],
   },
   {
@@ -278,7 +278,7 @@ const cases: PlanCase[] = [
     fresh: oneGroup,
     verdicts: [verdict("web", idle, ["a1"])],
     allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
-    peers: [{ nodeId: THERE, allocId: "b1", state: "stale", idleForMs: undefined }],
+    peers: [{ nodeId: THERE, allocId: "b1", state: "stale", idleForMs: undefined, ageMs: 0 }],
     expected: [{ group: "web", kind: "wait", cause: "awaiting-nodes", awaited: "node-there=stale report" }],
   },
   {
@@ -287,7 +287,7 @@ const cases: PlanCase[] = [
     fresh: oneGroup,
     verdicts: [verdict("web", idle, ["a1"])],
     allocations: [alloc("a1", "web"), alloc("b1", "web", THERE)],
-    peers: [{ nodeId: THERE, allocId: "b1", state: "unknown", idleForMs: undefined }],
+    peers: [{ nodeId: THERE, allocId: "b1", state: "unknown", idleForMs: undefined, ageMs: 0 }],
     expected: [{ group: "web", kind: "wait", cause: "awaiting-nodes", awaited: "node-there=unknown" }],
   },
   {

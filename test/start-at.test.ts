@@ -69,6 +69,7 @@ function world(options: {
   const { record } = options;
   const path = `nomad/jobs/idle-monitor/wake/default~2F${record.jobId}/`;
   const cluster = {
+    sweep: async () => {},
     wakeRecords: async () => [
       { path, record: { ...record, stopped: record.stopped && { ...record.stopped } } },
     ],

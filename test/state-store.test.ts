@@ -229,8 +229,8 @@ describe("10,000 allocations placed and removed through the real cycle: nothing 
         sharing: false,
         restore: async () => undefined,
         publish: async () => undefined,
-        refresh: async () => undefined,
-        evidence: () => [],
+        peerEvidence: async () => [],
+        sweep: async () => undefined,
         claim: async () => "claimed",
         recordWake: async () => undefined,
         wakeRecords: async () => [],
@@ -249,7 +249,7 @@ describe("10,000 allocations placed and removed through the real cycle: nothing 
       await clock.advance(10_000);
     };
 
-    monitor.view.reconcile(placed, monitor.view.listRequested());
+    monitor.view.reconcile(placed);
     for (let count = 0; count < 6; count++) await cycle();
     const measurable = JOBS - Math.ceil(JOBS / 7);
     // What the cycles did to the 10,000 allocations: every one watched, the quiet jobs warned of and stopped.
@@ -266,7 +266,7 @@ describe("10,000 allocations placed and removed through the real cycle: nothing 
     expect((await metrics.secondsUntilAction.get()).values).toHaveLength(2 * measurable);
 
     // Nomad garbage-collected them all: the next list has none.
-    monitor.view.reconcile([], monitor.view.listRequested());
+    monitor.view.reconcile([]);
     await cycle();
     expect(monitor.view.live()).toEqual([]);
     expect([state.size("allocation"), state.size("group")]).toEqual([0, 0]);

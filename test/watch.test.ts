@@ -1,441 +1,223 @@
-import { createServer, type Server, type ServerResponse } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeAllocations } from "../src/allocations.js";
-import { type Clock, systemClock } from "../src/clock.js";
+import { systemClock } from "../src/clock.js";
 import { MonitorMetrics } from "../src/metrics.js";
 import { NomadHttpApi } from "../src/nomad/api.js";
 import { ActionToken } from "../src/nomad/token.js";
-import { AllocationWatch, DEFAULT_WATCH_TIMING, type WatchTiming } from "../src/nomad/watch.js";
+import { AllocationWatch, type WatchTiming } from "../src/nomad/watch.js";
 import type { NomadApi } from "../src/ports.js";
-import { sleep, waitFor } from "./monitor/harness.js";
-import { jobSpec } from "./sim/fixtures.js";
+import { serviceJob, sleep, waitFor } from "./monitor/harness.js";
 import { NOMAD_VERSIONS, NomadSimulator } from "./sim/index.js";
-import { FakeClock } from "./support/fake-clock.js";
 
-// Stream endings the simulator does not produce on its own, served by a loopback server scripted per
-// connection: what the watch must do with the last bytes Nomad sends.
-const NODE = "n1";
-const allocation = {
-  ID: "a1",
-  Namespace: "default",
-  NodeID: NODE,
-  JobID: "dev",
-  Job: null,
-  TaskGroup: "web",
-  DesiredStatus: "run",
-  ClientStatus: "running",
-  TaskStates: null,
-  CreateIndex: 6,
-  ModifyIndex: 6,
-  AllocModifyIndex: 6,
-  CreateTime: 1_700_000_000_000_000_000,
-  ModifyTime: 1_700_000_000_000_000_000,
-};
-const job = { ID: "dev", Namespace: "default", Type: "service", Meta: null, TaskGroups: [], ModifyIndex: 6 };
-const batch = JSON.stringify({
-  Index: 6,
-  Events: [
-    {
-      Topic: "Allocation",
-      Type: "PlanResult",
-      Key: "a1",
-      Namespace: "default",
-      Index: 6,
-      Payload: { Allocation: allocation },
-    },
-  ],
-});
+// The allocation watch: one blocking query on the node's allocations, against the simulator (which holds
+// the query as Nomad does) and, for a connection that never answers, a loopback server that says nothing.
 
-const tokenReads = (nomad: FakeNomad) => nomad.requests.filter((path) => path.startsWith("/v1/var/")).length;
-const subscriptions = (nomad: FakeNomad) =>
-  nomad.requests.filter((path) => path === "/v1/event/stream").length;
+const TIMING: WatchTiming = { waitMs: 60_000, reconnect: { initialMs: 50, maxMs: 200 } };
+const VARIABLE = "nomad/jobs/idle-monitor";
 
-type StreamScript = (response: ServerResponse) => void;
-
-const announcing = new WeakSet<StreamScript>();
-/** A stream that tells of allocation a1: from then on the node's list holds it too, as Nomad's would. */
-function announces(script: StreamScript): StreamScript {
-  announcing.add(script);
-  return script;
+interface Watching {
+  view: NodeAllocations;
+  messages: string[];
+  news: number;
+  metrics: MonitorMetrics;
+  stop(): Promise<void>;
 }
 
-interface FakeNomad {
-  address: string;
-  requests: string[];
-  close(): Promise<void>;
-}
-
-/** A plain-text failure to answer instead, or undefined to answer normally. */
-type Outage = (path: string) => { status: number; body: string; contentType: string } | undefined;
-
-/** Serves the node list, the job, the token Variable, and the stream connections in the given order. */
-async function fakeNomad(
-  streams: StreamScript[],
-  outage: Outage = () => undefined,
-  variableDelayMs = 0,
-): Promise<FakeNomad> {
-  const requests: string[] = [];
-  const open = new Set<ServerResponse>();
-  let announced = false;
-  const server: Server = createServer((request, response) => {
-    const path = decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname);
-    requests.push(path);
-    const failure = outage(path);
-    if (failure) {
-      response.writeHead(failure.status, { "Content-Type": failure.contentType }).end(failure.body);
-      return;
-    }
-    const json = (body: unknown) => {
-      response.writeHead(200, { "Content-Type": "application/json", "X-Nomad-Index": "5" });
-      response.end(JSON.stringify(body));
-    };
-    // Like Nomad, the list holds what an earlier stream announced (only the scripted batch does).
-    if (path === `/v1/node/${NODE}/allocations`) return json(announced ? [allocation] : []);
-    if (path === "/v1/job/dev") return json(job);
-    if (path === "/v1/var/nomad/jobs/idle-monitor") {
-      setTimeout(() => {
-        requests.push("(token answered)");
-        json({ Path: path, Items: { token: "secret" } });
-      }, variableDelayMs);
-      return;
-    }
-    if (path === "/v1/event/stream") {
-      open.add(response);
-      const script = streams.shift() ?? ((held: ServerResponse) => held.writeHead(200).write("{}\n"));
-      announced ||= announcing.has(script);
-      return script(response);
-    }
-    response.writeHead(404).end("not found");
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    address: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    async close() {
-      for (const response of open) response.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-const TIMING = {
-  silenceMs: 10_000,
-  resyncMs: 60_000,
-  openMs: 10_000,
-  reconnect: { initialMs: 50, maxMs: 200 },
-};
-
-/** A watch of node `nodeId` that reads its action token with `nomadToken` (a workload identity's stand-in). */
+/** A watch of `nodeId` whose action token is read from the Variable with `nomadToken`. */
 async function startWatch(
-  nomad: { address: string },
-  timing: Partial<WatchTiming> = {},
-  clock: Clock = systemClock,
-  { nodeId = NODE, nomadToken = "identity" } = {},
-) {
+  address: string,
+  nodeId: string,
+  nomadToken: string | undefined,
+  timing: WatchTiming = TIMING,
+): Promise<Watching> {
   const messages: string[] = [];
   const log = pino({ level: "info" }, { write: (line: string) => messages.push(JSON.parse(line).msg) });
-  const config = { nomadAddr: nomad.address, nomadRegion: undefined, tls: {} as never };
+  const config = { nomadAddr: address, nomadRegion: undefined, tls: {} as never };
   const api: NomadApi = new NomadHttpApi({ config, token: (): string | undefined => token.current() });
   const token: ActionToken = new ActionToken(
     api,
     {
       nomadToken,
       namespace: "default",
-      tokenVariable: { path: "nomad/jobs/idle-monitor", key: "token" },
+      tokenVariable: { path: VARIABLE, key: "token" },
       self: { allocId: undefined, jobId: undefined },
     },
     log,
   );
-  await token.load();
-  const view = new NodeAllocations(nodeId);
+  await token.load().catch(() => undefined);
+  const metrics = new MonitorMetrics();
+  const watching: Watching = {
+    view: new NodeAllocations(nodeId),
+    messages,
+    news: 0,
+    metrics,
+    stop: async () => undefined,
+  };
   const watch = new AllocationWatch({
     nomad: api,
     token,
-    view,
+    view: watching.view,
     nodeId,
-    clock,
+    clock: systemClock,
     log,
-    timing: { ...TIMING, ...timing },
-    metrics: new MonitorMetrics(),
+    timing,
+    metrics,
+    onNewAllocations: () => {
+      watching.news += 1;
+    },
   });
   const stop = new AbortController();
   const running = watch.run(stop.signal);
-  return {
-    view,
-    messages,
-    async stop() {
-      stop.abort();
-      await running;
-    },
+  watching.stop = async () => {
+    stop.abort();
+    await running;
   };
+  return watching;
 }
 
-describe("the allocation watch at the end of a stream", () => {
+const watchRequests = (sim: NomadSimulator, nodeId: string) =>
+  sim.calls.filter((call) => call.path === `/v1/node/${nodeId}/allocations`);
+
+describe.each(NOMAD_VERSIONS)("the allocation watch against Nomad %s (simulator)", (version) => {
   let cleanup: Array<() => Promise<void>> = [];
   afterEach(async () => {
     for (const step of cleanup.reverse()) await step();
     cleanup = [];
   });
 
-  it("applies a last batch that ends the body without a newline, and reads its job once", async () => {
-    const nomad = await fakeNomad([announces((response) => response.writeHead(200).end(`{}\n${batch}`))]);
-    const watch = await startWatch(nomad);
-    cleanup.push(nomad.close, watch.stop);
+  async function cluster() {
+    const sim = await NomadSimulator.start({ version });
+    cleanup.push(() => sim.close());
+    const here = sim.addNode("here");
+    const there = sim.addNode("there");
+    const token = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });
+    sim.putVariable("default", VARIABLE, { token });
+    return { sim, here, there, token };
+  }
 
-    await waitFor("the allocation to be known with its job", () => watch.view.live()[0]?.job?.ID === "dev");
-    expect(watch.view.live().map((alloc) => alloc.id)).toEqual(["a1"]);
-    expect(nomad.requests.filter((path) => path === "/v1/job/dev")).toHaveLength(1);
-  });
+  it("lists the node's allocations, then learns of a placement on it at once, not after the wait", async () => {
+    const { sim, here } = await cluster();
+    await sim.registerJob(serviceJob("first"), { nodes: { web: [here] } });
+    await sim.whenSettled();
+    const watch = await startWatch(sim.address, here, sim.managementToken);
+    cleanup.push(watch.stop);
+    await waitFor("the first list", () => watch.view.live().length === 1);
+    expect(watch.news).toBe(0);
 
-  it("skips events that are not objects and applies the rest of the batch", async () => {
-    const odd = batch.replace('"Events":[', '"Events":[null,5,"text",');
-    const nomad = await fakeNomad([announces((response) => response.writeHead(200).end(`{}\n${odd}\n`))]);
-    const watch = await startWatch(nomad);
-    cleanup.push(nomad.close, watch.stop);
-
-    await waitFor("the allocation to be known", () => watch.view.live()[0]?.id === "a1");
-  });
-
-  it("says once that Nomad closed the stream, and reads the token again before resubscribing", async () => {
-    const closeLine = "subscription closed by server, client should resubscribe";
-    const nomad = await fakeNomad([(response) => response.writeHead(200).end(`{}\n${closeLine}\n`)]);
-    const watch = await startWatch(nomad);
-    cleanup.push(nomad.close, watch.stop);
-
+    await sim.registerJob(serviceJob("second"), { nodes: { web: [here] } });
+    // The wait is a minute: only an answer to the change brings it this soon.
     await waitFor(
-      "a second subscription",
-      () => nomad.requests.filter((p) => p === "/v1/event/stream").length >= 2,
+      "the second job's allocation",
+      () => watch.view.live().some((a) => a.jobId === "second"),
+      10_000,
     );
-    expect(watch.messages.filter((msg) => msg.includes(closeLine))).toEqual([
-      `Nomad closed the event stream ("${closeLine}"); reloading the action token and resubscribing`,
-    ]);
-    await waitFor("the token to be read again", () => tokenReads(nomad) === 2);
-  });
-
-  it("treats a 500 Permission denied on subscribe as a token problem", async () => {
-    const nomad = await fakeNomad([(response) => response.writeHead(500).end("Permission denied")]);
-    const watch = await startWatch(nomad);
-    cleanup.push(nomad.close, watch.stop);
-
-    await waitFor(
-      "a second subscription",
-      () => nomad.requests.filter((p) => p === "/v1/event/stream").length >= 2,
-    );
-    expect(watch.messages).toContain(
-      "Nomad refused the action token (subscribe to the event stream: HTTP 500 Permission denied); reloading it",
-    );
-    await waitFor("the token to be read again", () => tokenReads(nomad) === 2);
-  });
-
-  it("waits for the token reload that a rejected subscribe triggered before subscribing again", async () => {
-    const nomad = await fakeNomad(
-      [(response) => response.writeHead(500).end("Permission denied")],
-      undefined,
-      400,
-    );
-    const watch = await startWatch(nomad);
-    cleanup.push(nomad.close, watch.stop);
-
-    await waitFor("a second subscription", () => subscriptions(nomad) >= 2, 5_000);
-    const secondSubscription = nomad.requests.lastIndexOf("/v1/event/stream");
-    const reloaded = nomad.requests.lastIndexOf("(token answered)");
-    expect(tokenReads(nomad)).toBe(2);
-    expect(reloaded, "the reloaded token was in hand before the second subscription").toBeLessThan(
-      secondSubscription,
-    );
-  });
-
-  it("defect 12: ends the stream at a plain-text EOF (the server went away), says so once as info, and relists without reloading the token", async () => {
-    const nomad = await fakeNomad([
-      announces((response) => response.writeHead(200).end(`{}\n${batch}\nEOF`)),
-    ]);
-    const watch = await startWatch(nomad);
-    cleanup.push(nomad.close, watch.stop);
-
-    await waitFor(
-      "a second subscription",
-      () => nomad.requests.filter((p) => p === "/v1/event/stream").length >= 2,
-    );
-    expect(watch.view.live().map((alloc) => alloc.id)).toEqual(["a1"]);
-    expect(watch.messages.filter((msg) => /not JSON/.test(msg))).toEqual([]);
-    expect(watch.messages.filter((msg) => /event stream ended/.test(msg))).toHaveLength(1);
-    expect(nomad.requests.filter((p) => p === `/v1/node/${NODE}/allocations`).length).toBeGreaterThanOrEqual(
-      2,
-    );
-    expect(tokenReads(nomad)).toBe(1);
-  });
-
-  it("defect 12: reads the 500s of a server outage as Nomad unavailable, never as a bad token", async () => {
-    let failing = 4;
-    const dialError = "rpc error: failed to get conn: dial tcp 127.0.0.1:4647: connect: connection refused";
-    const nomad = await fakeNomad([], (path) => {
-      if (failing <= 0) return undefined;
-      if (path === `/v1/node/${NODE}/allocations`) {
-        failing -= 1;
-        const body = failing % 2 === 0 ? dialError : "Server error authenticating request";
-        return { status: 500, body, contentType: "text/plain; charset=utf-8" };
-      }
-      return undefined;
-    });
-    const watch = await startWatch(nomad);
-    cleanup.push(nomad.close, watch.stop);
-
-    await waitFor("a subscription after the outage", () => nomad.requests.includes("/v1/event/stream"));
-    expect(tokenReads(nomad)).toBe(1);
-    expect(watch.messages.filter((msg) => /refused the action token/.test(msg))).toEqual([]);
-    expect(watch.messages.filter((msg) => /cannot reach Nomad/.test(msg))).toHaveLength(1);
-  });
-});
-
-describe("the allocation watch while a subscription hangs", () => {
-  let cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const step of cleanup.reverse()) await step();
-    cleanup = [];
-  });
-
-  it("defect 2: gives up on a subscription that never answers, then relists and subscribes again", async () => {
-    const nomad = await fakeNomad([() => undefined]);
-    const watch = await startWatch(nomad, { openMs: 300 });
-    cleanup.push(nomad.close, watch.stop);
-
-    await waitFor(
-      "a second subscription",
-      () => nomad.requests.filter((p) => p === "/v1/event/stream").length >= 2,
-      5_000,
-    );
-    expect(nomad.requests.filter((p) => p === `/v1/node/${NODE}/allocations`).length).toBeGreaterThanOrEqual(
-      2,
-    );
-  });
-
-  it("defect 2: gives up on a subscription that answers headers but never a first line", async () => {
-    const nomad = await fakeNomad([
-      (response) => response.writeHead(200, { "Content-Type": "application/json" }).flushHeaders(),
-    ]);
-    const watch = await startWatch(nomad, { openMs: 300 });
-    cleanup.push(nomad.close, watch.stop);
-
-    await waitFor(
-      "a second subscription",
-      () => nomad.requests.filter((p) => p === "/v1/event/stream").length >= 2,
-      5_000,
-    );
-  });
-
-  it("defect 2, on fake time: with the default deadline, a hanging subscription is abandoned at 30 s, not before", async () => {
-    const nomad = await fakeNomad([() => undefined]);
-    const clock = new FakeClock();
-    const watch = await startWatch(nomad, DEFAULT_WATCH_TIMING, clock);
-    cleanup.push(nomad.close, watch.stop);
-    await waitFor("the first subscription", () => subscriptions(nomad) === 1);
-
-    await clock.advance(29_000);
-    await sleep(200);
-    expect(subscriptions(nomad)).toBe(1);
-    expect(watch.messages.filter((msg) => /did not start/.test(msg))).toEqual([]);
-
-    await clock.advance(1_000);
-    await waitFor("the watch to give up", () => watch.messages.some((msg) => /did not start/.test(msg)));
-    expect(watch.messages).toContain("Nomad did not start the event stream within 30s; reconnecting");
-    // The reconnect backoff (up to 1 s at first) runs on the same clock.
-    await clock.advance(1_000);
-    await waitFor("a relist and a second subscription", () => subscriptions(nomad) === 2);
-    expect(nomad.requests.filter((p) => p === `/v1/node/${NODE}/allocations`)).toHaveLength(2);
-  });
-});
-
-describe.each(NOMAD_VERSIONS)(
-  "the allocation watch when the token changes under it, on Nomad %s",
-  (version) => {
-    let cleanup: Array<() => Promise<void>> = [];
-    afterEach(async () => {
-      for (const step of cleanup.reverse()) await step();
-      cleanup = [];
-    });
-
-    const TOKEN_VARIABLE = "nomad/jobs/idle-monitor";
-    const actionPolicy = {
-      namespaces: { "*": ["read-job" as const, "submit-job" as const] },
-      nodeRead: true,
-    };
-    async function world() {
-      const sim = await NomadSimulator.start({ version, heartbeatIntervalMs: 100 });
-      cleanup.push(() => sim.close());
-      const nodeId = sim.addNode("n1");
-      const subscriptions = () => sim.calls.filter((call) => call.path === "/v1/event/stream").length;
-      const placed = async (jobId: string, watch: { view: NodeAllocations }) => {
-        await sim.registerJob(jobSpec(jobId), { nodes: { web: [nodeId] } });
-        await waitFor(`${jobId}'s allocation in the watch's view`, () =>
-          watch.view.live().some((alloc) => alloc.jobId === jobId),
-        );
-      };
-      return { sim, nodeId, subscriptions, placed };
+    expect(watch.news).toBeGreaterThan(0);
+    expect(watch.view.live().find((a) => a.jobId === "second")?.job?.ID).toBe("second");
+    // Every request after the first waits from the index of the answer before, on any server.
+    const [first, ...blocking] = watchRequests(sim, here);
+    expect(first?.query.get("index")).toBeNull();
+    expect(blocking.length).toBeGreaterThan(0);
+    for (const call of blocking) {
+      expect(Number(call.query.get("index"))).toBeGreaterThan(0);
+      expect(call.query.get("wait")).toBe("60s");
+      expect(call.query.has("stale")).toBe(true);
     }
+  });
 
-    it("a subscription the token may not make: told once in plain words, and watching again once the token is fixed", async () => {
-      const { sim, nodeId, subscriptions, placed } = await world();
-      const lacking = sim.createToken({ namespaces: { "*": ["submit-job"] }, nodeRead: true });
-      sim.putVariable("default", TOKEN_VARIABLE, { token: lacking });
-      const watch = await startWatch(sim, { openMs: 300, resyncMs: 60_000 }, systemClock, {
-        nodeId,
-        nomadToken: sim.managementToken,
-      });
-      cleanup.push(watch.stop);
+  it("is not woken by another node's allocations: the servers answer it only for its own", async () => {
+    const { sim, here, there } = await cluster();
+    await sim.registerJob(serviceJob("mine"), { nodes: { web: [here] } });
+    await sim.whenSettled();
+    const watch = await startWatch(sim.address, here, sim.managementToken);
+    cleanup.push(watch.stop);
+    await waitFor("the first list", () => watch.view.seeded);
+    await waitFor("the blocking query to be held", () => watchRequests(sim, here).length >= 1);
+    const before = watchRequests(sim, here).length;
+    for (let i = 0; i < 5; i++)
+      await sim.registerJob(serviceJob(`elsewhere-${i}`), { nodes: { web: [there] } });
+    await sim.whenSettled();
+    await sleep(500);
+    expect(watchRequests(sim, here).length).toBe(before);
+    expect(watch.view.live().map((a) => a.jobId)).toEqual(["mine"]);
+  });
 
-      // Nomad 1.6.5 refuses it (500 Permission denied), Nomad 2.0.5 accepts it and sends nothing.
-      await waitFor("three refused subscriptions", () => subscriptions() >= 3, 10_000);
-      const told =
-        version === "1.6.5"
-          ? /^Nomad refused the action token \(subscribe to the event stream: HTTP 500 Permission denied\); reloading it$/
-          : /^Nomad accepted the event stream subscription but sent nothing within 300ms, not even a heartbeat\. Nomad 2\.x does that when the action token lacks read-job in the namespaces watched/;
-      expect(watch.messages.filter((msg) => told.test(msg)).length).toBeGreaterThanOrEqual(1);
-      if (version === "2.0.5") expect(watch.messages.filter((msg) => told.test(msg))).toHaveLength(1);
-      const reads = sim.calls.filter((call) => call.path === `/v1/var/${TOKEN_VARIABLE}`).length;
-      expect(reads, "the token is read again before each new subscription").toBeGreaterThanOrEqual(3);
+  it("reads the action token again when Nomad refuses it, and watches on with the new one", async () => {
+    const { sim, here, token } = await cluster();
+    await sim.registerJob(serviceJob("dev"), { nodes: { web: [here] } });
+    await sim.whenSettled();
+    const identity = sim.workloadIdentity("default", "idle-monitor");
+    const watch = await startWatch(sim.address, here, identity);
+    cleanup.push(watch.stop);
+    await waitFor("the first list", () => watch.view.live().length === 1);
 
-      sim.putVariable("default", TOKEN_VARIABLE, { token: sim.createToken(actionPolicy) });
-      await placed("web", watch);
-      if (version === "2.0.5")
-        expect(watch.messages).toContain("the event stream sends again; watching allocations");
+    // Rotated: a new token in the Variable, the old one deleted.
+    const rotated = sim.createToken({ namespaces: { "*": ["read-job", "submit-job"] }, nodeRead: true });
+    sim.putVariable("default", VARIABLE, { token: rotated });
+    sim.revokeToken(token);
+    await sim.registerJob(serviceJob("after"), { nodes: { web: [here] } });
+    await waitFor("the allocation placed after the rotation", () => watch.view.live().length === 2, 15_000);
+    expect(watch.messages.some((line) => /^Nomad refused the action token/.test(line))).toBe(true);
+  });
+
+  it("keeps its view while Nomad cannot be reached, says so once, and carries on when it is back", async () => {
+    const { sim, here } = await cluster();
+    await sim.registerJob(serviceJob("dev"), { nodes: { web: [here] } });
+    await sim.whenSettled();
+    const watch = await startWatch(sim.address, here, sim.managementToken, { ...TIMING, waitMs: 500 });
+    cleanup.push(watch.stop);
+    await waitFor("the first list", () => watch.view.live().length === 1);
+    sim.faults.serverOutage();
+    await waitFor("a few failed requests", async () => {
+      const text = await watch.metrics.registry.metrics();
+      return /nomad_idle_monitor_allocation_watch_failures_total (\d+)/.exec(text)?.[1] !== "0" && text;
     });
+    await sleep(500);
+    expect(watch.view.live().length).toBe(1);
+    sim.faults.clear();
+    await sim.registerJob(serviceJob("back"), { nodes: { web: [here] } });
+    await waitFor("the allocation placed after the outage", () => watch.view.live().length === 2, 15_000);
+    const said = watch.messages.filter((line) =>
+      /^cannot reach Nomad to watch the node's allocations/.test(line),
+    );
+    expect(said).toHaveLength(1);
+    expect(watch.messages).toContain("reaching Nomad again; watching the node's allocations");
+  });
+});
 
-    it("a deleted token: noticed by the next relist at the latest, and the stream opened again with the new token", async () => {
-      const { sim, nodeId, subscriptions, placed } = await world();
-      const first = sim.createToken(actionPolicy);
-      sim.putVariable("default", TOKEN_VARIABLE, { token: first });
-      const watch = await startWatch(sim, { openMs: 5_000, silenceMs: 10_000, resyncMs: 500 }, systemClock, {
-        nodeId,
-        nomadToken: sim.managementToken,
-      });
-      cleanup.push(watch.stop);
-      await placed("before", watch);
-      expect(subscriptions()).toBe(1);
+describe("the allocation watch on a connection that never answers", () => {
+  let server: Server | undefined;
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  });
 
-      sim.putVariable("default", TOKEN_VARIABLE, { token: sim.createToken(actionPolicy) });
-      sim.revokeToken(first);
-      await waitFor("a second subscription", () => subscriptions() === 2);
-      await placed("after", watch);
-
-      // Nomad 1.6.5 ends the stream itself; Nomad 2.0.5 leaves it open, and the relist meets the 403.
-      const noticed =
-        version === "1.6.5"
-          ? [
-              'Nomad closed the event stream ("subscription closed by server, client should resubscribe"); reloading the action token and resubscribing',
-            ]
-          : [
-              "Nomad refused the action token (list allocations of node " +
-                nodeId +
-                ": HTTP 403 Permission denied); reloading it",
-              "resubscribing to the event stream with the reloaded action token",
-            ];
+  it("gives the blocking query up after its wait, Nomad's jitter and a margin, and asks again", async () => {
+    let held = 0;
+    server = createServer((request, response) => {
+      const url = new URL(request.url ?? "/", "http://x");
+      if (url.pathname !== "/v1/node/n1/allocations") return response.writeHead(404).end("not found");
+      // The first list is answered; the blocking queries are held, as by a half-open link.
+      if (url.searchParams.has("index")) held += 1;
+      else response.writeHead(200, { "Content-Type": "application/json", "X-Nomad-Index": "5" }).end("[]");
+    });
+    await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+    const address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // A 1 s wait: given up after 1 s + 63 ms of jitter + 1 s of margin.
+    const watch = await startWatch(address, "n1", undefined, {
+      waitMs: 1_000,
+      reconnect: { initialMs: 50, maxMs: 50 },
+    });
+    try {
+      await waitFor("the held query to be given up and another held", () => held >= 2, 15_000);
+      expect(watch.view.seeded).toBe(true);
       expect(
-        watch.messages.filter((msg) =>
-          /closed the event stream|refused the action token|resubscribing/.test(msg),
-        ),
-      ).toEqual(noticed);
-    });
-  },
-);
+        watch.messages.some((line) => /^cannot reach Nomad to watch the node's allocations/.test(line)),
+      ).toBe(true);
+    } finally {
+      await watch.stop();
+    }
+  });
+});

@@ -33,6 +33,26 @@ async function containersOf(allocId: string) {
   });
 }
 
+/** The containers Docker destroyed since `since` (Unix seconds), in the order it did. */
+async function destroyedSince(since: number): Promise<Array<{ allocId: string; name: string }>> {
+  const stream = await theWorld().docker.getEvents({
+    since,
+    until: Math.floor(Date.now() / 1000) + 1,
+    filters: { type: ["container"], event: ["destroy"], label: [TEST_LABEL] },
+  });
+  let text = "";
+  for await (const chunk of stream) text += String(chunk);
+  return text
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line) as { timeNano: number; Actor: { Attributes: Record<string, string> } })
+    .sort((a, b) => a.timeNano - b.timeNano)
+    .map(({ Actor }) => ({
+      allocId: Actor.Attributes[ALLOC_ID_LABEL] ?? "",
+      name: Actor.Attributes.name ?? "",
+    }));
+}
+
 function inspect(id: string) {
   return theWorld().docker.getContainer(id).inspect();
 }
@@ -213,6 +233,25 @@ describe.skipIf(!world)("DockerWorld", () => {
         await expect(theWorld().removeAllocation(placed.allocId)).resolves.toBeUndefined();
       },
     );
+
+    it("removeAllocations removes several at once, each one's tasks before the pause container that holds their namespace", async () => {
+      const since = Math.floor(Date.now() / 1000);
+      const placed = await Promise.all(
+        [1, 2, 3].map(() =>
+          theWorld().createAllocation({ allocId: randomUUID(), tasks: ["web", "db"], networkMode: "bridge" }),
+        ),
+      );
+
+      expect(await theWorld().removeAllocations(placed.map((one) => one.allocId))).toEqual([]);
+
+      const destroyed = await destroyedSince(since);
+      for (const { allocId } of placed) {
+        expect(await containersOf(allocId)).toEqual([]);
+        const names = destroyed.filter((event) => event.allocId === allocId).map((event) => event.name);
+        expect(names).toHaveLength(3);
+        expect(names.at(-1)).toBe(`nomad_init_${allocId}`);
+      }
+    });
 
     it("close() removes everything its world created and nothing of another world", async () => {
       const survivor = await theWorld().createAllocation({

@@ -9,7 +9,8 @@ import { IndexClock } from "./freshness.js";
 import { Leases } from "./lease.js";
 import type { StatePaths } from "./paths.js";
 import { WakeRecords } from "./records.js";
-import { assembleReport, digestOf, encodeReport, evidenceOf, type ReportItems } from "./report.js";
+import { assembleReport, digestOf, encodeReport, evidenceOf } from "./report.js";
+import { Sweeper } from "./sweep.js";
 
 export interface ExchangeOptions {
   store: VariableStore;
@@ -20,32 +21,12 @@ export interface ExchangeOptions {
   timing: ExchangeTiming;
 }
 
-interface SeenVariable {
-  modifyIndex: number;
-  /** This node's clock when it first saw this ModifyIndex: the write happened before. */
-  firstSeenAt: number;
-}
-
-interface PeerReport {
-  parts: Map<number, SeenVariable & { items: ReportItems | undefined }>;
-  report: NodeReport | undefined;
-  /** When the assembled report was first seen whole (this node's clock). */
-  firstSeenAt: number;
-  /** The highest ModifyIndex of its parts. */
-  modifyIndex: number;
-}
-
-/**
- * What the monitors of a cluster tell each other, through Nomad Variables under their own job's path:
- * each node publishes its report (one writer per Variable, check-and-set), reads the others' with one
- * prefix list per cycle and a read only of what moved, and claims an action before taking it.
- */
 export class ClusterExchange implements ClusterPort {
   readonly #options: ExchangeOptions;
   readonly #indexes: IndexClock;
   readonly #notices: RateLimitedNotice;
-  readonly #peers = new Map<string, PeerReport>();
   readonly #claims: Claims;
+  readonly #sweeper: Sweeper;
   readonly #wakeRecords: WakeRecords;
   readonly #leases: Leases;
   /** ModifyIndex of each part of this node's own report, for check-and-set. */
@@ -61,6 +42,7 @@ export class ClusterExchange implements ClusterPort {
     this.#wakeRecords = new WakeRecords(options.store, options.paths);
     this.#claims = new Claims({ ...options, retentionMs: options.timing.retentionMs });
     this.#leases = new Leases(options);
+    this.#sweeper = new Sweeper({ ...options, claims: this.#claims });
   }
 
   /** Whether reports go out and come in: without both, jobs spanning nodes are left alone. */
@@ -87,15 +69,20 @@ export class ClusterExchange implements ClusterPort {
   }
 
   /**
-   * Writes this node's report when something other nodes rely on changed (an allocation's state, its
-   * quiet-since, the set of allocations, a cooldown), and otherwise once per heartbeat.
+   * Writes this node's report when a cooldown changed, when its heartbeat is due, and — `deciding` a job
+   * that spans nodes — once per interval, so that the other nodes deciding it see this one alive.
    */
-  async publish(own: Omit<NodeReport, "heartbeatMs">): Promise<void> {
+  async publish(own: Omit<NodeReport, "heartbeatMs">, deciding: boolean): Promise<void> {
     const { clock, timing } = this.#options;
     const report = { ...own, heartbeatMs: timing.heartbeatMs };
     const digest = digestOf(report);
     const now = clock.now();
-    if (this.#written?.digest === digest && now - this.#written.at < timing.heartbeatMs) return;
+    const sinceWritten = this.#written === undefined ? Number.POSITIVE_INFINITY : now - this.#written.at;
+    const due =
+      this.#written?.digest !== digest ||
+      sinceWritten >= timing.heartbeatMs ||
+      (deciding && sinceWritten >= timing.intervalMs / 2);
+    if (!due) return;
     try {
       await this.#write(report, now);
       this.#written = { digest, at: now };
@@ -112,11 +99,14 @@ export class ClusterExchange implements ClusterPort {
     const parts = encodeReport(report, now);
     for (const [index, items] of parts.entries()) {
       const path = paths.reportPart(nodeId, index);
+      const sentAt = this.#options.clock.now();
       let result = await store.write(path, items, this.#ownParts[index] ?? 0);
       // Only this node writes here; a conflict means the index it knew is old (a restart): write over it.
       if (result.kind === "conflict") result = await store.write(path, items, result.current.modifyIndex);
       if (result.kind === "conflict") throw new Error(`${path} keeps changing under this node`);
       this.#ownParts[index] = result.modifyIndex;
+      // What another node writes at a higher raft index, it wrote after this write was sent.
+      this.#indexes.observe(result.modifyIndex, sentAt);
     }
     for (let index = parts.length; index < this.#ownParts.length; index++) {
       await store.delete(paths.reportPart(nodeId, index), this.#ownParts[index] ?? 0);
@@ -124,104 +114,51 @@ export class ClusterExchange implements ClusterPort {
     this.#ownParts.length = parts.length;
   }
 
-  /** Lists what every node published (one request), reads what moved, and removes what is long gone. */
-  async refresh(): Promise<void> {
-    const { store, paths, clock, nodeId } = this.#options;
-    const sentAt = clock.now();
-    let listed: Awaited<ReturnType<VariableStore["list"]>>;
-    try {
-      listed = await store.list(paths.all);
-    } catch (error) {
-      this.#reading = false;
-      this.#failed("read the other nodes' activity reports", error);
-      return;
-    }
-    const now = clock.now();
-    this.#indexes.observe(listed.index, sentAt);
-    const reportParts = new Map<string, Map<number, number>>();
-    const claims = new Map<string, number>();
-    for (const entry of listed.entries) {
-      const part = paths.parseReportPart(entry.path);
-      if (part && part.nodeId !== nodeId) {
-        const parts = reportParts.get(part.nodeId) ?? new Map<number, number>();
-        parts.set(part.part, entry.modifyIndex);
-        reportParts.set(part.nodeId, parts);
-      } else if (paths.isClaim(entry.path)) claims.set(entry.path, entry.modifyIndex);
-    }
-    try {
-      for (const [peer, parts] of reportParts) await this.#refreshPeer(peer, parts, now);
-      this.#reading = true;
-    } catch (error) {
-      this.#reading = false;
-      this.#failed("read the other nodes' activity reports", error);
-    }
-    for (const peer of this.#peers.keys()) if (!reportParts.has(peer)) this.#peers.delete(peer);
-    await this.#sweep(reportParts, claims, now);
-  }
-
-  async #refreshPeer(nodeId: string, listed: ReadonlyMap<number, number>, now: number): Promise<void> {
-    const { store, paths } = this.#options;
-    const peer = this.#peers.get(nodeId) ?? {
-      parts: new Map(),
-      report: undefined,
-      firstSeenAt: now,
-      modifyIndex: 0,
-    };
-    this.#peers.set(nodeId, peer);
-    let moved = false;
-    for (const [part, modifyIndex] of listed) {
-      if (peer.parts.get(part)?.modifyIndex === modifyIndex) continue;
-      const variable = await store.read(paths.reportPart(nodeId, part));
-      peer.parts.set(part, { modifyIndex, firstSeenAt: now, items: variable?.items });
-      moved = true;
-    }
-    for (const part of peer.parts.keys()) if (!listed.has(part)) peer.parts.delete(part);
-    if (!moved && peer.report) return;
-    const ordered = [...peer.parts.entries()].sort(([a], [b]) => a - b).map(([, seen]) => seen.items);
-    const report = assembleReport(ordered);
-    if (!report) return;
-    peer.report = report;
-    peer.firstSeenAt = now;
-    peer.modifyIndex = Math.max(...[...peer.parts.values()].map((seen) => seen.modifyIndex));
-  }
-
-  /** Reports whose writer is gone, and claims past their time, are removed by whichever monitor sees them. */
-  async #sweep(
-    reportParts: ReadonlyMap<string, ReadonlyMap<number, number>>,
-    claims: ReadonlyMap<string, number>,
-    now: number,
-  ): Promise<void> {
-    const { store, paths, timing, log } = this.#options;
-    const gone: Array<{ path: string; modifyIndex: number; what: string }> = [];
-    for (const [peer, parts] of reportParts) {
-      const known = this.#peers.get(peer);
-      const untouched = [...(known?.parts.values() ?? [])].every(
-        (seen) => now - seen.firstSeenAt >= timing.retentionMs,
-      );
-      if (!known || !untouched) continue;
-      for (const [part, modifyIndex] of parts)
-        gone.push({ path: paths.reportPart(peer, part), modifyIndex, what: `the report of node ${peer}` });
-    }
-    for (const expired of await this.#claims.expired(claims, now))
-      gone.push({ ...expired, what: "an expired claim" });
-    for (const { path, modifyIndex, what } of gone) {
-      const result = await store.delete(path, modifyIndex).catch(() => "conflict" as const);
-      if (result === "deleted") log.info(`removed ${what} (${path}): untouched for too long`);
-    }
-  }
-
-  /** What the other nodes' reports say about their allocations now; stale reports say "stale". */
-  evidence(): PeerEvidence[] {
+  /**
+   * What the given nodes' reports say about their allocations, read now (a read per report part): quiet
+   * only if written within `freshMs`, anything else while its writer keeps its heartbeat, else "stale"
+   * (report.ts evidenceOf). Undefined when the reports cannot be read.
+   */
+  async peerEvidence(nodeIds: readonly string[]): Promise<PeerEvidence[] | undefined> {
     const { clock, timing } = this.#options;
-    const now = clock.now();
     const evidence: PeerEvidence[] = [];
-    for (const [nodeId, peer] of this.#peers) {
-      if (!peer.report) continue;
-      const age = this.#indexes.maxAge(peer.modifyIndex, now);
-      const stale = age === undefined || age > peer.report.heartbeatMs + timing.staleMarginMs;
-      evidence.push(...evidenceOf(nodeId, peer.report, stale ? undefined : now - peer.firstSeenAt));
+    try {
+      for (const nodeId of nodeIds) {
+        const read = await this.#readReport(nodeId);
+        if (!read) continue;
+        const age = this.#indexes.maxAge(read.modifyIndex, clock.now());
+        const aliveMs = read.report.heartbeatMs + timing.staleMarginMs;
+        evidence.push(...evidenceOf(nodeId, read.report, age, { freshMs: timing.freshMs, aliveMs }));
+      }
+    } catch (error) {
+      this.#reading = false;
+      this.#failed("read the other nodes' activity reports", error);
+      return undefined;
     }
+    this.#reading = true;
     return evidence;
+  }
+
+  /** A node's report, from its first part (which says how many there are) and any others; its oldest write. */
+  async #readReport(nodeId: string): Promise<{ report: NodeReport; modifyIndex: number } | undefined> {
+    const { store, paths } = this.#options;
+    const first = await store.read(paths.reportPart(nodeId, 0));
+    if (!first) return undefined;
+    const count = Number(first.items.parts);
+    const rest = await Promise.all(
+      Array.from({ length: Number.isInteger(count) && count > 1 ? count - 1 : 0 }, (_, index) =>
+        store.read(paths.reportPart(nodeId, index + 1)),
+      ),
+    );
+    const report = assembleReport([first.items, ...rest.map((part) => part?.items)]);
+    if (!report) return undefined;
+    const modifyIndex = Math.min(first.modifyIndex, ...rest.map((part) => part?.modifyIndex ?? 0));
+    return { report, modifyIndex };
+  }
+
+  /** Removes the reports of nodes gone for good and claims past their time; called by one node (sweep.ts). */
+  sweep(): Promise<void> {
+    return this.#sweeper.sweep().catch((error: unknown) => this.#failed("sweep what gone nodes left", error));
   }
 
   async recordWake(record: WakeRecord, decidedOn: number): Promise<PendingWake | undefined> {

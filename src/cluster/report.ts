@@ -2,25 +2,40 @@ import type { NodeReport, PeerEvidence } from "../model/cluster.js";
 
 export type ReportItems = Record<string, string>;
 
-/** What other nodes rely on: the allocations, their states, when quiet ones went quiet, and the cooldowns. */
+/**
+ * What must reach the Variables at once when it changes: the cooldowns, which a restart right after an
+ * action must find. Everything else waits for the heartbeat (or goes out each cycle of a decision).
+ */
 export function digestOf(report: NodeReport): string {
-  const allocs = Object.entries(report.allocs)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([id, record]) => [id, record.state, record.state === "quiet" ? record.quietSince : null]);
-  return JSON.stringify([allocs, report.cooldowns]);
+  return JSON.stringify(Object.entries(report.cooldowns).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /**
- * What node `nodeId`'s report says about each of its allocations, seen `ageMs` after it was first read
- * whole (a quiet allocation has been quiet that much longer); undefined: the report is stale, and says
- * nothing.
+ * What node `nodeId`'s report, written at most `ageMs` ago, says about each of its allocations. A quiet
+ * allocation counts only if written within `freshMs` (its monitor alive at decision time); anything else
+ * counts while its writer keeps its heartbeat (`aliveMs`). What does not count is stale, with what it said.
+ * A quiet time is the one written, never extended on this node's clock.
  */
-export function evidenceOf(nodeId: string, report: NodeReport, ageMs: number | undefined): PeerEvidence[] {
+export function evidenceOf(
+  nodeId: string,
+  report: NodeReport,
+  ageMs: number | undefined,
+  bounds: { freshMs: number; aliveMs: number },
+): PeerEvidence[] {
   return Object.entries(report.allocs).map(([allocId, record]): PeerEvidence => {
-    if (ageMs === undefined) return { nodeId, allocId, state: "stale", idleForMs: undefined };
-    if (record.state === "quiet")
-      return { nodeId, allocId, state: "quiet", idleForMs: (record.quietForMs ?? 0) + ageMs };
-    return { nodeId, allocId, state: record.state, idleForMs: record.state === "active" ? 0 : undefined };
+    const idleForMs =
+      record.state === "quiet" ? (record.quietForMs ?? 0) : record.state === "active" ? 0 : undefined;
+    const within = record.state === "quiet" ? bounds.freshMs : bounds.aliveMs;
+    if (ageMs === undefined || ageMs > within)
+      return {
+        nodeId,
+        allocId,
+        state: "stale",
+        idleForMs: undefined,
+        ageMs,
+        reported: { state: record.state, idleForMs },
+      };
+    return { nodeId, allocId, state: record.state, idleForMs, ageMs };
   });
 }
 

@@ -16,7 +16,8 @@ import { firedTogether, lookAtStopAt, type StopAtMemory } from "../decide/stop-a
 import { triage } from "../decide/triage.js";
 import { warningsDue } from "../decide/warnings.js";
 import type { MonitorMetrics } from "../metrics.js";
-import type { NodeReport } from "../model/cluster.js";
+import { isLive } from "../model/allocation.js";
+import type { NodeReport, PeerEvidence } from "../model/cluster.js";
 import type { AllocationListStub, Job } from "../model/nomad.js";
 import { TAKEOVER_INTERVALS } from "../model/timing.js";
 import type { AllocationView, ClusterPort, JobActions, NomadApi, TokenSource } from "../ports.js";
@@ -24,6 +25,7 @@ import { withTokenReload } from "../token-reload.js";
 import { CarryOut } from "./carry-out.js";
 import type { GroupCycle } from "./judge.js";
 import type { Measure } from "./measure.js";
+import { PeerLooks } from "./peer-looks.js";
 import type { Say } from "./say.js";
 import type { StateStore } from "./state.js";
 
@@ -60,6 +62,7 @@ export class Act {
   readonly #cooldowns: Map<string, number>;
   /** Each group's stop-at: up to when its firings were looked at, and one still to carry out. */
   readonly #stopAt: Map<string, StopAtMemory>;
+  readonly #peerLooks: PeerLooks;
   /** Before the first cycle after a restart: when this node last reported, so missed firings show. */
   #restoredFrom: number | undefined;
 
@@ -67,6 +70,7 @@ export class Act {
     this.#deps = deps;
     this.#cooldowns = deps.store.deadlines("job");
     this.#stopAt = deps.store.map("group");
+    this.#peerLooks = new PeerLooks(deps.store, deps.checkIntervalMs);
     this.#carryOut = new CarryOut({ ...deps, cooldowns: this.#cooldowns });
   }
 
@@ -82,6 +86,11 @@ export class Act {
   /** The jobs in their cooldown at `now`, for this node's report. */
   cooldowns(now: number): Record<string, number> {
     return Object.fromEntries([...this.#cooldowns].filter(([, until]) => until > now));
+  }
+
+  /** Whether this node decides a job with other nodes now: its report must then go out every cycle. */
+  deciding(now: number): boolean {
+    return this.#peerLooks.deciding(now);
   }
 
   /** The first cycle after a restart is over: from now on each group's own last look counts. */
@@ -110,18 +119,24 @@ export class Act {
     for (const [name, held] of triaged.held) this.#wait((byGroup.get(name) as GroupCycle).group, held);
     // A schedule holding back every idle group, or the cooldown, needs no fresh look at the job.
     if (!triaged.look) return;
+    // A job waiting on other nodes is looked at again only when they may have come round (peer-look.ts).
+    if (!this.#peerLooks.due(key, now)) return;
 
     // Re-read right before acting: the view may lag, and a stop cannot be undone.
     const { job, allocations } = await this.#freshLook(first.namespace, first.jobId, signal);
     if (signal?.aborted) return;
     if (job) view.updateJob(job);
+    // Other nodes' reports are read only for a job that runs on them too, and only now.
+    const remote = allocations.filter((alloc) => isLive(alloc) && alloc.NodeID !== nodeId);
+    const nodes = [...new Set(remote.map((alloc) => alloc.NodeID))];
+    const peers: PeerEvidence[] = nodes.length === 0 ? [] : ((await cluster.peerEvidence(nodes)) ?? []);
     const outcomes = planJob({
       nodeId,
       decidedOn: first.job,
       verdicts,
       fresh: job,
       allocations,
-      peers: cluster.sharing ? cluster.evidence() : [],
+      peers,
       takeoverMs: TAKEOVER_INTERVALS * checkIntervalMs,
       triage: triaged,
       rules,
@@ -130,6 +145,7 @@ export class Act {
       if (outcome.kind === "wait")
         this.#wait((byGroup.get(outcome.group) as GroupCycle).group, outcome.cause);
     }
+    this.#peerLooks.remember(key, { outcomes, remote, peers, verdicts, now: clock.now() });
     const actions = outcomes.filter((outcome) => outcome.kind !== "wait");
     const [firstAction] = actions;
     if (!firstAction || signal?.aborted) return;

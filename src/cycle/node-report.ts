@@ -48,10 +48,14 @@ export class NodeReporter {
     );
   }
 
-  /** Publishes the report of the watched groups now (the exchange writes it when it changed, or its heartbeat is due). */
+  /**
+   * Publishes the report of the watched groups (the exchange writes it when the cooldowns changed, its
+   * heartbeat is due, or every cycle while this node decides a job with other nodes).
+   */
   async publish(watched: readonly WatchedGroup[]): Promise<void> {
+    const { cluster, act, clock } = this.#deps;
     this.#last = this.#report(watched);
-    await this.#deps.cluster.publish(this.#last);
+    await cluster.publish(this.#last, act.deciding(clock.now()));
   }
 
   /** This node's view for /v1/status: its watched groups as its last report tells them. */

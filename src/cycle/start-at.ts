@@ -44,7 +44,8 @@ interface Due {
  * the cluster does it: the holder of a lease Variable. The lease keeps up to when firings were dealt
  * with, so a new holder neither replays them nor forgets those missed while every monitor was down
  * (carried out late within the grace, else skipped with a log line). The holder also drops the records
- * older than the retention, and refuses (with a line) those it may not use.
+ * older than the retention, refuses (with a line) those it may not use, and sweeps the reports of gone
+ * nodes and expired claims.
  */
 export class StartAt {
   private readonly notices: RateLimitedNotice;
@@ -59,6 +60,8 @@ export class StartAt {
     const { cluster, clock, leaseMs, log } = this.deps;
     const lease = await cluster.lease(LEASE, leaseMs);
     if (!lease || signal?.aborted) return;
+    // The lease's holder is also the one monitor that clears what gone nodes left (cluster/sweep.ts).
+    await cluster.sweep();
     const now = clock.now();
     let listed: ListedWake[];
     try {

@@ -4,10 +4,16 @@ import type { Job, JobOutline } from "./nomad.js";
 export interface PeerEvidence {
   nodeId: string;
   allocId: string;
-  /** `stale`: the report is older than its writer's heartbeat allows, so nothing in it counts. */
+  /**
+   * `stale`: nothing in it counts — its writer has not written within its heartbeat (it is gone), or it
+   * says quiet but was not written recently enough to count at decision time; `reported` says what it said.
+   */
   state: "quiet" | "active" | "unknown" | "stale";
   /** How long the allocation has been quiet at least; undefined unless quiet. */
   idleForMs: number | undefined;
+  /** At most how long ago the report was written (this node's clock); undefined when nothing bounds it. */
+  ageMs: number | undefined;
+  reported?: { state: AllocRecord["state"]; idleForMs: number | undefined };
 }
 
 /** What a node's monitor says about one opted-in allocation on its node. */
@@ -19,7 +25,7 @@ export interface AllocRecord {
   timeoutMs?: number;
   action?: string;
   state: "quiet" | "active" | "unknown";
-  /** Quiet: how long it had been quiet when the report was written (other nodes add their own elapsed time). */
+  /** Quiet: how long it had been quiet when the report was written. */
   quietForMs?: number;
   /** The writer's own clock, read back only by the writer after a restart. */
   quietSince?: number;

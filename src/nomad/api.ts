@@ -1,6 +1,5 @@
-import type { Readable } from "node:stream";
 import { type Job, NomadError, type Registered } from "../model/nomad.js";
-import type { NomadApi, ScaleRequest, VariableStore } from "../ports.js";
+import type { BlockingQuery, NomadApi, ScaleRequest, VariableStore } from "../ports.js";
 import {
   getAllocation,
   getJob,
@@ -10,7 +9,6 @@ import {
   registerJob,
   scaleTaskGroup,
   stopJob,
-  streamEvents,
 } from "./generated/sdk.gen.js";
 import { NomadHttp, type NomadHttpOptions, raftIndex } from "./http.js";
 import { variableStore } from "./variables.js";
@@ -25,7 +23,7 @@ export class NomadHttpApi implements NomadApi {
     this.#http = new NomadHttp(options);
   }
 
-  async nodeAllocations(nodeId: string, signal?: AbortSignal) {
+  async nodeAllocations(nodeId: string, signal?: AbortSignal, blocking?: BlockingQuery) {
     const response = await this.#http.call(
       "GET /v1/node/:node_id/allocations",
       `list allocations of node ${nodeId}`,
@@ -33,7 +31,15 @@ export class NomadHttpApi implements NomadApi {
         listNodeAllocations({
           client: this.#http.client,
           path: { node_id: nodeId },
-          query: this.#http.query(),
+          query: {
+            ...this.#http.query(),
+            // Any server may hold the wait (as Nomad's own clients do); the fresh look before acting reads the leader.
+            ...(blocking
+              ? { index: blocking.index, wait: `${Math.ceil(blocking.waitMs / 1000)}s`, stale: true }
+              : {}),
+          },
+          // Nomad holds the answer up to `wait` plus 1/16 of jitter: only beyond that is the connection dead.
+          ...(blocking ? { timeout: blockingTimeoutMs(blocking.waitMs) } : {}),
           signal,
         }),
     );
@@ -156,23 +162,16 @@ export class NomadHttpApi implements NomadApi {
     }
   }
 
-  async openEventStream(topics: readonly string[], index: number, signal: AbortSignal) {
-    const response = await this.#http.call("GET /v1/event/stream", "subscribe to the event stream", () =>
-      streamEvents({
-        client: this.#http.client,
-        query: { ...this.#http.query("*"), topic: [...topics], index },
-        // nomad-api-notes.md: never gzip the stream, and never time out a body that is meant to stay open.
-        headers: { "Accept-Encoding": "identity" },
-        responseType: "stream",
-        timeout: 0,
-        signal,
-      }),
-    );
-    return response.data as unknown as Readable;
-  }
-
   /** The Variables of one namespace, read and written with `token` (variables.ts). */
   variables(namespace: string, token: string | undefined): VariableStore {
     return variableStore(this.#http, namespace, token);
   }
+}
+
+/**
+ * How long a blocking query may take before its connection counts as dead: the wait, Nomad's jitter (up to
+ * 1/16 of it), and a margin for the answer's way back (30 s at most).
+ */
+export function blockingTimeoutMs(waitMs: number): number {
+  return waitMs + Math.ceil(waitMs / 16) + Math.min(30_000, waitMs);
 }

@@ -31,9 +31,7 @@ export const allLogLines: string[] = [];
 export const STATE_POLICY = new URL("../../nomad/idle-monitor-state-policy.hcl", import.meta.url).pathname;
 
 export const FAST_WATCH: WatchTiming = {
-  silenceMs: 3_000,
-  openMs: 3_000,
-  resyncMs: 4_000,
+  waitMs: 2_000,
   reconnect: { initialMs: 100, maxMs: 1_000 },
 };
 

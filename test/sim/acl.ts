@@ -33,6 +33,11 @@ export class Grants {
     return this.holder === null || ("policy" in this.holder && this.holder.policy.management === true);
   }
 
+  /** A task's workload identity, not a token of an operator's. */
+  get isWorkload(): boolean {
+    return this.holder !== null && "workload" in this.holder;
+  }
+
   allowsNamespace(namespace: string, capability: NamespaceCapability): boolean {
     if (this.isManagement) return true;
     return this.#policies.some(

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../../src/clock.js";
+import { allocatedPorts, allocateNetworks } from "./dynamic-ports.js";
 import type { EventBroker } from "./event-broker.js";
 import type { JobSpec } from "./job-spec.js";
 import type {
@@ -70,6 +71,8 @@ export class ClusterState {
   readonly #jobs = new Map<string, JobRecord>();
   readonly #allocations = new Map<string, NomadAllocation>();
   readonly #variables = new Map<string, NomadVariable>();
+  /** Woken after every write of the allocations table: blocking queries on a node's allocations. */
+  readonly #allocationWatchers = new Set<() => void>();
   #bridgeAddresses = 0;
 
   constructor(
@@ -198,19 +201,26 @@ export class ClusterState {
     const index = this.#nextIndex("allocs");
     const now = this.clock.now();
     const deployment = this.#deploymentFor(record, plan);
-    const placed = plan.place.map((placement) => {
+    const placed: NomadAllocation[] = [];
+    for (const placement of plan.place) {
       const node = this.#nodes.get(placement.nodeId);
       if (!node) throw new Error(`unknown node ${placement.nodeId}`);
-      return newAllocation(
-        record.job,
-        deployment?.id ?? "",
-        placement.group,
-        placement.nameIndex,
-        node,
-        index,
-        now,
+      const portsInUse = [...this.#allocations.values(), ...placed]
+        .filter((alloc) => alloc.NodeID === node.id && isLive(alloc))
+        .flatMap((alloc) => allocatedPorts(alloc).map((port) => port.Value));
+      placed.push(
+        newAllocation(
+          record.job,
+          deployment?.id ?? "",
+          placement.group,
+          placement.nameIndex,
+          node,
+          index,
+          now,
+          new Set(portsInUse),
+        ),
       );
-    });
+    }
     const stopped = plan.stop.map((id) =>
       bumped(
         {
@@ -500,7 +510,19 @@ export class ClusterState {
   #nextIndex(table: Table | undefined): number {
     const index = ++this.#index;
     if (table) this.#tableIndex[table] = index;
+    // Told once the apply is done (the caller writes right after taking its index).
+    if (table === "allocs") queueMicrotask(() => this.#wakeAllocationWatchers());
     return index;
+  }
+
+  /** Calls `watcher` after each write of the allocations table until the returned function is called. */
+  watchAllocations(watcher: () => void): () => void {
+    this.#allocationWatchers.add(watcher);
+    return () => this.#allocationWatchers.delete(watcher);
+  }
+
+  #wakeAllocationWatchers(): void {
+    for (const watcher of [...this.#allocationWatchers]) watcher();
   }
 
   // The events of one raft apply form one batch of the event stream, frozen as they were then.
@@ -517,6 +539,7 @@ function newAllocation(
   node: SimNode,
   index: number,
   nowMs: number,
+  portsInUse: ReadonlySet<number>,
 ): NomadAllocation {
   const tasks = job.TaskGroups.find((taskGroup) => taskGroup.Name === group)?.Tasks ?? [];
   const networks = job.TaskGroups.find((taskGroup) => taskGroup.Name === group)?.Networks ?? null;
@@ -543,7 +566,7 @@ function newAllocation(
         ]),
       ),
       TaskLifecycles: Object.fromEntries(tasks.map((task) => [task.Name, null])),
-      Shared: { Networks: networks, DiskMB: 300, Ports: null },
+      Shared: { ...allocateNetworks(networks, portsInUse), DiskMB: 300 },
     },
     Metrics: {
       NodesEvaluated: 1,

@@ -54,6 +54,13 @@ export interface SimulatorFaults {
   cutStreams(): void;
   /** Open event streams stay connected but receive nothing more, not even heartbeats (a half-open link). */
   stallStreams(): void;
+  /** Destroys the connections of every held blocking query (a crashed server or a broken link). */
+  cutWatches(): void;
+  /**
+   * Blocking queries, held and new, are never answered any more — not at a change, not after their wait
+   * (a half-open link). Until the simulator closes.
+   */
+  stallWatches(): void;
   /**
    * The Nomad servers go away while the client agent the monitor talks to stays up, as recorded
    * from Nomad 1.6.5 (test/fixtures/nomad-1.6.5/server-outage-*):
@@ -82,6 +89,11 @@ export interface StreamControl {
   stallAll(): void;
   /** Ends every open stream with this plain-text last line. */
   endAll(lastLine: string): void;
+}
+
+export interface WatchControl {
+  cutAll(): void;
+  stallAll(): void;
 }
 
 export interface Failure {
@@ -114,6 +126,7 @@ export class Faults implements SimulatorFaults {
   constructor(
     private readonly clock: Clock,
     private readonly streams: StreamControl,
+    private readonly watches: WatchControl,
   ) {}
 
   failRequests(fault: FailRequests): void {
@@ -130,6 +143,14 @@ export class Faults implements SimulatorFaults {
 
   stallStreams(): void {
     this.streams.stallAll();
+  }
+
+  cutWatches(): void {
+    this.watches.cutAll();
+  }
+
+  stallWatches(): void {
+    this.watches.stallAll();
   }
 
   serverOutage(outage: ServerOutage = {}): void {

@@ -102,7 +102,7 @@ function canonicalizeGroup(
     MaxClientDisconnect: null,
     StopAfterClientDisconnect: null,
     EphemeralDisk: { Sticky: false, SizeMB: 300, Migrate: false },
-    Networks: group.Networks ? group.Networks.map((network) => networkResource(network.Mode)) : null,
+    Networks: group.Networks ? group.Networks.map(networkResource) : null,
     Services: services(group.Services, "group"),
     Volumes: null,
     Meta: copyMap(group.Meta),
@@ -223,16 +223,20 @@ function scalingPolicy(
   };
 }
 
-function networkResource(mode: string): NomadNetwork {
+function networkResource(network: NonNullable<SimTaskGroup["Networks"]>[number]): NomadNetwork {
+  const ports = network.DynamicPorts ?? [];
   return {
-    Mode: mode,
+    Mode: network.Mode,
     Device: "",
     CIDR: "",
     IP: "",
     MBits: 0,
     DNS: null,
     ReservedPorts: null,
-    DynamicPorts: null,
+    DynamicPorts:
+      ports.length === 0
+        ? null
+        : ports.map((port) => ({ Label: port.Label, Value: 0, To: port.To ?? 0, HostNetwork: "default" })),
   };
 }
 

@@ -37,6 +37,13 @@ export interface NomadUpdateStrategy {
   Canary: number;
 }
 
+/** A port of the group's network that Nomad picks on the node (`port "http" { to = 9464 }`). */
+export interface SimDynamicPort {
+  Label: string;
+  /** The port inside the task it maps to; 0 (or missing) for the same as the node's. */
+  To?: number;
+}
+
 /** A task of a job as tests write it; missing fields get Nomad's defaults. */
 export interface SimTask {
   Name: string;
@@ -53,7 +60,7 @@ export interface SimTaskGroup {
   Count?: number;
   Meta?: StringMap | null;
   /** Mode `""` is host networking too (a `network` block without `mode`). */
-  Networks?: Array<{ Mode: "bridge" | "host" | "" }> | null;
+  Networks?: Array<{ Mode: "bridge" | "host" | ""; DynamicPorts?: SimDynamicPort[] }> | null;
   Scaling?: { Min?: number; Max: number; Enabled?: boolean } | null;
   Services?: SimService[] | null;
   /** Merged into Nomad's defaults (service jobs: MinHealthyTime 10 s), as a job's `update` block is. */
@@ -178,6 +185,14 @@ export interface NomadScalingPolicy {
   ModifyIndex: number;
 }
 
+/** A port of a network: `Value` 0 in the job, the node's port Nomad picked in the allocation. */
+export interface NomadPort {
+  Label: string;
+  Value: number;
+  To: number;
+  HostNetwork: string;
+}
+
 export interface NomadNetwork {
   Mode: string;
   Device: string;
@@ -186,7 +201,7 @@ export interface NomadNetwork {
   MBits: number;
   DNS: null;
   ReservedPorts: null;
-  DynamicPorts: null;
+  DynamicPorts: NomadPort[] | null;
 }
 
 export interface NomadTaskGroup {

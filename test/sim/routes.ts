@@ -15,6 +15,11 @@ export interface RouteDependencies {
   /** Runs the scheduler for the job once the answer has gone out, as Nomad's evaluation broker does. */
   evaluateLater(namespace: string, jobId: string): void;
   clockNs(): number;
+  /**
+   * A blocking query (`?index=&wait=`): resolves once `resultIndex()` is above the asked index, or after
+   * the wait — at once without an index.
+   */
+  blockUntil(context: RequestContext, resultIndex: () => number): Promise<void>;
 }
 
 // Nomad's Variables.Validate (nomad/structs/variables.go).
@@ -41,10 +46,13 @@ export function apiRoutes(deps: RouteDependencies): Route[] {
     {
       methods: ["GET"],
       pattern: /^\/v1\/node\/([^/]+)\/allocations$/,
-      handle(context, [nodeId]) {
+      async handle(context, [nodeId]) {
         const grants = authorize(context);
         if (!grants.allowsNodeRead) throw new HttpError(403, PERMISSION_DENIED);
-        const allocs = state.allocations.filter((alloc) => alloc.NodeID === nodeId);
+        const ofNode = () => state.allocations.filter((alloc) => alloc.NodeID === nodeId);
+        // Nomad's Node.GetAllocs: the index is the highest ModifyIndex of the node's allocations.
+        await deps.blockUntil(context, () => latestIndex(ofNode(), state.allocsIndex));
+        const allocs = ofNode();
         const readable = allocs.filter((alloc) => grants.allowsNamespace(alloc.Namespace, "read-job"));
         return {
           json: readable.map((alloc) => wire.allocation(asSent(alloc))),

@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from "../../src/clock.js";
 import { type AclPolicy, TOKEN_EXPIRED, TokenStore } from "./acl.js";
+import { BlockingQueries } from "./blocking.js";
 import { ClusterState } from "./cluster-state.js";
 import { EventBroker } from "./event-broker.js";
 import { eventStreamRoute, OpenStreams } from "./event-stream.js";
@@ -10,6 +11,7 @@ import type { ClientStatus, NomadAllocation, NomadJob, ScalingEvent, SimJob, Str
 import { type AllocationRuntime, NodeClients, PendingWork, type RuntimeFailure } from "./node-clients.js";
 import { apiRoutes } from "./routes.js";
 import { isLive, isTerminalClientStatus, reconcile } from "./scheduler.js";
+import { ServiceCatalog, serviceCatalogRoutes } from "./service-catalog.js";
 
 /** The Nomad versions the simulator answers as, each recorded in test/fixtures/nomad-<version>/. */
 export const NOMAD_VERSIONS = ["1.6.5", "2.0.5"] as const;
@@ -116,7 +118,8 @@ export class NomadSimulator {
     const work = new PendingWork();
     const clients = new NodeClients(state, clock, work, options.pendingTaskReports ?? false);
     const streams = new OpenStreams();
-    const faults = new Faults(clock, streams);
+    const blocking = new BlockingQueries(state, clock);
+    const faults = new Faults(clock, streams, blocking);
     const calls: CallRecord[] = [];
     const managementToken = tokens.create({ management: true });
 
@@ -133,6 +136,7 @@ export class NomadSimulator {
         tokens,
         version,
         clockNs: () => clock.now() * NS_PER_MS,
+        blockUntil: (context, resultIndex) => blocking.until(context, resultIndex),
         evaluateLater: (namespace, jobId) =>
           work.track(
             new Promise<void>((resolve, reject) =>
@@ -146,6 +150,7 @@ export class NomadSimulator {
             ),
           ),
       }),
+      ...serviceCatalogRoutes(new ServiceCatalog(state, broker), tokens),
     ];
     const http = await NomadHttpServer.listen(routes, { faults, clock, record: (call) => calls.push(call) });
     return new NomadSimulator({

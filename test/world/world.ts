@@ -5,6 +5,7 @@ import http from "node:http";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type Dockerode from "dockerode";
+import { mapBounded } from "../../src/docker/bounded.js";
 import { type Engine, EngineUnavailableError, ensureEngine, processExists } from "./engine.js";
 import { ensureTestImage, PAYLOAD } from "./image.js";
 
@@ -58,6 +59,16 @@ const BLOCKS_IN_NET = 16_384;
 const HOST_VETH_PREFIX = "nimv";
 const READY_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * Every Docker call of set-up and clean-up is bounded: an engine that stops answering fails the call
+ * (and whoever waits on it) instead of holding it forever. Under load a create or a forced removal
+ * takes seconds; a minute means the engine is stuck.
+ */
+export const DOCKER_CALL_TIMEOUT_MS = 60_000;
+/** Allocations removeAllocations removes at once. */
+const REMOVAL_CONCURRENCY = 6;
+/** removeAllocations stops after this many removals in a row that the engine did not answer. */
+const UNANSWERED_BEFORE_GIVING_UP = 3;
 
 /** /30 blocks claimed by any world of this process, so concurrent allocations never pick the same one. */
 const claimedBlocks = new Set<number>();
@@ -163,28 +174,30 @@ export class DockerWorld {
     cmd: readonly string[],
     networkMode: string,
   ): Promise<PlacedContainer> {
-    const container = await this.docker.createContainer({
-      name,
-      Image: this.image,
-      Cmd: [...cmd],
-      Labels: { [ALLOC_ID_LABEL]: allocId, [TEST_LABEL]: "1", [WORLD_LABEL]: this.worldId },
-      HostConfig: { NetworkMode: networkMode },
-    });
-    await container.start();
-    const { State } = await container.inspect();
+    const container = await dockerCall(`create ${name}`, (abortSignal) =>
+      this.docker.createContainer({
+        name,
+        Image: this.image,
+        Cmd: [...cmd],
+        Labels: { [ALLOC_ID_LABEL]: allocId, [TEST_LABEL]: "1", [WORLD_LABEL]: this.worldId },
+        HostConfig: { NetworkMode: networkMode },
+        abortSignal,
+      }),
+    );
+    await dockerCall(`start ${name}`, (abortSignal) => container.start({ abortSignal }));
+    const { State } = await dockerCall(`inspect ${name}`, (abortSignal) =>
+      container.inspect({ abortSignal }),
+    );
     return { id: container.id, name, pid: State.Pid };
   }
 
-  /** Removes the allocation's containers (tasks, then the pause container) and its host veth. */
+  /** Removes the allocation's containers (tasks one at a time, then the pause container) and its host veth. */
   async removeAllocation(allocId: string): Promise<void> {
-    const containers = await this.docker.listContainers({
-      all: true,
-      filters: { label: [`${ALLOC_ID_LABEL}=${allocId}`, `${WORLD_LABEL}=${this.worldId}`] },
-    });
-    const pausesLast = containers.sort(
-      (a, b) => Number(a.HostConfig.NetworkMode === "none") - Number(b.HostConfig.NetworkMode === "none"),
-    );
-    for (const container of pausesLast) await removeContainer(this.docker, container.Id);
+    const containers = await listContainers(this.docker, [
+      `${ALLOC_ID_LABEL}=${allocId}`,
+      `${WORLD_LABEL}=${this.worldId}`,
+    ]);
+    for (const container of inRemovalOrder(containers)) await removeContainer(this.docker, container.Id);
     const link = this.placements.get(allocId)?.link;
     if (link) {
       await deleteLink(link.hostVeth);
@@ -246,18 +259,55 @@ export class DockerWorld {
 
   /** Removes everything this world created and stops dockerd if this world started it. */
   async close(): Promise<void> {
-    const containers = await this.docker.listContainers({
-      all: true,
-      filters: { label: [`${WORLD_LABEL}=${this.worldId}`] },
-    });
+    const containers = await listContainers(this.docker, [`${WORLD_LABEL}=${this.worldId}`]);
     const allocIds = new Set([
       ...this.placements.keys(),
       ...containers.flatMap((c) => c.Labels[ALLOC_ID_LABEL] ?? []),
     ]);
-    for (const allocId of allocIds) await this.removeAllocation(allocId);
+    const failures = await this.removeAllocations([...allocIds]);
     for (const link of await hostLinksOf((worldId) => worldId === this.worldId)) await deleteLink(link);
     await this.engine.stop();
+    if (failures.length > 0) {
+      const [first] = failures;
+      throw new Error(
+        `${failures.length} allocations were not removed, e.g. ${first?.allocId}: ${first?.error}`,
+      );
+    }
   }
+
+  /**
+   * Removes allocations a few at a time, each one's tasks before its pause container, and gives up
+   * once the engine stops answering (what is left then goes with the next world that opens). Returns
+   * the allocations not removed, with why.
+   */
+  async removeAllocations(
+    allocIds: readonly string[],
+    onRemoved: (removed: number) => void = () => {},
+  ): Promise<RemovalFailure[]> {
+    const failures: RemovalFailure[] = [];
+    let unansweredInARow = 0;
+    let removed = 0;
+    await mapBounded(allocIds, REMOVAL_CONCURRENCY, async (allocId) => {
+      if (unansweredInARow >= UNANSWERED_BEFORE_GIVING_UP) {
+        failures.push({ allocId, error: new Error("not tried: the Docker Engine had stopped answering") });
+        return;
+      }
+      try {
+        await this.removeAllocation(allocId);
+        unansweredInARow = 0;
+        onRemoved(++removed);
+      } catch (error) {
+        failures.push({ allocId, error });
+        if (error instanceof DockerTimeoutError) unansweredInARow++;
+      }
+    });
+    return failures;
+  }
+}
+
+export interface RemovalFailure {
+  allocId: string;
+  error: unknown;
 }
 
 /**
@@ -276,11 +326,18 @@ export async function openWorldForTests(): Promise<DockerWorld | undefined> {
 
 async function removeLeftoversOfDeadWorlds(docker: Dockerode): Promise<void> {
   const isDead = (worldId: string) => !processExists(ownerPid(worldId));
-  const containers = await docker.listContainers({ all: true, filters: { label: [WORLD_LABEL] } });
-  for (const container of containers) {
-    if (isDead(container.Labels[WORLD_LABEL] ?? "")) await removeContainer(docker, container.Id);
-  }
+  const containers = await listContainers(docker, [WORLD_LABEL]);
+  const leftovers = containers.filter((container) => isDead(container.Labels[WORLD_LABEL] ?? ""));
+  for (const container of inRemovalOrder(leftovers)) await removeContainer(docker, container.Id);
   for (const link of await hostLinksOf(isDead)) await deleteLink(link);
+}
+
+/** The containers, running or not, of the worlds that process `pid` owns (a bench's world keeper). */
+export async function containersOwnedBy(docker: Dockerode, pid: number): Promise<string[]> {
+  const containers = await listContainers(docker, [WORLD_LABEL]);
+  return containers
+    .filter((container) => ownerPid(container.Labels[WORLD_LABEL] ?? "") === pid)
+    .map((container) => container.Id);
 }
 
 function ownerPid(worldId: string): number {
@@ -289,9 +346,28 @@ function ownerPid(worldId: string): number {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : 0;
 }
 
+/**
+ * Containers that hold a namespace others joined (bridge mode's pause containers, `NetworkMode: none`)
+ * after every container that joined one (`container:<id>`).
+ */
+function inRemovalOrder<T extends { HostConfig: { NetworkMode?: string } }>(containers: readonly T[]): T[] {
+  const holdsNamespace = (container: T) => container.HostConfig.NetworkMode === "none";
+  return [...containers.filter((one) => !holdsNamespace(one)), ...containers.filter(holdsNamespace)];
+}
+
+/** Containers, running or not, that carry all these labels (`key` or `key=value`). */
+function listContainers(docker: Dockerode, labels: string[]): Promise<Dockerode.ContainerInfo[]> {
+  return dockerCall(`list containers labelled ${labels.join(", ")}`, (abortSignal) =>
+    docker.listContainers({ all: true, filters: { label: labels }, abortSignal }),
+  );
+}
+
+/** Stops and removes a container; gone already, or removal under way, is fine. */
 async function removeContainer(docker: Dockerode, id: string): Promise<void> {
   try {
-    await docker.getContainer(id).remove({ force: true });
+    await dockerCall(`remove ${id.slice(0, 12)}`, (abortSignal) =>
+      docker.getContainer(id).remove({ force: true, abortSignal }),
+    );
   } catch (error) {
     const status = (error as { statusCode?: number }).statusCode;
     if (status !== 404 && status !== 409) throw error; // gone, or removal already in progress
@@ -390,13 +466,16 @@ async function deleteLink(name: string): Promise<void> {
 }
 
 async function bridgeAddress(docker: Dockerode, containerId: string): Promise<string> {
-  const { NetworkSettings } = await docker.getContainer(containerId).inspect();
+  const { NetworkSettings } = await dockerCall(`inspect ${containerId.slice(0, 12)}`, (abortSignal) =>
+    docker.getContainer(containerId).inspect({ abortSignal }),
+  );
   const address = NetworkSettings.Networks.bridge?.IPAddress;
   if (!address) throw new Error(`container ${containerId} has no address on Docker's default bridge`);
   return address;
 }
 
-function freeLoopbackPort(): Promise<number> {
+/** A port nothing listens on now, on loopback. */
+export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once("error", reject);
@@ -459,4 +538,23 @@ function run(command: string, args: string[], options: { input?: string } = {}):
     child.stdin?.on("error", () => {});
     child.stdin?.end(options.input);
   });
+}
+
+/** The engine did not answer a call within DOCKER_CALL_TIMEOUT_MS. */
+export class DockerTimeoutError extends Error {
+  override name = "DockerTimeoutError";
+}
+
+/** A Docker call that fails after DOCKER_CALL_TIMEOUT_MS instead of waiting on a stuck engine forever. */
+async function dockerCall<T>(what: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+  const abortSignal = AbortSignal.timeout(DOCKER_CALL_TIMEOUT_MS);
+  try {
+    return await call(abortSignal);
+  } catch (error) {
+    if (abortSignal.aborted)
+      throw new DockerTimeoutError(
+        `Docker did not answer "${what}" within ${DOCKER_CALL_TIMEOUT_MS / 1000} s`,
+      );
+    throw error;
+  }
 }

@@ -23,6 +23,10 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
  *
  * Covers every namespace the token can read. Needs `node:read` and `read-job`.
  * Unlike the event stream, every allocation here carries its `Job` (job and group meta).
+ * A blocking query (`index` and `wait`) is answered when an allocation of this node changes
+ * (Nomad watches `AllocsByNode`: changes elsewhere in the cluster do not wake it), or after `wait`
+ * plus up to `wait`/16 of jitter with the same list and index (node-allocations-blocking.http).
+ * `X-Nomad-Index` is the highest `ModifyIndex` of the node's allocations.
  *
  */
 export const listNodeAllocations = <ThrowOnError extends boolean = true>(options: Options<ListNodeAllocationsData, ThrowOnError>) => (options.client ?? client).get<ListNodeAllocationsResponses, ListNodeAllocationsErrors, ThrowOnError>({

@@ -445,6 +445,25 @@ export type VarPath = string;
 export type Namespace = string;
 
 /**
+ * Blocking query: answer once the result's index is above this one, or after `wait`. 0 or absent
+ * answers at once.
+ *
+ */
+export type BlockingIndex = number;
+
+/**
+ * How long a blocking query may wait, a Go duration (`300s`); at most, and by default, 5 minutes,
+ * plus up to 1/16 of it of jitter (nomad/structs MaxBlockingRPCQueryTime, JitterFraction).
+ *
+ */
+export type BlockingWait = string;
+
+/**
+ * Any server may answer, not only the leader (its state may lag by a few raft entries).
+ */
+export type Stale = boolean;
+
+/**
  * Region to forward the request to; the agent's own region when absent.
  */
 export type Region = string;
@@ -459,6 +478,22 @@ export type ListNodeAllocationsData = {
          * Region to forward the request to; the agent's own region when absent.
          */
         region?: string;
+        /**
+         * Blocking query: answer once the result's index is above this one, or after `wait`. 0 or absent
+         * answers at once.
+         *
+         */
+        index?: number;
+        /**
+         * How long a blocking query may wait, a Go duration (`300s`); at most, and by default, 5 minutes,
+         * plus up to 1/16 of it of jitter (nomad/structs MaxBlockingRPCQueryTime, JitterFraction).
+         *
+         */
+        wait?: string;
+        /**
+         * Any server may answer, not only the leader (its state may lag by a few raft entries).
+         */
+        stale?: boolean;
     };
     url: '/v1/node/{node_id}/allocations';
 };
