@@ -208,14 +208,15 @@ export class ClusterExchange implements ClusterPort {
     try {
       return await this.#claims.claim(namespace, jobId, action, durationMs);
     } catch (error) {
-      this.#failed(`claim the action on job ${jobId}`, error);
+      // One key for every job: what fails is the Variables, and a key per job would be kept for ever.
+      this.#failed(`claim the action on job ${jobId}`, error, "claim");
       return "unavailable";
     }
   }
 
-  #failed(what: string, error: unknown): void {
+  #failed(what: string, error: unknown, key = what): void {
     const reason = error instanceof Error ? error.message : String(error);
-    if (this.#notices.shouldSay(what))
+    if (this.#notices.shouldSay(key))
       this.#options.log.warn(
         `cannot ${what} in Nomad Variables: ${reason}; jobs whose allocations span nodes are left alone until it can`,
       );
