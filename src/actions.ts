@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Clock } from "./clock.js";
 import type { ActionOutcome } from "./model/events.js";
-import { NomadError } from "./model/nomad.js";
+import { NomadError, type Submitted } from "./model/nomad.js";
 import type { ActionTarget, JobActions, NomadApi, TokenSource } from "./ports.js";
 import { type BackoffPolicy, backoffDelay } from "./retry.js";
 import { withTokenReload } from "./token-reload.js";
@@ -67,13 +67,13 @@ export class Actions implements JobActions {
   }
 
   /** A refused token is read again and the call tried once more (token-reload.ts); Nomad unavailable, with backoff. */
-  private async withRetries(call: () => Promise<string>, signal?: AbortSignal): Promise<ActionOutcome> {
+  private async withRetries(call: () => Promise<Submitted>, signal?: AbortSignal): Promise<ActionOutcome> {
     const { attempts, backoff } = this.options.retry ?? DEFAULT_RETRY;
     for (let attempt = 0; ; attempt++) {
       // Once shutdown began, no new call starts: a stop that goes out after SIGTERM is a surprise.
       if (signal?.aborted) return { kind: "failed", message: "not attempted: the monitor is stopping" };
       try {
-        return { kind: "done", evalId: await withTokenReload(this.options.token, call, { signal }) };
+        return { kind: "done", ...(await withTokenReload(this.options.token, call, { signal })) };
       } catch (error) {
         if (!(error instanceof NomadError)) throw error;
         if (error.kind === "rejected") return { kind: "refused", message: error.message };

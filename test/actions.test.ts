@@ -13,12 +13,12 @@ const token = { load: async () => undefined };
 function unavailableNomad(onCall: (count: number) => void = () => undefined) {
   let calls = 0;
   const nomad = {
-    async stopJob(): Promise<string> {
+    async stopJob(): Promise<never> {
       calls += 1;
       onCall(calls);
       throw new NomadError("unavailable", 500, "stop job dev: HTTP 500 No cluster leader");
     },
-    scaleGroup: async () => "unused",
+    scaleGroup: async () => ({ evalId: "unused", jobModifyIndex: 0 }),
   } satisfies Pick<NomadApi, "stopJob" | "scaleGroup">;
   return { nomad, calls: () => calls };
 }

@@ -1,5 +1,6 @@
 export type ActionOutcome =
-  | { kind: "done"; evalId: string }
+  /** Nomad took it: the evaluation, and the job's JobModifyIndex right after it (what `wake` checks against). */
+  | { kind: "done"; evalId: string; jobModifyIndex: number }
   | { kind: "dry-run" }
   /** Nomad said no for a reason that may pass (an active deployment): try again next cycle. */
   | { kind: "refused"; message: string }
