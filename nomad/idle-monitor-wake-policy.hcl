@@ -9,8 +9,9 @@
 #   GET    /v1/var/nomad/jobs/idle-monitor/wake/…           its parts (read): they may hold the job's
 #                                                          specification as it was submitted
 #   DELETE /v1/var/nomad/jobs/idle-monitor/wake/…           the record, once the job is back (destroy)
-#   GET    /v1/job/:id                                     is it running already? (read-job)
-#   POST   /v1/jobs                                        register it again as it was (submit-job)
+#   GET    /v1/job/:id                                     is it still as the monitor left it? (read-job)
+#   POST   /v1/jobs                                        register it again as it was, with EnforceIndex:
+#                                                          only over the job the monitor stopped (submit-job)
 #   POST   /v1/job/:id/scale                               a group back to its count (submit-job)
 #
 # The monitor in another namespace or under another job ID: change "default" and the path below.

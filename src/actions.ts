@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { ActionOutcome } from "./model/events.js";
-import { type Job, NomadError } from "./model/nomad.js";
+import { type Job, NomadError, type Submitted } from "./model/nomad.js";
 import type { ActionTarget, JobActions, NomadApi, TokenSource } from "./ports.js";
 import { withTokenReload } from "./token-reload.js";
 
@@ -76,14 +76,14 @@ export class Actions implements JobActions {
    */
   private async once(
     target: ActionTarget,
-    call: () => Promise<string>,
+    call: () => Promise<Submitted>,
     done: (read: Job) => boolean,
     signal?: AbortSignal,
   ): Promise<ActionOutcome> {
     // Once shutdown began, no new call starts: a stop that goes out after SIGTERM is a surprise.
     if (signal?.aborted) return { kind: "failed", message: "not attempted: the monitor is stopping" };
     try {
-      return { kind: "done", evalId: await withTokenReload(this.options.token, call, { signal }) };
+      return { kind: "done", ...(await withTokenReload(this.options.token, call, { signal })) };
     } catch (error) {
       if (!(error instanceof NomadError)) throw error;
       if (error.kind === "rejected") return { kind: "refused", message: error.message };
@@ -92,7 +92,7 @@ export class Actions implements JobActions {
         .job(target.namespace, target.jobId, signal)
         .catch(() => undefined);
       if (read && read.JobModifyIndex > target.jobModifyIndex && done(read))
-        return { kind: "done", evalId: undefined };
+        return { kind: "done", evalId: undefined, jobModifyIndex: read.JobModifyIndex };
       return { kind: "failed", message: error.message };
     }
   }

@@ -32,6 +32,8 @@ export interface Config {
   readonly activityThresholdBytes: number;
   readonly dryRun: boolean;
   readonly actionCooldownMs: number;
+  /** How long a wake record is kept (WAKE_RECORD_RETENTION) before start-at's lease holder drops it. */
+  readonly wakeRecordRetentionMs: number;
   readonly dockerHost: string;
   /** Where /metrics, /healthz, /readyz and /v1/status are served; undefined when HTTP_LISTEN=off. */
   readonly httpListen: { readonly host: string; readonly port: number } | undefined;
@@ -167,6 +169,7 @@ export function parseConfig(
     invalid("IDLE_TIMEOUT", text("IDLE_TIMEOUT") ?? "15m", `a duration of at least CHECK_INTERVAL`);
   }
   const actionCooldownMs = duration("ACTION_COOLDOWN", "5m", { ms: 0, text: "0s" });
+  const wakeRecordRetentionMs = duration("WAKE_RECORD_RETENTION", "720h", { ms: 60 * 60_000, text: "1h" });
 
   const thresholdRaw = text("ACTIVITY_THRESHOLD") ?? "500";
   const activityThresholdBytes = /^\d+$/.test(thresholdRaw) ? Number(thresholdRaw) : Number.NaN;
@@ -244,6 +247,7 @@ export function parseConfig(
     activityThresholdBytes,
     dryRun,
     actionCooldownMs,
+    wakeRecordRetentionMs,
     dockerHost: dockerHost.replace(/\/$/, ""),
     httpListen: httpListen ?? undefined,
     procRoot,

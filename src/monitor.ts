@@ -150,6 +150,7 @@ export class Monitor {
       dryRun: config.dryRun,
       graceMs,
       leaseMs: LEASE_INTERVALS * checkIntervalMs,
+      retentionMs: config.wakeRecordRetentionMs,
       notifier: deps.notifier,
     });
   }

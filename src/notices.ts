@@ -22,6 +22,11 @@ export class RateLimitedNotice {
   clear(key: string): boolean {
     return this.lastSaid.delete(key);
   }
+
+  /** Forgets every key `keep` refuses: what it names is gone. */
+  retain(keep: (key: string) => boolean): void {
+    for (const key of this.lastSaid.keys()) if (!keep(key)) this.lastSaid.delete(key);
+  }
 }
 
 /**

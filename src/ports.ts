@@ -1,7 +1,14 @@
 import type { LiveAllocation } from "./model/allocation.js";
-import type { ClaimResult, NodeReport, PeerEvidence, WakeRecord } from "./model/cluster.js";
+import type {
+  ClaimResult,
+  ListedWake,
+  NodeReport,
+  PeerEvidence,
+  PendingWake,
+  WakeRecord,
+} from "./model/cluster.js";
 import type { ActionOutcome, MonitorEvent } from "./model/events.js";
-import type { Allocation, AllocationListStub, Job } from "./model/nomad.js";
+import type { Allocation, AllocationListStub, Job, Registered, Submitted } from "./model/nomad.js";
 import type { ConnectionsSetting, Reading, SignalReading } from "./model/readings.js";
 
 // The interfaces the core consumes, declared here by the core; the adapters (nomad/api.ts,
@@ -23,11 +30,14 @@ export interface NomadApi {
   /** `undefined` when the job does not exist (any more). */
   job(namespace: string, jobId: string, signal?: AbortSignal): Promise<Job | undefined>;
   jobAllocations(namespace: string, jobId: string, signal?: AbortSignal): Promise<AllocationListStub[]>;
-  /** Stops (never purges) a job; returns the evaluation ID. */
-  stopJob(namespace: string, jobId: string): Promise<string>;
-  scaleGroup(request: ScaleRequest): Promise<string>;
-  /** Registers a job as given (what `wake` and `start-at` bring back); returns the evaluation ID. */
-  registerJob(job: Job): Promise<string>;
+  /** Stops (never purges) a job. */
+  stopJob(namespace: string, jobId: string): Promise<Submitted>;
+  scaleGroup(request: ScaleRequest): Promise<Submitted>;
+  /**
+   * Registers a job as given (what `wake` and `start-at` bring back), only while the job's JobModifyIndex
+   * is `jobModifyIndex` — 0: only while no such job exists (Nomad's `EnforceIndex`).
+   */
+  registerJob(job: Job, jobModifyIndex: number): Promise<Registered>;
   /** Reads a Variable's items with the given token (the task's workload identity); `undefined` on 404. */
   readVariable(
     namespace: string,
@@ -153,11 +163,21 @@ export interface ClusterPort {
   peerEvidence(nodeIds: readonly string[]): Promise<PeerEvidence[] | undefined>;
   /** Removes what gone nodes left (their reports, expired claims); for the housekeeping lease's holder. */
   sweep(): Promise<void>;
-  /** Keeps what is needed to bring a job back (`wake`); a failure is reported, not thrown. */
-  recordWake(record: WakeRecord): Promise<void>;
-  /** Every record of what the monitors stopped or scaled (for `start-at`); throws when they cannot be read. */
-  wakeRecords(): Promise<WakeRecord[]>;
-  /** Replaces a job's record with what is left to bring back, or removes it (undefined). */
+  /**
+   * Right before acting: keeps what is needed to bring a job back (`wake`), pending — nothing acts on it
+   * until `settleWake` writes it with the JobModifyIndex Nomad answered. A scale keeps the groups of the
+   * record before it while the job is still as that record left it (at `decidedOn`, the JobModifyIndex
+   * of the job the action was decided on). Undefined when it cannot be written (said, not thrown).
+   */
+  recordWake(record: WakeRecord, decidedOn: number): Promise<PendingWake | undefined>;
+  /**
+   * Every job's record of what the monitors stopped or scaled (for `start-at`), a stopped job's as its
+   * outline; a record naming another job than its path is refused. Throws when they cannot be read.
+   */
+  wakeRecords(): Promise<ListedWake[]>;
+  /** One job's whole record, read now; undefined when there is none or it names another job. */
+  wakeRecord(namespace: string, jobId: string): Promise<WakeRecord | undefined>;
+  /** Replaces a job's record with what is left to bring back, or removes it (undefined); throws on failure. */
   settleWake(namespace: string, jobId: string, remaining: WakeRecord | undefined): Promise<void>;
   /**
    * Takes or renews a lease that one monitor of the cluster holds at a time, or undefined when another

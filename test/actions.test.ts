@@ -1,7 +1,7 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { Actions } from "../src/actions.js";
-import { type Job, NomadError } from "../src/model/nomad.js";
+import { type Job, NomadError, type Submitted } from "../src/model/nomad.js";
 import type { NomadApi } from "../src/ports.js";
 
 const silent = pino({ level: "silent" });
@@ -35,13 +35,13 @@ function job(overrides: Partial<Job> & { count?: number } = {}): Job {
  */
 function unansweredNomad(readBack: Job | undefined | "unavailable" = job()) {
   const calls: string[] = [];
-  const unavailable = (what: string) => {
+  const unavailable = (what: string): never => {
     calls.push(what);
     throw new NomadError("unavailable", undefined, `${what} job dev: ECONNRESET (socket hang up)`);
   };
   const nomad = {
-    stopJob: async (): Promise<string> => unavailable("stop"),
-    scaleGroup: async (): Promise<string> => unavailable("scale"),
+    stopJob: async (): Promise<Submitted> => unavailable("stop"),
+    scaleGroup: async (): Promise<Submitted> => unavailable("scale"),
     async job(): Promise<Job | undefined> {
       calls.push("read");
       if (readBack === "unavailable") throw new NomadError("unavailable", 500, "read job dev: HTTP 500");
@@ -66,7 +66,11 @@ describe("Actions: a call Nomad did not answer is never sent again blind", () =>
     const { nomad, calls } = unansweredNomad(job({ Stop: true, JobModifyIndex: 43 }));
     const actions = new Actions({ nomad, token, log: silent, dryRun: false });
 
-    expect(await actions.stopJob(target, "idle")).toEqual({ kind: "done", evalId: undefined });
+    expect(await actions.stopJob(target, "idle")).toEqual({
+      kind: "done",
+      evalId: undefined,
+      jobModifyIndex: 43,
+    });
     expect(calls).toEqual(["stop", "read"]);
   });
 
@@ -94,7 +98,11 @@ describe("Actions: a call Nomad did not answer is never sent again blind", () =>
   it("item 4: a scale whose answer was lost is done when the group read back is at 0 since the plan, and not sent again when it is not", async () => {
     const scaled = unansweredNomad(job({ count: 0, JobModifyIndex: 44 }));
     const lost = new Actions({ nomad: scaled.nomad, token, log: silent, dryRun: false });
-    expect(await lost.scaleToZero(target, "web", "idle")).toEqual({ kind: "done", evalId: undefined });
+    expect(await lost.scaleToZero(target, "web", "idle")).toEqual({
+      kind: "done",
+      evalId: undefined,
+      jobModifyIndex: 44,
+    });
     expect(scaled.calls).toEqual(["scale", "read"]);
 
     const notScaled = unansweredNomad(job({ count: 2, JobModifyIndex: 44 }));

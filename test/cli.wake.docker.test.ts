@@ -1,4 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
+import { StatePaths } from "../src/cluster/paths.js";
+import { encodeParts } from "../src/cluster/report.js";
 import { simulatorPolicyFromFile } from "./deploy/acl-policy.js";
 import {
   actionCalls,
@@ -8,6 +10,8 @@ import {
   scenario,
   serviceJob,
   waitFor,
+  waitForLog,
+  wakeRecordConfirmed,
 } from "./monitor/harness.js";
 import { type CliRun, runCli } from "./support/cli.js";
 import { openWorldForTests } from "./world/world.js";
@@ -45,7 +49,7 @@ describe.skipIf(!world)("nomad-idle-monitor wake", () => {
     // A cooldown longer than the test: the woken job, idle again, is not stopped again meanwhile.
     current.startMonitor({ ACTION_COOLDOWN: "10m" });
     await waitFor("the job to be stopped", () => jobStopped(sim, "woken"), 30_000);
-    await waitFor("the wake record", () => sim.listVariables("default", WAKE_RECORDS).length > 0);
+    await wakeRecordConfirmed(sim, "woken");
     sim.purgeJob("default", "woken");
     expect(sim.job("default", "woken")).toBeUndefined();
 
@@ -86,7 +90,7 @@ describe.skipIf(!world)("nomad-idle-monitor wake", () => {
       () => sim.job("default", "scaled")?.TaskGroups[0]?.Count === 0,
       30_000,
     );
-    await waitFor("the wake record", () => sim.listVariables("default", WAKE_RECORDS).length > 0);
+    await wakeRecordConfirmed(sim, "scaled");
 
     const other = await wake(["scaled", "-group", "db"], env);
     expect(other.code).toBe(3);
@@ -101,5 +105,57 @@ describe.skipIf(!world)("nomad-idle-monitor wake", () => {
     );
     expect(sim.job("default", "scaled")?.TaskGroups[0]?.Count).toBe(2);
     expect(actionCalls(sim).filter((call) => call.path.endsWith("/scale"))).toHaveLength(2);
+  });
+
+  it("issue 19 item 2: wake does not register an old specification over a newer one", async () => {
+    const { current, env } = await setUp();
+    const { sim, logs } = current;
+    await sim.registerJob(serviceJob("rerun", { meta: { "idle-monitor.enabled": "true", owner: "alice" } }));
+    await sim.whenSettled();
+    current.startMonitor({ ACTION_COOLDOWN: "10m" });
+    await waitForLog(logs, /^stopped job rerun /, 30_000);
+    await wakeRecordConfirmed(sim, "rerun");
+    // The owner runs a changed version, without the monitor's meta, and later stops it by hand.
+    await sim.registerJob(serviceJob("rerun", { meta: { owner: "bob" } }));
+    await sim.whenSettled();
+    await sim.stopJob("default", "rerun");
+    const newer = sim.job("default", "rerun");
+
+    const woken = await wake(["rerun"], env);
+    expect(woken.stdout).toBe("");
+    expect(woken.stderr).toMatch(
+      /^Not waking job "rerun": it changed since node \S+ stopped it \(its JobModifyIndex is \d+, the monitor left it at \d+: run again, stopped or scaled by someone else\)\. wake brings back only what the monitor left, never an older specification over a newer one; its record is removed\./,
+    );
+    expect(woken.code).toBe(3);
+    expect(sim.calls.filter((call) => call.method === "POST" && call.path === "/v1/jobs")).toEqual([]);
+    expect(sim.job("default", "rerun")).toEqual(newer);
+    expect(sim.listVariables("default", WAKE_RECORDS)).toEqual([]);
+  });
+
+  it("issue 19 item 12: wake uses a record only for the job and namespace its path names", async () => {
+    const { current, env } = await setUp();
+    const { sim } = current;
+    await sim.registerJob(serviceJob("intruder", { meta: { owner: "mallory" } }));
+    await sim.whenSettled();
+    await sim.stopJob("default", "intruder");
+    const intruder = sim.job("default", "intruder");
+    // Written by whoever may write under wake/: victim's path, another job's specification.
+    const record = {
+      ...{ v: 1, namespace: "default", jobId: "victim", node: "node-x", at: Date.now() },
+      stopped: intruder,
+      jobModifyIndex: intruder?.JobModifyIndex,
+    };
+    const prefix = new StatePaths("nomad/jobs/idle-monitor").wakeRecordOf("default", "victim");
+    for (const [part, items] of encodeParts("record", record, 1).entries())
+      sim.putVariable("default", `${prefix}${part}`, items);
+
+    const woken = await wake(["victim"], env);
+    expect(woken.stdout).toBe("");
+    expect(woken.stderr).toBe(
+      `Not using the record ${prefix} in namespace default: it holds the specification of job intruder in namespace default, not of job victim. Find out who wrote it; \`nomad var purge\` removes it.\n`,
+    );
+    expect(woken.code).toBe(3);
+    expect(sim.calls.filter((call) => call.method === "POST" && call.path === "/v1/jobs")).toEqual([]);
+    expect(sim.job("default", "intruder")).toEqual(intruder);
   });
 });

@@ -36,6 +36,7 @@ describe("config defaults", () => {
       activityThresholdBytes: 500,
       dryRun: false,
       actionCooldownMs: 5 * 60_000,
+      wakeRecordRetentionMs: 30 * 24 * 3_600_000,
       dockerHost: "unix:///var/run/docker.sock",
       httpListen: { host: "127.0.0.1", port: 9464 },
       procRoot: "/proc",
@@ -81,6 +82,12 @@ describe("valid values", () => {
     ],
     ["seconds: ACTION_COOLDOWN=300", { ACTION_COOLDOWN: "300" }, (c) => c.actionCooldownMs, 300_000],
     ["zero seconds of cooldown", { ACTION_COOLDOWN: "0" }, (c) => c.actionCooldownMs, 0],
+    [
+      "issue 19 item 9: wake records kept a week (WAKE_RECORD_RETENTION)",
+      { WAKE_RECORD_RETENTION: "168h" },
+      (c) => c.wakeRecordRetentionMs,
+      7 * 24 * 3_600_000,
+    ],
     ["threshold zero", { ACTIVITY_THRESHOLD: "0" }, (c) => c.activityThresholdBytes, 0],
     ["dry run", { DRY_RUN: "TRUE" }, (c) => c.dryRun, true],
     ["namespace list", { NAMESPACES: "dev, preview" }, (c) => c.namespaces, ["dev", "preview"]],
@@ -178,6 +185,16 @@ describe("invalid values", () => {
       'CHECK_INTERVAL="-60" is not valid: expected a Go/Nomad duration such as "90s", "15m" or "1h30m", or a whole number of seconds such as "3600"',
     ],
     ["fractional seconds", { ACTION_COOLDOWN: "1.5" }, 'ACTION_COOLDOWN="1.5" is not valid'],
+    [
+      "issue 19 item 9: wake records kept less than an hour",
+      { WAKE_RECORD_RETENTION: "10m" },
+      'WAKE_RECORD_RETENTION="10m" is not valid: expected a duration of at least 1h',
+    ],
+    [
+      "issue 19 item 9: wake records kept for days (Go durations have none)",
+      { WAKE_RECORD_RETENTION: "30d" },
+      'WAKE_RECORD_RETENTION="30d" is not valid',
+    ],
     [
       "zero seconds of interval",
       { CHECK_INTERVAL: "0" },

@@ -280,10 +280,31 @@ describe("ClusterExchange", () => {
   });
 });
 
+describe("notices of the exchange", () => {
+  it("issue 19 item 9: claims that cannot be written are said once a minute, not remembered per job they were about", async () => {
+    const store = new MemoryVariables();
+    store.write = async () => {
+      throw new NomadError("unavailable", 500, "write variable: HTTP 500 No cluster leader");
+    };
+    const lines: string[] = [];
+    const log = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line).msg) });
+    const clock = new FakeClock();
+    const a = new ClusterExchange({ store, paths, nodeId: "node-a", clock, log, timing });
+    for (let job = 0; job < 100; job++)
+      expect(await a.claim("default", `preview-${job}`, "stop", 60 * SECOND)).toBe("unavailable");
+    expect(lines).toEqual([
+      "cannot claim the action on job preview-0 in Nomad Variables: write variable: HTTP 500 No cluster leader; jobs whose allocations span nodes are left alone until it can",
+    ]);
+    await clock.advance(60 * SECOND);
+    await a.claim("default", "preview-100", "stop", 60 * SECOND);
+    expect(lines).toHaveLength(2);
+  });
+});
+
 describe("the lease one monitor of the cluster holds (start-at)", () => {
   const LEASE_MS = 180 * SECOND;
 
-  it("is held by one node at a time, renewed once half its time has passed, and taken over once it expires", async () => {
+  it("is held by one node at a time, renewed once half its time has passed, and taken over once it stopped moving", async () => {
     const store = new MemoryVariables();
     const clock = new FakeClock();
     const a = node("node-a", store, clock);
@@ -315,7 +336,10 @@ describe("the lease one monitor of the cluster holds (start-at)", () => {
       evaluatedAt: String(evaluatedAt),
     });
 
-    // a stops renewing (it died): b takes the lease once it expires, and learns up to when a dealt with firings.
+    // a stops renewing (it died): b sees the renewal at its next look, takes the lease once it has not
+    // moved for a lease time since, and learns up to when a dealt with firings.
+    await clock.advance(LEASE_MS - SECOND);
+    expect(await b.lease("start-at", LEASE_MS)).toBeUndefined();
     await clock.advance(LEASE_MS - SECOND);
     expect(await b.lease("start-at", LEASE_MS)).toBeUndefined();
     await clock.advance(2 * SECOND);

@@ -52,7 +52,8 @@ describe.skipIf(!world)("defects of the monitor, against the simulator and real 
       .filter((line) => /^job rerun group web: /.test(line.msg))
       .map((line) => line.msg);
     expect(decisions[0]).toMatch(/^job rerun group web: active: quiet for (\d+ms|[12]s) of 3s$/);
-    expect(decisions.at(-1)).toMatch(/^job rerun group web: idle: idle for 3s, /);
+    // A whole timeout (3 s) or, when cycles come late on a busy machine, a little more: never less.
+    expect(decisions.at(-1)).toMatch(/^job rerun group web: idle: idle for [3-9]s, /);
     expect(decisions.filter((decision) => /: idle: /.test(decision))).toHaveLength(1);
     expect(actionCalls(sim)).toHaveLength(1);
   });

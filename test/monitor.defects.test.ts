@@ -91,6 +91,7 @@ describe("defect 8: noise at placement", () => {
         claim: unused,
         recordWake: unused,
         wakeRecords: async () => [],
+        wakeRecord: unused,
         settleWake: unused,
         lease: async () => undefined,
       },

@@ -13,7 +13,9 @@ import {
   userLoad,
   waitFor,
   waitForLog,
+  wakeRecordConfirmed,
 } from "./monitor/harness.js";
+import { send } from "./sim/http-probe.js";
 import { ShiftedClock } from "./support/shifted-clock.js";
 import { openWorldForTests } from "./world/world.js";
 
@@ -25,6 +27,34 @@ const at = (hour: number, minute: number, second = 0, day = 2) =>
 
 function indexOf(logs: readonly LogLine[], pattern: RegExp): number {
   return logs.findIndex((line) => pattern.test(line.msg));
+}
+
+/**
+ * Group web of job nightly, two allocations on the local node, scaled to zero at 20:00 and back at 08:00
+ * by its schedules (only they act: its idle timeout is an hour); the clock a minute before 20:00.
+ */
+async function nightly() {
+  const clock = new ShiftedClock(at(19, 58, 30));
+  const current = await scenario(world!, { clock });
+  const { sim, logs } = current;
+  explainOnFailure(current);
+  await sim.registerJob(
+    serviceJob("nightly", {
+      meta: {
+        "idle-monitor.enabled": "true",
+        "idle-monitor.action": "scale-to-zero",
+        // Only the schedule acts here, not idleness.
+        "idle-monitor.timeout": "1h",
+        "idle-monitor.stop-at": "0 20 * * *",
+        "idle-monitor.start-at": "0 8 * * *",
+      },
+      // Healthy a second after they run: the stop-at meets no deployment under way.
+      groups: [{ name: "web", count: 2, update: { MinHealthyTime: 1e9 } }],
+    }),
+    { nodes: { web: [current.localNode] } },
+  );
+  await sim.whenSettled();
+  return { clock, current, sim, logs };
 }
 
 describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until, warnings", () => {
@@ -67,26 +97,7 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
   });
 
   it("scales a busy group to zero at its stop-at, after a warning, and brings it back at its start-at", async () => {
-    const clock = new ShiftedClock(at(19, 58, 30));
-    const current = await scenario(world!, { clock });
-    const { sim, logs } = current;
-    explainOnFailure(current);
-    await sim.registerJob(
-      serviceJob("nightly", {
-        meta: {
-          "idle-monitor.enabled": "true",
-          "idle-monitor.action": "scale-to-zero",
-          // Only the schedule acts here, not idleness.
-          "idle-monitor.timeout": "1h",
-          "idle-monitor.stop-at": "0 20 * * *",
-          "idle-monitor.start-at": "0 8 * * *",
-        },
-        // Healthy a second after they run: the stop-at meets no deployment under way.
-        groups: [{ name: "web", count: 2, update: { MinHealthyTime: 1e9 } }],
-      }),
-      { nodes: { web: [current.localNode] } },
-    );
-    await sim.whenSettled();
+    const { clock, current, sim, logs } = await nightly();
     // User load: one request to each allocation every 250 ms, until the group is scaled down.
     const load = userLoad(world!, () =>
       sim
@@ -173,6 +184,70 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
     ]);
     expect(messages(logs, /^stopped job preview/)).toHaveLength(1);
     expect(messages(logs, /^started job preview/)).toHaveLength(1);
+  });
+
+  it("issue 19 item 2: start-at does not register an old specification over a newer one", async () => {
+    const clock = new ShiftedClock(at(19, 58, 55));
+    const current = await scenario(world!, { clock });
+    const { sim, logs } = current;
+    explainOnFailure(current);
+    const schedules = {
+      "idle-monitor.enabled": "true",
+      "idle-monitor.timeout": "1h",
+      "idle-monitor.stop-at": "0 20 * * *",
+      "idle-monitor.start-at": "0 8 * * *",
+    };
+    await sim.registerJob(serviceJob("preview", { meta: { ...schedules, image: "v0" } }));
+    await sim.whenSettled();
+    clock.jumpTo(at(19, 59, 55));
+    current.startMonitor();
+    await waitForLog(logs, /^stopped job preview .*its stop-at "0 20 \* \* \*" fired/, 30_000);
+    await wakeRecordConfirmed(sim, "preview");
+
+    // The owner runs a changed version, without the monitor's meta, then stops it by hand.
+    await sim.registerJob(serviceJob("preview", { meta: { image: "v1" } }));
+    await sim.whenSettled();
+    await sim.stopJob("default", "preview");
+    const newer = sim.job("default", "preview");
+    expect(newer).toMatchObject({ Stop: true, Meta: { image: "v1" } });
+
+    clock.jumpTo(at(7, 59, 57, 3));
+    await waitForLog(
+      logs,
+      /^not bringing back job preview for its start-at "0 8 \* \* \*" fired at 2026-12-03 08:00 UTC: it changed since node \S+ stopped it \(its JobModifyIndex is \d+, the monitor left it at \d+: run again, stopped or scaled by someone else\); dropped from its wake record$/,
+      30_000,
+    );
+    expect(sim.calls.filter((call) => call.method === "POST" && call.path === "/v1/jobs")).toEqual([]);
+    expect(sim.job("default", "preview")).toEqual(newer);
+    expect(sim.listVariables("default", "nomad/jobs/idle-monitor/wake/")).toEqual([]);
+  });
+
+  it("issue 19 item 3: start-at never scales a group down", async () => {
+    const { clock, current, sim, logs } = await nightly();
+    // Started half a minute before the stop-at; moved to it once the monitor said it waits for it.
+    clock.jumpTo(at(19, 59, 30));
+    current.startMonitor();
+    await waitForLog(logs, /^job nightly group web: the group will be scaled to 0 at 2026-12-02 20:00 UTC/);
+    clock.jumpTo(at(19, 59, 58));
+    await waitForLog(logs, /^scaled group web of job nightly in namespace default to 0 /, 30_000);
+    await wakeRecordConfirmed(sim, "nightly");
+
+    // The owner needs more than before: three, scaled by hand.
+    const scaleUp = await send(sim.address, "POST", "/v1/job/nightly/scale", {
+      token: sim.managementToken,
+      body: { Count: 3, Target: { Group: "web" }, Message: "more" },
+    });
+    expect(scaleUp.status).toBe(200);
+    await sim.whenSettled();
+
+    clock.jumpTo(at(7, 59, 57, 3));
+    await waitForLog(
+      logs,
+      /^not bringing back job nightly for its start-at "0 8 \* \* \*" fired at 2026-12-03 08:00 UTC: it changed since node \S+ scaled it to 0 /,
+      30_000,
+    );
+    expect(sim.job("default", "nightly")?.TaskGroups[0]?.Count).toBe(3);
+    expect(sim.scalingEvents("default", "nightly", "web").map((event) => event.Count)).toEqual([3, 0]);
   });
 
   it("leaves an excluded job alone, its stop-at included, and says until when", async () => {

@@ -674,7 +674,7 @@ describe("after an action", () => {
     {
       name: "done: the job is left alone while it drains",
       rule: "cooldown",
-      outcome: { kind: "done", evalId: "e1" },
+      outcome: { kind: "done", evalId: "e1", jobModifyIndex: 12 },
       cooldownUntil: NOW + cooldownMs,
     },
     {

@@ -211,6 +211,44 @@ describe("stop (DELETE /v1/job/:id)", () => {
   });
 });
 
+describe("register (POST /v1/jobs) with EnforceIndex", () => {
+  it("registers only over the JobModifyIndex given, 0 meaning a job that does not exist, as Nomad does", async () => {
+    const { jobModifyIndex } = await sim.registerJob(jobSpec("web"));
+    const stop = json<{ JobModifyIndex: number }>(await call("DELETE", "/v1/job/web"));
+    const job = sim.job("default", "web");
+    const register = (index: number) =>
+      call("POST", "/v1/jobs", { Job: { ...job, Stop: false }, EnforceIndex: true, JobModifyIndex: index });
+
+    const stale = await register(jobModifyIndex);
+    const absent = await register(0);
+    expect([stale.status, stale.body, absent.status, absent.body]).toEqual([
+      500,
+      `Enforcing job modify index ${jobModifyIndex}: job exists with conflicting job modify index: ${stop.JobModifyIndex}`,
+      500,
+      `Enforcing job modify index 0: job already exists`,
+    ]);
+    expect(contract.problems("registerJob", stale)).toEqual([]);
+    expect(sim.job("default", "web")).toMatchObject({ Stop: true, JobModifyIndex: stop.JobModifyIndex });
+
+    const current = await register(stop.JobModifyIndex);
+    expect(current.status).toBe(200);
+    expect(contract.problems("registerJob", current)).toEqual([]);
+    expect(sim.job("default", "web")).toMatchObject({
+      Stop: false,
+      JobModifyIndex: json(current).JobModifyIndex,
+    });
+
+    sim.purgeJob("default", "web");
+    const gone = await register(stop.JobModifyIndex);
+    expect([gone.status, gone.body]).toEqual([
+      500,
+      `Enforcing job modify index ${stop.JobModifyIndex}: job does not exist`,
+    ]);
+    expect((await register(0)).status).toBe(200);
+    await sim.whenSettled();
+  });
+});
+
 describe("scale (POST /v1/job/:id/scale)", () => {
   // Healthy as soon as they run: each deployment is over before the test scales.
   const update = { MinHealthyTime: 0 };

@@ -1,12 +1,14 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
+import { Say } from "../src/cycle/say.js";
 import { type Present, StateStore } from "../src/cycle/state.js";
+import type { WatchedGroup } from "../src/decide/eligibility.js";
 import { MonitorMetrics } from "../src/metrics.js";
 import type { Allocation, Job } from "../src/model/nomad.js";
 import type { Reading } from "../src/model/readings.js";
 import { Monitor } from "../src/monitor.js";
-import { SayOnce } from "../src/notices.js";
+import { RateLimitedNotice, SayOnce } from "../src/notices.js";
 import type { SignalRequest } from "../src/ports.js";
 import { type LogLine, messages } from "./monitor/harness.js";
 import { FakeClock } from "./support/fake-clock.js";
@@ -59,6 +61,53 @@ describe("the cycle's keyed state: one owner, one way out", () => {
     expect(store.size("job")).toBe(0);
     said.say("default/dev", "unknown:web", () => lines.push("cannot measure"));
     expect(lines).toEqual(["cannot measure", "cannot measure"]);
+  });
+});
+
+describe("notices that name what comes and goes", () => {
+  it("issue 19 item 9: what was said once about an allocation or its containers is forgotten when the allocation leaves, while its job stays", () => {
+    const store = new StateStore();
+    const say = new Say({ log: pino({ level: "silent" }), clock: new FakeClock(), nodeId: "node-1", store });
+    const lines: string[] = [];
+    const containerGone = () =>
+      lines.push("cannot measure job dev group web: container 3f2a9c is not running");
+    say.onceOfAllocation("a1", "unknown:container 3f2a9c is not running", containerGone);
+    say.onceOfAllocation("a1", "unknown:container 3f2a9c is not running", containerGone);
+    expect([lines.length, store.size("allocation")]).toEqual([1, 1]);
+
+    // a1 was replaced by a2 in the same job, which stays on the node.
+    store.forget(present(["a2"], ["default/dev/web"], ["default/dev"]), 0);
+    expect(store.size("allocation")).toBe(0);
+  });
+
+  it("issue 19 item 9: a group waiting for unmeasured allocations keeps only the allocations it waits for now, not every set it waited for", () => {
+    const lines: string[] = [];
+    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line).msg) });
+    const say = new Say({ log, clock: new FakeClock(), nodeId: "node-1", store: new StateStore() });
+    const group = {
+      key: "default/dev/web",
+      namespace: "default",
+      jobId: "dev",
+      group: "web",
+    } as WatchedGroup;
+    const waitFor = (...allocIds: string[]) => say.wait(group, { kind: "unmeasured-allocations", allocIds });
+
+    waitFor("a1");
+    waitFor("a1");
+    expect(lines).toHaveLength(1);
+    // a2 replaced a1 and was measured; later a1 is seen again (its key was let go of, not kept with the job).
+    waitFor("a2");
+    waitFor("a1");
+    expect(lines).toHaveLength(3);
+    expect(lines[2]).toMatch(/^job dev group web has 1 allocation on this node that was not measured yet/);
+  });
+
+  it("issue 19 item 9: rate-limited notices forget the keys whose subject is gone", () => {
+    const clock = new FakeClock();
+    const notices = new RateLimitedNotice(60_000, () => clock.now());
+    expect([notices.shouldSay("records"), notices.shouldSay("wake/default~2Fdev/")]).toEqual([true, true]);
+    notices.retain((key) => key === "records");
+    expect([notices.shouldSay("records"), notices.shouldSay("wake/default~2Fdev/")]).toEqual([false, true]);
   });
 });
 
@@ -171,9 +220,9 @@ describe("10,000 allocations placed and removed through the real cycle: nothing 
       actions: {
         stopJob: async ({ jobId }) => {
           stopped.push(jobId);
-          return { kind: "done", evalId: `eval-${jobId}` };
+          return { kind: "done", evalId: `eval-${jobId}`, jobModifyIndex: 12 };
         },
-        scaleToZero: async () => ({ kind: "done", evalId: "eval" }),
+        scaleToZero: async () => ({ kind: "done", evalId: "eval", jobModifyIndex: 12 }),
       },
       metrics,
       cluster: {
@@ -185,6 +234,7 @@ describe("10,000 allocations placed and removed through the real cycle: nothing 
         claim: async () => "claimed",
         recordWake: async () => undefined,
         wakeRecords: async () => [],
+        wakeRecord: async () => undefined,
         settleWake: async () => undefined,
         lease: async () => undefined,
       },
@@ -205,7 +255,8 @@ describe("10,000 allocations placed and removed through the real cycle: nothing 
     // What the cycles did to the 10,000 allocations: every one watched, the quiet jobs warned of and stopped.
     expect(state.size("allocation")).toBe(10_000);
     expect(state.size("group")).toBe(2 * JOBS);
-    expect(state.size("job")).toBe(JOBS);
+    // Per job: the cooldowns of the jobs stopped (what could not be measured is said per allocation).
+    expect(state.size("job")).toBe(measurable);
     expect(stopped).toHaveLength(measurable);
     expect(
       messages(lines, /^job job-1 group web has been quiet for 10s: the job will be stopped/),

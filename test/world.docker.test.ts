@@ -34,10 +34,16 @@ async function containersOf(allocId: string) {
 }
 
 /** The containers Docker destroyed since `since` (Unix seconds), in the order it did. */
+/** The Docker Engine's own clock, in whole seconds: the test's may be moved (faketime), the engine's is not. */
+async function engineNowS(): Promise<number> {
+  const { SystemTime } = (await theWorld().docker.info()) as { SystemTime: string };
+  return Math.floor(Date.parse(SystemTime) / 1000);
+}
+
 async function destroyedSince(since: number): Promise<Array<{ allocId: string; name: string }>> {
   const stream = await theWorld().docker.getEvents({
     since,
-    until: Math.floor(Date.now() / 1000) + 1,
+    until: (await engineNowS()) + 1,
     filters: { type: ["container"], event: ["destroy"], label: [TEST_LABEL] },
   });
   let text = "";
@@ -208,7 +214,7 @@ describe.skipIf(!world)("DockerWorld", () => {
     );
 
     it("removeAllocations removes several at once, each one's tasks before the pause container that holds their namespace", async () => {
-      const since = Math.floor(Date.now() / 1000);
+      const since = await engineNowS();
       const placed = await Promise.all(
         [1, 2, 3].map(() =>
           theWorld().createAllocation({ allocId: randomUUID(), tasks: ["web", "db"], networkMode: "bridge" }),

@@ -1,4 +1,4 @@
-import type { Allocation, AllocationListStub, Job } from "../../src/model/nomad.js";
+import type { Allocation, AllocationListStub, Job, Registered, Submitted } from "../../src/model/nomad.js";
 import type {
   BlockingQuery,
   NomadApi,
@@ -132,12 +132,25 @@ export class FakeNomad {
       stopJob: async (namespace, jobId) => {
         count("stop", {});
         const job = this.jobs.get(`${namespace}/${jobId}`);
+        const jobModifyIndex = this.nextIndex();
+        // As Nomad does: a stop is a new version of the job (what the wake record checks).
         if (job)
-          this.jobs.set(`${namespace}/${jobId}`, { ...job, Stop: true, JobModifyIndex: this.nextIndex() });
-        return "eval";
+          this.jobs.set(`${namespace}/${jobId}`, {
+            ...job,
+            Stop: true,
+            Version: job.Version + 1,
+            JobModifyIndex: jobModifyIndex,
+          });
+        return { evalId: "eval", jobModifyIndex };
       },
-      scaleGroup: async (_request: ScaleRequest) => count("scale", "eval") as string,
-      registerJob: async () => count("register", "eval") as string,
+      scaleGroup: async (_request: ScaleRequest) =>
+        count("scale", { evalId: "eval", jobModifyIndex: this.nextIndex() }) as Submitted,
+      registerJob: async () =>
+        count("register", {
+          kind: "registered",
+          evalId: "eval",
+          jobModifyIndex: this.nextIndex(),
+        }) as Registered,
       readVariable: async () => count("token variable", { token: "action-token" }) as Record<string, string>,
     };
   }

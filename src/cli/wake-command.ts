@@ -24,9 +24,9 @@ export async function runWake(options: WakeOptions, io: Output, now = Date.now()
   const paths = new StatePaths(`nomad/jobs/${options.monitorJob}`);
   const records = new WakeRecords(store, paths);
   try {
-    const record = await records.load(namespace, jobId);
+    const loaded = await records.load(namespace, jobId);
     const where = `nomad/jobs/${options.monitorJob}/wake/ in namespace ${options.monitorNamespace}`;
-    if (!record) {
+    if (!loaded) {
       // An empty list may only mean that this token may not list: a read tells (cli/refused.ts).
       await store.read(`${paths.wakeRecordOf(namespace, jobId)}0`).catch((error: unknown) => {
         if (!isRefusal(error)) throw error;
@@ -37,6 +37,14 @@ export async function runWake(options: WakeOptions, io: Output, now = Date.now()
       );
       return EXIT.notWatched;
     }
+    // Whoever may write under wake/ could otherwise have any job registered with this token.
+    if ("refused" in loaded) {
+      io.err(
+        `Not using the record ${loaded.path} in namespace ${options.monitorNamespace}: ${loaded.refused}. Find out who wrote it; \`nomad var purge\` removes it.`,
+      );
+      return EXIT.notWatched;
+    }
+    const { record } = loaded;
     const scaled = Object.keys(record.scaled ?? {});
     if (!record.stopped && group !== undefined && !scaled.includes(group)) {
       io.err(
@@ -50,10 +58,13 @@ export async function runWake(options: WakeOptions, io: Output, now = Date.now()
       group === undefined ? undefined : [group],
       "wake",
     );
-    for (const step of steps) io.out(describeStep(record, step, now));
+    for (const step of steps) {
+      if (step.kind === "dropped") io.err(describeStep(record, step, now));
+      else io.out(describeStep(record, step, now));
+    }
     if (remaining) await records.save(remaining);
     else await records.remove(namespace, jobId);
-    return EXIT.ok;
+    return steps.some((step) => step.kind === "dropped") ? EXIT.notWatched : EXIT.ok;
   } catch (error) {
     io.err(`Error: ${error instanceof Error ? error.message : String(error)}`);
     return EXIT.nomadError;
@@ -69,6 +80,8 @@ function describeStep(record: WakeRecord, step: WakeStep, now: number): string {
       return `Registered job "${record.jobId}" in namespace "${record.namespace}" again as it was before node ${record.node} stopped it ${ago(record.at, now)} (version ${step.version}); evaluation ${step.evalId}.`;
     case "scaled":
       return `Scaled group "${step.group}" of job "${record.jobId}" back to ${step.count} (scaled to 0 by node ${record.node} ${ago(record.at, now)}); evaluation ${step.evalId}.`;
+    case "dropped":
+      return `Not waking ${step.group === undefined ? "" : `group "${step.group}" of `}job "${record.jobId}": ${step.why}. wake brings back only what the monitor left, never an older specification over a newer one; its record is removed. Run the job again with \`nomad job run\` if you want it.`;
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
-import type { NodeReport, PeerEvidence, WakeRecord } from "../model/cluster.js";
+import type { ListedWake, NodeReport, PeerEvidence, PendingWake, WakeRecord } from "../model/cluster.js";
 import type { ExchangeTiming } from "../model/timing.js";
 import { RateLimitedNotice } from "../notices.js";
 import type { ClusterPort, Lease, VariableStore } from "../ports.js";
@@ -161,20 +161,26 @@ export class ClusterExchange implements ClusterPort {
     return this.#sweeper.sweep().catch((error: unknown) => this.#failed("sweep what gone nodes left", error));
   }
 
-  async recordWake(record: WakeRecord): Promise<void> {
+  async recordWake(record: WakeRecord, decidedOn: number): Promise<PendingWake | undefined> {
     try {
-      await this.#wakeRecords.add(record);
+      return await this.#wakeRecords.add(record, decidedOn);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       if (this.#notices.shouldSay("wake-record"))
         this.#options.log.warn(
           `cannot keep what job ${record.jobId} needs to be woken (${reason}); acting all the same, but \`nomad-idle-monitor wake\` will not be able to bring it back`,
         );
+      return undefined;
     }
   }
 
-  wakeRecords(): Promise<WakeRecord[]> {
+  wakeRecords(): Promise<ListedWake[]> {
     return this.#wakeRecords.list();
+  }
+
+  async wakeRecord(namespace: string, jobId: string): Promise<WakeRecord | undefined> {
+    const loaded = await this.#wakeRecords.load(namespace, jobId);
+    return loaded && "record" in loaded ? loaded.record : undefined;
   }
 
   async settleWake(namespace: string, jobId: string, remaining: WakeRecord | undefined): Promise<void> {
@@ -202,14 +208,15 @@ export class ClusterExchange implements ClusterPort {
     try {
       return await this.#claims.claim(namespace, jobId, action, durationMs);
     } catch (error) {
-      this.#failed(`claim the action on job ${jobId}`, error);
+      // One key for every job: what fails is the Variables, and a key per job would be kept for ever.
+      this.#failed(`claim the action on job ${jobId}`, error, "claim");
       return "unavailable";
     }
   }
 
-  #failed(what: string, error: unknown): void {
+  #failed(what: string, error: unknown, key = what): void {
     const reason = error instanceof Error ? error.message : String(error);
-    if (this.#notices.shouldSay(what))
+    if (this.#notices.shouldSay(key))
       this.#options.log.warn(
         `cannot ${what} in Nomad Variables: ${reason}; jobs whose allocations span nodes are left alone until it can`,
       );

@@ -11,18 +11,25 @@ export interface LeasesOptions {
 
 interface LeaseState {
   ours: boolean;
-  expiresAt: number;
+  /** The lease Variable's ModifyIndex as this node last saw it. */
   modifyIndex: number;
+  /** This node's clock when it first saw that ModifyIndex (ours: when it wrote it). */
+  seenAt: number;
+  /** How long its holder promised to renew within (the longer of its and this node's lease). */
+  durationMs: number;
   /** Ours only: up to when what came due was dealt with; written with the next renewal. */
   evaluatedAt: number | undefined;
 }
 
 /**
- * Leases in Variables whose items say who holds them, until when, and up to when their holders dealt with
- * what came due (Nomad 1.6 has no Variable locks): taken when absent, expired or already this node's,
- * always with check-and-set, so that two monitors racing for one never both get it. Expiry is compared on
- * the reader's clock. The holder renews a lease only once half its time has passed, and one seen held by
- * another is not read again before it expires: in steady state one write per half lease, cluster-wide.
+ * Leases in Variables whose items say who holds them and up to when their holders dealt with what came
+ * due (Nomad 1.6 has no Variable locks): taken when absent, already this node's, or expired — always with
+ * check-and-set, so that two monitors racing for one never both get it. Expiry is never a time written on
+ * another machine's clock: a lease held by another node counts as held while its ModifyIndex moved within
+ * the last lease time as this node observed it (README "Across nodes"), so clocks apart by any amount
+ * change nothing. The holder renews a lease once half its time has passed; another node reads it once per
+ * lease time: in steady state one write per half lease, cluster-wide, and a lease whose holder died is
+ * taken over within two lease times.
  */
 export class Leases {
   readonly #options: LeasesOptions;
@@ -37,34 +44,35 @@ export class Leases {
     const { store, paths, nodeId, clock } = this.#options;
     const now = clock.now();
     const known = this.#known.get(name);
-    if (known && !known.ours && now < known.expiresAt) return undefined;
-    if (known?.ours && known.expiresAt - now > durationMs / 2) return leaseOf(known);
+    if (known && now - known.seenAt < (known.ours ? durationMs / 2 : known.durationMs)) {
+      return known.ours ? leaseOf(known) : undefined;
+    }
     const path = paths.lease(name);
     try {
       const current = await store.read(path);
-      const expiresAt = Number(current?.items.expiresAt);
-      if (current && current.items.node !== nodeId && expiresAt > now) {
+      const theirs = current !== undefined && current.items.node !== nodeId;
+      const moved = current?.modifyIndex !== known?.modifyIndex;
+      if (theirs && (moved || known?.ours)) {
+        // New to this node, or renewed since it last looked: held for a lease time from now.
+        const promised = Number(current.items.durationMs);
         this.#known.set(name, {
           ours: false,
-          expiresAt,
           modifyIndex: current.modifyIndex,
+          seenAt: now,
+          durationMs: Math.max(durationMs, Number.isFinite(promised) ? promised : 0),
           evaluatedAt: undefined,
         });
         return undefined;
       }
       const stored = Number(current?.items.evaluatedAt);
       const evaluatedAt = known?.ours ? known.evaluatedAt : stored > 0 ? stored : undefined;
-      const items = {
-        node: nodeId,
-        expiresAt: String(now + durationMs),
-        evaluatedAt: String(evaluatedAt ?? 0),
-      };
+      const items = { node: nodeId, durationMs: String(durationMs), evaluatedAt: String(evaluatedAt ?? 0) };
       const taken = await store.write(path, items, current?.modifyIndex ?? 0);
       if (taken.kind === "conflict") {
         this.#known.delete(name);
         return undefined;
       }
-      const held = { ours: true, expiresAt: now + durationMs, modifyIndex: taken.modifyIndex, evaluatedAt };
+      const held = { ours: true, modifyIndex: taken.modifyIndex, seenAt: now, durationMs, evaluatedAt };
       this.#known.set(name, held);
       return leaseOf(held);
     } catch (error) {

@@ -61,7 +61,7 @@ export function assembleReport(parts: ReadonlyArray<ReportItems | undefined>): N
 export function encodeParts(
   key: string,
   value: unknown,
-  generation: number,
+  generation: number | string,
   partChars = PART_CHARS,
 ): ReportItems[] {
   // Non-ASCII escaped, so that characters are bytes and a part's size is its length.

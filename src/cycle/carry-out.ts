@@ -6,14 +6,16 @@ import { cooldownAfter } from "../decide/triage.js";
 import type { ActionKind, MonitorMetrics } from "../metrics.js";
 import type { ActionOutcome } from "../model/events.js";
 import type { Job } from "../model/nomad.js";
-import type { ClusterPort, JobActions } from "../ports.js";
+import type { ClusterPort, JobActions, NomadApi } from "../ports.js";
 import type { Say } from "./say.js";
+import { WakeRecorder } from "./wake-record.js";
 
 export interface CarryOutDeps {
   nodeId: string;
   dryRun: boolean;
   actionCooldownMs: number;
   cluster: ClusterPort;
+  nomad: Pick<NomadApi, "job">;
   actions: JobActions;
   clock: Clock;
   log: Logger;
@@ -38,9 +40,11 @@ export interface Carried {
  */
 export class CarryOut {
   readonly #deps: CarryOutDeps;
+  readonly #wake: WakeRecorder;
 
   constructor(deps: CarryOutDeps) {
     this.#deps = deps;
+    this.#wake = new WakeRecorder(deps);
   }
 
   /** `key`: the job's key; `first`: one of its watched groups, for the job's name, namespace and webhook. */
@@ -56,7 +60,7 @@ export class CarryOut {
     // The plan acts only on a job it read: without one there is nothing to act on.
     if (!job) return [];
     const target = { namespace: first.namespace, jobId: first.jobId, jobModifyIndex: job.JobModifyIndex };
-    if (!dryRun) await this.#recordWake(first, job, actions);
+    const wake = dryRun ? undefined : await this.#wake.before(first, job, actions);
     const carried: Carried[] = [];
     for (const outcome of actions) {
       if (outcome.kind !== "scale" || signal?.aborted) continue;
@@ -67,34 +71,14 @@ export class CarryOut {
       carried.push({ groups: [outcome.group], result });
     }
     const stopping = actions.filter((outcome) => outcome.kind === "stop");
-    if (stopping.length === 0 || signal?.aborted) return carried;
-    const reason = stopping.map(reasonOf).join("; ");
-    const result = await nomad.stopJob(target, reason, signal);
-    this.#after(key, "stop", result, `stop job ${first.jobId}`, { group: first, reason }, signal);
-    carried.push({ groups: stopping.map((outcome) => outcome.group), result });
+    if (stopping.length > 0 && !signal?.aborted) {
+      const reason = stopping.map(reasonOf).join("; ");
+      const result = await nomad.stopJob(target, reason, signal);
+      this.#after(key, "stop", result, `stop job ${first.jobId}`, { group: first, reason }, signal);
+      carried.push({ groups: stopping.map((outcome) => outcome.group), result });
+    }
+    if (wake) await this.#wake.after(wake, carried);
     return carried;
-  }
-
-  /** Before acting: what `wake` needs to bring the job back as it was, or the groups' counts. */
-  async #recordWake(group: WatchedGroup, job: Job, actions: readonly PlannedAction[]): Promise<void> {
-    const { cluster, nodeId, clock } = this.#deps;
-    const stopping = actions.some((outcome) => outcome.kind === "stop");
-    const scaled = Object.fromEntries(
-      actions
-        .filter((outcome) => outcome.kind === "scale")
-        .map(({ group: name }) => [
-          name,
-          job.TaskGroups.find((candidate) => candidate.Name === name)?.Count ?? 1,
-        ]),
-    );
-    await cluster.recordWake({
-      v: 1,
-      namespace: group.namespace,
-      jobId: group.jobId,
-      node: nodeId,
-      at: clock.now(),
-      ...(stopping ? { stopped: job } : { scaled }),
-    });
   }
 
   #after(

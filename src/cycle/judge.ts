@@ -137,7 +137,9 @@ export class Judge {
     );
     if (!lasting) return;
     const what = `job ${group.jobId} group ${group.group}`;
-    say.once(group, `unknown:${group.group}:${decision.why}`, () =>
+    // The reason may name a container or a process: said once per allocation, forgotten with it.
+    const [first = group.key] = decision.unmeasured;
+    say.onceOfAllocation(first, `unknown:${decision.why}`, () =>
       say.groupLog(group).warn(`cannot measure ${what}: ${decision.reason}; it is not treated as idle`),
     );
   }

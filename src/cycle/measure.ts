@@ -153,7 +153,7 @@ export class Measure {
       const what = `job ${group.jobId} group ${group.group} allocation ${shortId(alloc.id)}`;
       say.groupLog(group).debug(`${what}: ${activity.state}, ${activity.reason}`);
       if (activity.signal !== undefined) {
-        say.once(group, `signal:${alloc.id}:${activity.signal}`, () =>
+        say.onceOfAllocation(alloc.id, `signal:${activity.signal}`, () =>
           say.groupLog(group).info(`${what} is active though quiet by bytes: ${activity.reason}`),
         );
       }

@@ -29,19 +29,28 @@ export class Say {
   readonly #deps: SayDeps;
   /** Lines said once, per job. */
   readonly #said = new SayOnce();
+  /** Lines said once, per allocation: what names an allocation or its containers goes when it does. */
+  readonly #saidOfAllocation = new SayOnce();
   /** Lines said once about the node itself. */
   readonly #saidOfNode = new SayOnce();
   readonly #notices: RateLimitedNotice;
   readonly #jobNotices: Map<string, RateLimitedNotice>;
   /** The action each group was last warned of, per kind, so that a warning is said once. */
   readonly #warned: Map<string, Map<string, number>>;
+  /**
+   * What each group was last said to wait for, per kind of cause: a new cause replaces the last one, so
+   * that lines naming allocations or dates are not kept for as long as the group stays.
+   */
+  readonly #waitedFor: Map<string, Map<string, string>>;
 
   constructor(deps: SayDeps) {
     this.#deps = deps;
     this.#notices = new RateLimitedNotice(NOTICE_INTERVAL_MS, () => deps.clock.now());
     deps.store.add("job", this.#said);
+    deps.store.add("allocation", this.#saidOfAllocation);
     this.#jobNotices = deps.store.map("job");
     this.#warned = deps.store.map("group");
+    this.#waitedFor = deps.store.map("group");
   }
 
   /** The logger of one group: its lines carry the job, namespace and group. */
@@ -52,6 +61,11 @@ export class Say {
   /** Runs `say` unless `key` was said already about the job (since it came to this node). */
   once(group: Pick<WatchedGroup, "namespace" | "jobId">, key: string, say: () => void): void {
     this.#said.say(jobKey(group.namespace, group.jobId), key, say);
+  }
+
+  /** Runs `say` unless `key` was said already about the allocation (while it is on this node). */
+  onceOfAllocation(allocId: string, key: string, say: () => void): void {
+    this.#saidOfAllocation.say(allocId, key, say);
   }
 
   /** Runs `say` unless `key` was said already about this node. */
@@ -86,21 +100,30 @@ export class Say {
         log.info(line);
         return;
       case "scaling-min":
-        this.once(group, `scaling-min:${group.group}:${cause.min}`, () => log.warn(line));
+        this.#waitingFor(group, cause.kind, String(cause.min), () => log.warn(line));
         return;
       case "excluded":
       case "keep-alive":
       case "cooldown":
-        this.once(group, `${cause.kind}:${group.group}:${cause.untilMs}`, () => log.info(line));
+        this.#waitingFor(group, cause.kind, String(cause.untilMs), () => log.info(line));
         return;
       case "awaiting-nodes":
       case "other-groups":
       case "unmeasured-allocations":
-        this.once(group, `${cause.kind}:${group.group}:${waitKey(cause)}`, () => log.info(line));
+        this.#waitingFor(group, cause.kind, waitKey(cause), () => log.info(line));
         return;
       default:
         log.debug(line);
     }
+  }
+
+  /** Runs `say` unless the group was last said to wait for this very `cause` of its `kind`. */
+  #waitingFor(group: WatchedGroup, kind: string, cause: string, say: () => void): void {
+    const waited = this.#waitedFor.get(group.key) ?? new Map<string, string>();
+    this.#waitedFor.set(group.key, waited);
+    if (waited.get(kind) === cause) return;
+    waited.set(kind, cause);
+    say();
   }
 
   /** A coming action, said once (and sent as a `warned` event) per kind and time. */

@@ -2,8 +2,9 @@ import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import { type EligibilityRules, groupEligibility } from "../decide/eligibility.js";
 import { formatDuration } from "../duration.js";
-import type { WakeRecord } from "../model/cluster.js";
+import type { ListedWake, WakeRecord, WakeRecordOutline } from "../model/cluster.js";
 import type { MonitorEvent } from "../model/events.js";
+import type { JobOutline } from "../model/nomad.js";
 import { RateLimitedNotice } from "../notices.js";
 import type { ClusterPort, Notifier } from "../ports.js";
 import { describeInstant, type Schedule } from "../schedule.js";
@@ -21,6 +22,8 @@ export interface StartAtDeps {
   graceMs: number;
   /** How long the lease lasts unless renewed: how soon another monitor takes over from one that died. */
   leaseMs: number;
+  /** A wake record older than this (WAKE_RECORD_RETENTION) is dropped. */
+  retentionMs: number;
   notifier?: Notifier;
 }
 
@@ -40,11 +43,14 @@ interface Due {
  * the wake records, because a stopped job has no allocations anywhere for a node to watch. One monitor of
  * the cluster does it: the holder of a lease Variable. The lease keeps up to when firings were dealt
  * with, so a new holder neither replays them nor forgets those missed while every monitor was down
- * (carried out late within the grace, else skipped with a log line). Its holder also sweeps the reports
- * of gone nodes and expired claims.
+ * (carried out late within the grace, else skipped with a log line). The holder also drops the records
+ * older than the retention, refuses (with a line) those it may not use, and sweeps the reports of gone
+ * nodes and expired claims.
  */
 export class StartAt {
   private readonly notices: RateLimitedNotice;
+  /** The refusal said of each record path: said once while that record stays as it is. */
+  private readonly refusals = new Map<string, string>();
 
   constructor(private readonly deps: StartAtDeps) {
     this.notices = new RateLimitedNotice(60_000, () => deps.clock.now());
@@ -57,9 +63,9 @@ export class StartAt {
     // The lease's holder is also the one monitor that clears what gone nodes left (cluster/sweep.ts).
     await cluster.sweep();
     const now = clock.now();
-    let records: WakeRecord[];
+    let listed: ListedWake[];
     try {
-      records = await cluster.wakeRecords();
+      listed = await cluster.wakeRecords();
     } catch (error) {
       if (this.notices.shouldSay("records"))
         log.warn(
@@ -67,47 +73,89 @@ export class StartAt {
         );
       return;
     }
-    for (const record of records) {
+    // What is said of a record is forgotten with it.
+    const paths = new Set(listed.map(({ path }) => path));
+    this.notices.retain((key) => key === "records" || paths.has(key));
+    for (const path of this.refusals.keys()) if (!paths.has(path)) this.refusals.delete(path);
+    for (const entry of listed) {
       if (signal?.aborted) return;
-      await this.consider(record, lease.evaluatedAt, now).catch((error: unknown) => {
-        if (this.notices.shouldSay(`start:${record.namespace}/${record.jobId}`))
+      if ("refused" in entry) {
+        this.refuse(entry.path, entry.refused);
+        continue;
+      }
+      await this.consider(entry.path, entry.record, lease.evaluatedAt, now).catch((error: unknown) => {
+        if (this.notices.shouldSay(entry.path))
           log.error(
-            `start-at of job ${record.jobId} failed: ${(error as Error).message}; trying again next cycle`,
+            `start-at of job ${entry.record.jobId} failed: ${(error as Error).message}; trying again next cycle`,
           );
       });
     }
     lease.evaluated(now);
   }
 
-  private async consider(record: WakeRecord, evaluatedAt: number | undefined, now: number): Promise<void> {
-    const { nomad, cluster, dryRun } = this.deps;
-    const job = record.stopped ?? (await nomad.job(record.namespace, record.jobId));
+  /** A record the monitor may not use, said once while it stays: whoever may write there could have any job registered. */
+  private refuse(path: string, reason: string): void {
+    if (this.refusals.get(path) === reason) return;
+    this.refusals.set(path, reason);
+    this.deps.log.warn(
+      `not using the wake record ${path}: ${reason}; a record is used only for the job its path names, in a namespace of NAMESPACES`,
+    );
+  }
+
+  /** Past its retention: dropped, and said. */
+  private async expire(record: WakeRecordOutline, ageMs: number): Promise<void> {
+    const { cluster, log, retentionMs } = this.deps;
+    await cluster.settleWake(record.namespace, record.jobId, undefined);
+    log.info(
+      `dropped the wake record of job ${record.jobId} in namespace ${record.namespace}: node ${record.node} ${record.stopped ? "stopped" : "scaled"} it ${formatDuration(ageMs)} ago, longer than WAKE_RECORD_RETENTION (${formatDuration(retentionMs)}); neither start-at nor \`nomad-idle-monitor wake\` will bring it back`,
+    );
+  }
+
+  private async consider(
+    path: string,
+    outline: WakeRecordOutline,
+    evaluatedAt: number | undefined,
+    now: number,
+  ): Promise<void> {
+    const { nomad, cluster, dryRun, rules, retentionMs } = this.deps;
+    if (rules.namespaces !== "*" && !rules.namespaces.includes(outline.namespace))
+      return this.refuse(path, `it is about namespace ${outline.namespace}, which is not in NAMESPACES`);
+    if (now - outline.at > retentionMs) return this.expire(outline, now - outline.at);
+    const job = outline.stopped ?? (await nomad.job(outline.namespace, outline.jobId));
     if (!job) return;
-    const due = this.due(record, job, evaluatedAt, now);
+    const due = this.due(outline, job, evaluatedAt, now);
     if (!due) return;
-    const log = this.deps.log.child({ job: record.jobId, namespace: record.namespace });
+    const log = this.deps.log.child({ job: outline.jobId, namespace: outline.namespace });
     const why = `start-at ${due.schedule
       .expressions("start-at")
       .map((expression) => `"${expression}"`)
       .join("; ")} fired at ${describeInstant(due.firing, due.schedule.timezone)}`;
     if (dryRun) {
-      log.info(`DRY_RUN: would bring back ${describeRecord(record, due.groups)} (${why})`);
+      log.info(`DRY_RUN: would bring back ${describeRecord(outline, due.groups)} (${why})`);
       return;
     }
-    const result = await bringBack(nomad, record, record.stopped ? undefined : due.groups, "start-at");
+    // The specification is read only now that it is needed, and used only if it is the record listed.
+    const record = outline.stopped ? await cluster.wakeRecord(outline.namespace, outline.jobId) : outline;
+    if (!record || record.at !== outline.at || record.jobModifyIndex !== outline.jobModifyIndex) return;
+    const result = await bringBack(
+      nomad,
+      record as WakeRecord,
+      record.stopped ? undefined : due.groups,
+      "start-at",
+    );
     await cluster.settleWake(record.namespace, record.jobId, result.remaining);
     for (const step of result.steps) {
-      const line = describeStep(record, step, why);
+      const line = describeStep(outline, step, why);
       log.info(line);
-      if (step.kind !== "running")
-        this.notify(record, step.kind === "scaled" ? step.group : undefined, line, due.webhook);
+      if (step.kind === "registered" || step.kind === "scaled")
+        this.notify(outline, step.kind === "scaled" ? step.group : undefined, line, due.webhook);
     }
   }
 
   /** Which groups' start-at came due since the last evaluation, and after the record was made. */
   private due(
-    record: WakeRecord,
-    job: NonNullable<WakeRecord["stopped"]>,
+    record: WakeRecordOutline,
+    job: JobOutline,
     evaluatedAt: number | undefined,
     now: number,
   ): Due | undefined {
@@ -143,7 +191,7 @@ export class StartAt {
   }
 
   private notify(
-    record: WakeRecord,
+    record: WakeRecordOutline,
     group: string | undefined,
     reason: string,
     webhook: string | undefined,
@@ -162,12 +210,12 @@ export class StartAt {
   }
 }
 
-function describeRecord(record: WakeRecord, groups: readonly string[]): string {
+function describeRecord(record: WakeRecordOutline, groups: readonly string[]): string {
   if (record.stopped) return `job ${record.jobId} (stopped by node ${record.node})`;
   return `${groups.map((group) => `group ${group} of job ${record.jobId} to ${record.scaled?.[group]}`).join(", ")}`;
 }
 
-function describeStep(record: WakeRecord, step: WakeStep, why: string): string {
+function describeStep(record: WakeRecordOutline, step: WakeStep, why: string): string {
   switch (step.kind) {
     case "running":
       return `job ${record.jobId} runs already (version ${step.version}); nothing for its ${why} to bring back`;
@@ -175,5 +223,7 @@ function describeStep(record: WakeRecord, step: WakeStep, why: string): string {
       return `started job ${record.jobId} in namespace ${record.namespace} again as it was before node ${record.node} stopped it (evaluation ${step.evalId}): ${why}`;
     case "scaled":
       return `scaled group ${step.group} of job ${record.jobId} back to ${step.count} (evaluation ${step.evalId}): ${why}`;
+    case "dropped":
+      return `not bringing back ${step.group === undefined ? "" : `group ${step.group} of `}job ${record.jobId} for its ${why}: ${step.why}; dropped from its wake record`;
   }
 }

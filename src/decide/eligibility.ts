@@ -1,6 +1,6 @@
 import { jobKey, type LiveAllocation } from "../model/allocation.js";
 import type { MetaProblem } from "../model/meta.js";
-import type { Job } from "../model/nomad.js";
+import type { Job, JobOutline } from "../model/nomad.js";
 import { type GroupPolicy, groupPolicy, ignoredTaskKeys, type PolicyDefaults } from "../policy.js";
 
 /** What decides whether a group may be watched, besides its job's meta. */
@@ -24,7 +24,7 @@ export type GroupEligibility =
 
 const SYSTEM_TYPES = new Set(["system", "sysbatch"]);
 
-export function groupEligibility(job: Job, group: string, rules: EligibilityRules): GroupEligibility {
+export function groupEligibility(job: JobOutline, group: string, rules: EligibilityRules): GroupEligibility {
   if (SYSTEM_TYPES.has(job.Type)) return { kind: "system-job", type: job.Type };
   if (job.ID === rules.self.jobId && job.Namespace === rules.self.namespace) return { kind: "own-job" };
   const result = groupPolicy(job, group, rules.defaults);

@@ -1,4 +1,4 @@
-import type { Job } from "./nomad.js";
+import type { Job, JobOutline } from "./nomad.js";
 
 /** What another node's monitor reports about one allocation there (see cluster/exchange.ts). */
 export interface PeerEvidence {
@@ -47,7 +47,10 @@ export interface NodeReport {
   cooldowns: Record<string, number>;
 }
 
-/** What the monitor did to a job, kept so that `nomad-idle-monitor wake` can undo it. */
+/**
+ * What the monitor did to a job, kept so that `nomad-idle-monitor wake` and `start-at` can undo it — only
+ * while the job is still exactly as the monitor left it (its JobModifyIndex is `jobModifyIndex`).
+ */
 export interface WakeRecord {
   v: 1;
   namespace: string;
@@ -55,10 +58,28 @@ export interface WakeRecord {
   /** The node whose monitor acted, and when (its clock). */
   node: string;
   at: number;
-  /** The job as Nomad returned it right before the monitor stopped it: registered again as it was. */
+  /** The job the monitor decided to stop, as Nomad returned it right before: registered again as it was. */
   stopped?: Job;
   /** Groups the monitor scaled to zero, with the counts they had. */
   scaled?: Record<string, number>;
+  /**
+   * The job's JobModifyIndex right after the monitor's own last action on it, from Nomad's answer. Absent
+   * while the action is pending (the record is written before it) and when it was never confirmed: nothing
+   * brings back a record without it.
+   */
+  jobModifyIndex?: number;
+}
+
+/** A wake record as start-at keeps it between cycles: a stopped job's outline, never its specification. */
+export type WakeRecordOutline = Omit<WakeRecord, "stopped"> & { stopped?: JobOutline };
+
+/** One job's wake record as listed: usable, or refused (it names another job than its path). */
+export type ListedWake = { path: string; record: WakeRecordOutline } | { path: string; refused: string };
+
+/** Written before an action: the pending record, and the record it replaced (restored when nothing was done). */
+export interface PendingWake {
+  record: WakeRecord;
+  previous: WakeRecord | undefined;
 }
 
 /** A claim on an action: this node's now, another node's, or not writable (the Variables cannot be reached). */

@@ -1,6 +1,9 @@
 export type ActionOutcome =
-  /** `evalId` undefined: Nomad's answer was lost, and the job read back shows the call carried out. */
-  | { kind: "done"; evalId: string | undefined }
+  /**
+   * Nomad took it: the evaluation, and the job's JobModifyIndex right after it (what `wake` checks against).
+   * `evalId` undefined: Nomad's answer was lost, and the job read back (at `jobModifyIndex`) shows it done.
+   */
+  | { kind: "done"; evalId: string | undefined; jobModifyIndex: number }
   | { kind: "dry-run" }
   /** Nomad said no for a reason that may pass (an active deployment): try again next cycle. */
   | { kind: "refused"; message: string }

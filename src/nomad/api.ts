@@ -1,4 +1,4 @@
-import { type Job, NomadError } from "../model/nomad.js";
+import { type Job, NomadError, type Registered } from "../model/nomad.js";
 import type { BlockingQuery, NomadApi, ScaleRequest, VariableStore } from "../ports.js";
 import {
   getAllocation,
@@ -12,6 +12,8 @@ import {
 } from "./generated/sdk.gen.js";
 import { NomadHttp, type NomadHttpOptions, raftIndex } from "./http.js";
 import { variableStore } from "./variables.js";
+
+const ENFORCE_INDEX = /Enforcing job modify index/;
 
 /** The monitor's NomadApi over the generated client (http.ts): every call it makes to Nomad but the Variables' (variables.ts). */
 export class NomadHttpApi implements NomadApi {
@@ -97,7 +99,7 @@ export class NomadHttpApi implements NomadApi {
           query: { ...this.#http.query(namespace), purge: false },
         }),
     );
-    return response.data.EvalID;
+    return { evalId: response.data.EvalID, jobModifyIndex: response.data.JobModifyIndex };
   }
 
   async scaleGroup(request: ScaleRequest) {
@@ -113,22 +115,31 @@ export class NomadHttpApi implements NomadApi {
           body: { Count: count, Target: { Group: group }, Message: message, Meta: meta, Error: false },
         }),
     );
-    return response.data.EvalID;
+    // Nomad's Job.Scale answers the JobModifyIndex of the job it wrote (nomad/job_endpoint.go).
+    return { evalId: response.data.EvalID, jobModifyIndex: response.data.JobModifyIndex };
   }
 
-  /** Registers the job as given (`nomad job run`); returns the evaluation ID. Used by `wake` only. */
-  async registerJob(job: Job): Promise<string> {
-    const response = await this.#http.call(
-      "POST /v1/jobs",
-      `register job ${job.ID} in namespace ${job.Namespace}`,
-      () =>
-        registerJob({
-          client: this.#http.client,
-          query: this.#http.query(job.Namespace),
-          body: { Job: job },
-        }),
-    );
-    return response.data.EvalID;
+  /** Registers the job as given (`nomad job run`) only over `jobModifyIndex` (`EnforceIndex`); used by `wake` and start-at. */
+  async registerJob(job: Job, jobModifyIndex: number): Promise<Registered> {
+    try {
+      const response = await this.#http.call(
+        "POST /v1/jobs",
+        `register job ${job.ID} in namespace ${job.Namespace}`,
+        () =>
+          registerJob({
+            client: this.#http.client,
+            query: this.#http.query(job.Namespace),
+            body: { Job: job, EnforceIndex: true, JobModifyIndex: jobModifyIndex },
+          }),
+      );
+      const { EvalID, JobModifyIndex } = response.data;
+      return { kind: "registered", evalId: EvalID, jobModifyIndex: JobModifyIndex };
+    } catch (error) {
+      // Nomad answers a stale index with 500 and this text, and has changed nothing (api/jobs.go).
+      if (error instanceof NomadError && ENFORCE_INDEX.test(error.message))
+        return { kind: "changed", message: error.message.slice(error.message.search(ENFORCE_INDEX)) };
+      throw error;
+    }
   }
 
   async readVariable(namespace: string, path: string, token: string | undefined) {

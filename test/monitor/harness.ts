@@ -2,11 +2,13 @@ import { randomUUID } from "node:crypto";
 import pino from "pino";
 import { expect, onTestFailed, onTestFinished } from "vitest";
 import type { Clock } from "../../src/clock.js";
+import { StatePaths } from "../../src/cluster/paths.js";
 import { type Environment, parseConfig } from "../../src/config.js";
 import { runDaemon } from "../../src/daemon.js";
 import { SAFE_LOG_OPTIONS } from "../../src/log.js";
 import type { WatchTiming } from "../../src/nomad/watch.js";
 import { simulatorPolicyFromFile } from "../deploy/acl-policy.js";
+import { send } from "../sim/http-probe.js";
 import {
   dockerWorldRuntime,
   NomadSimulator,
@@ -214,6 +216,18 @@ export function userLoad(world: DockerWorld, targets: () => readonly string[]): 
 
 export function jobStopped(sim: NomadSimulator, jobId: string, namespace = "default"): boolean {
   return sim.job(namespace, jobId)?.Stop === true;
+}
+
+/**
+ * Waits until the wake record of a job carries the JobModifyIndex Nomad answered to the monitor's action:
+ * it is written pending before the action, and confirmed a moment after the action's log line.
+ */
+export async function wakeRecordConfirmed(sim: NomadSimulator, jobId: string, namespace = "default") {
+  const path = `${new StatePaths("nomad/jobs/idle-monitor").wakeRecordOf(namespace, jobId)}0`;
+  await waitFor(`the wake record of job ${jobId} to be confirmed`, async () => {
+    const read = await send(sim.address, "GET", `/v1/var/${path}`, { token: sim.managementToken });
+    return read.status === 200 && read.body.includes("jobModifyIndex");
+  });
 }
 
 export function actionCalls(sim: NomadSimulator) {

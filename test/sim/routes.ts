@@ -126,6 +126,8 @@ export function apiRoutes(deps: RouteDependencies): Route[] {
         const namespace = job.Namespace || context.namespace;
         if (!authorize(context).allowsNamespace(namespace, "submit-job"))
           throw new HttpError(403, PERMISSION_DENIED);
+        if (isObject(body) && body.EnforceIndex === true)
+          enforceIndex(state.job(namespace, job.ID), Number(body.JobModifyIndex ?? 0));
         const write = state.registerJob(canonicalizeJob({ ...job, Namespace: namespace }), undefined);
         deps.evaluateLater(namespace, job.ID);
         return {
@@ -199,6 +201,22 @@ export function apiRoutes(deps: RouteDependencies): Route[] {
       },
     },
   ];
+}
+
+/**
+ * `EnforceIndex`: Nomad's Job.Register refuses, before changing anything, unless the job's current
+ * `JobModifyIndex` is the one given (0: unless the job does not exist) — a plain error, so 500 with its
+ * text (hashicorp/nomad nomad/job_endpoint.go at v1.6.5, nomad/structs/job.go `EnforceIndex` at v2.0.5).
+ */
+function enforceIndex(existing: NomadJob | undefined, index: number): void {
+  const prefix = `Enforcing job modify index ${index}`;
+  if (existing && index === 0) throw new HttpError(500, `${prefix}: job already exists`);
+  if (existing && index !== existing.JobModifyIndex)
+    throw new HttpError(
+      500,
+      `${prefix}: job exists with conflicting job modify index: ${existing.JobModifyIndex}`,
+    );
+  if (!existing && index !== 0) throw new HttpError(500, `${prefix}: job does not exist`);
 }
 
 async function scaleJob(

@@ -52,8 +52,9 @@ export const getAllocation = <ThrowOnError extends boolean = true>(options: Opti
  * Register a job (or a new version of it), as `nomad job run` does.
  *
  * Needs `submit-job`. `nomad-idle-monitor wake` re-registers the specification it recorded
- * when it stopped the job (the job may have been garbage-collected since). Body
- * `{"Job": {...}}`; a job read with `GET /v1/job/:job_id` is accepted as it is.
+ * when it stopped the job (the job may have been garbage-collected since), with `EnforceIndex`:
+ * only over the job as the monitor left it. Body `{"Job": {...}}`; a job read with
+ * `GET /v1/job/:job_id` is accepted as it is.
  *
  */
 export const registerJob = <ThrowOnError extends boolean = true>(options: Options<RegisterJobData, ThrowOnError>) => (options.client ?? client).post<RegisterJobResponses, RegisterJobErrors, ThrowOnError>({

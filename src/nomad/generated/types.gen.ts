@@ -226,6 +226,16 @@ export type Task = {
 
 export type JobRegisterRequest = {
     Job: Job;
+    /**
+     * Register only if the job's current `JobModifyIndex` is `JobModifyIndex` — with 0, only if
+     * the job does not exist. Otherwise Nomad answers 500 `Enforcing job modify index <index>: job
+     * exists with conflicting job modify index: <current>` (or `…: job already exists`, `…: job
+     * does not exist`) and changes nothing (hashicorp/nomad `nomad/job_endpoint.go` at v1.6.5,
+     * `nomad/structs/job.go` `EnforceIndex` at v2.0.5).
+     *
+     */
+    EnforceIndex?: boolean;
+    JobModifyIndex?: RaftIndex;
 };
 
 export type JobDeregisterResponse = {
