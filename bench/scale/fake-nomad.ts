@@ -44,10 +44,51 @@ const size = (value: unknown) => Buffer.byteLength(JSON.stringify(value ?? null)
  * served (the monitors do not subscribe); the bytes of the events the cluster's changes make are counted,
  * which is what every node's subscription would receive (Nomad's stream cannot filter by node).
  */
+/** The cluster's allocations, found by ID, by node and by job without a scan: thousands of nodes ask. */
+export class AllocationStore {
+  readonly #byId = new Map<string, Allocation>();
+  readonly #byNode = new Map<string, Set<Allocation>>();
+  readonly #byJob = new Map<string, Set<Allocation>>();
+
+  get(allocId: string): Allocation | undefined {
+    return this.#byId.get(allocId);
+  }
+
+  set(allocation: Allocation): void {
+    this.delete(allocation.ID);
+    this.#byId.set(allocation.ID, allocation);
+    indexed(this.#byNode, allocation.NodeID).add(allocation);
+    indexed(this.#byJob, `${allocation.Namespace}/${allocation.JobID}`).add(allocation);
+  }
+
+  delete(allocId: string): void {
+    const allocation = this.#byId.get(allocId);
+    if (!allocation) return;
+    this.#byId.delete(allocId);
+    this.#byNode.get(allocation.NodeID)?.delete(allocation);
+    this.#byJob.get(`${allocation.Namespace}/${allocation.JobID}`)?.delete(allocation);
+  }
+
+  onNode(nodeId: string): Allocation[] {
+    return [...(this.#byNode.get(nodeId) ?? [])];
+  }
+
+  /** By `namespace/job`. */
+  ofJob(jobKey: string): Allocation[] {
+    return [...(this.#byJob.get(jobKey) ?? [])];
+  }
+}
+
+function indexed(index: Map<string, Set<Allocation>>, key: string): Set<Allocation> {
+  const set = index.get(key) ?? new Set<Allocation>();
+  index.set(key, set);
+  return set;
+}
+
 export class FakeNomad {
   #index = 1000;
   readonly jobs = new Map<string, Job>();
-  readonly allocations = new Map<string, Allocation>();
+  readonly allocations = new AllocationStore();
   readonly #variables = new Map<string, StoredVariable>();
   /** Each node's allocation index (its allocations' highest ModifyIndex, moved by removals too), and who waits on it. */
   readonly #nodeIndex = new Map<string, number>();
@@ -115,8 +156,8 @@ export class FakeNomad {
     return {
       nodeAllocations: async (node, signal, blocking) => {
         await this.#blockOn(node, blocking, signal);
-        const allocations = [...this.allocations.values()]
-          .filter((alloc) => alloc.NodeID === node)
+        const allocations = this.allocations
+          .onNode(node)
           .map((alloc) => ({ ...alloc, Job: this.jobs.get(`${alloc.Namespace}/${alloc.JobID}`) ?? null }));
         count("node allocations", allocations);
         return { allocations, index: this.#nodeIndex.get(node) ?? 1 };
@@ -125,10 +166,7 @@ export class FakeNomad {
       job: async (namespace, jobId) =>
         count("job", this.jobs.get(`${namespace}/${jobId}`)) as Job | undefined,
       jobAllocations: async (namespace, jobId) =>
-        count(
-          "job allocations",
-          [...this.allocations.values()].filter((a) => a.Namespace === namespace && a.JobID === jobId),
-        ) as AllocationListStub[],
+        count("job allocations", this.allocations.ofJob(`${namespace}/${jobId}`)) as AllocationListStub[],
       stopJob: async (namespace, jobId) => {
         count("stop", {});
         const job = this.jobs.get(`${namespace}/${jobId}`);

@@ -83,7 +83,7 @@ export class Workload {
         ModifyIndex: allocIndex,
         AllocModifyIndex: allocIndex,
       };
-      nomad.allocations.set(allocation.ID, allocation);
+      nomad.allocations.set(allocation);
       nomad.touched(nodeId);
       return allocation;
     });
@@ -114,9 +114,7 @@ export class Workload {
     // As recorded: the job deregistered, evaluated and planned; each allocation told to stop, then complete.
     const jobEvent = (Type: string) => ({ Topic: "Job", Type, Key: job.ID, Payload: { Job: stopped } });
     nomad.publish([jobEvent("JobDeregistered"), jobEvent("EvaluationUpdated"), jobEvent("PlanResult")]);
-    const gone = [...nomad.allocations.values()].filter(
-      (alloc) => `${alloc.Namespace}/${alloc.JobID}` === jobKey,
-    );
+    const gone = nomad.allocations.ofJob(jobKey);
     const allocEvents = (ClientStatus: string) =>
       gone.map((alloc) => ({
         Topic: "Allocation",
