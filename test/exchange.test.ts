@@ -96,7 +96,7 @@ async function decidingCycle(a: ClusterExchange, b: ClusterExchange, clock: Fake
 }
 
 describe("ClusterExchange", () => {
-  it("reads another node's report when asked, with the quiet time as written, and counts it only while written within freshMs", async () => {
+  it("issue 19 item 7: reads another node's report when asked, with the quiet time as written, and counts it only while written within freshMs (two intervals, not heartbeat + two)", async () => {
     const store = new MemoryVariables();
     const clock = new FakeClock();
     const a = node("node-a", store, clock);
