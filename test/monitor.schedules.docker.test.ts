@@ -163,6 +163,8 @@ describe.skipIf(!world)("schedules: keep-alive, stop-at, start-at, exclude-until
 
     await waitFor("the stop-at to stop the job", () => jobStopped(sim, "preview"), 30_000);
     await waitForLog(logs, /^stopped job preview .*its stop-at "0 20 \* \* \*" fired/);
+    // Garbage-collected once the monitor has read back what it stopped (hours later on a real cluster).
+    await wakeRecordConfirmed(sim, "preview");
     sim.purgeJob("default", "preview");
     clock.jumpTo(at(7, 59, 57, 3));
     await waitFor(

@@ -179,7 +179,9 @@ describe.skipIf(!world)("signals beyond bytes keep or let go of jobs (real conta
     } finally {
       clearInterval(visits);
     }
-    expect(requests).toBeGreaterThanOrEqual(6);
+    // The user was there throughout: the timeout before the first stop and the cycles after it took
+    // at least 110 s, whatever the machine's load.
+    expect(requests).toBeGreaterThanOrEqual(3);
     expect(jobStopped(sim, "checks-and-user")).toBe(false);
     expect(jobStopped(sim, "checks-counted")).toBe(false);
     expect(stopsOf(sim, "checks-and-user")).toEqual([]);
