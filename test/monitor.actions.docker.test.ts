@@ -51,7 +51,8 @@ describe.skipIf(!world)("stop, scale to zero, dry run", () => {
     const [baseline] = await waitForLog(
       logs,
       /allocation \S+: baseline, first reading \(taken as soon as it was seen\)$/,
-      15_000,
+      // Placing the containers takes seconds on a busy machine; the first cycle after start comes at 60 s.
+      45_000,
     );
     expect(baseline?.msg).toMatch(/^job late group web allocation /);
     // No cycle had looked at the job yet: the baseline did not wait for one.
