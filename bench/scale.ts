@@ -56,9 +56,9 @@ const nomad = new FakeNomad(clock);
 const workload = new Workload(nomad, { nodes, allocationsPerNode, multiNodeShare, timeout: "6h" });
 workload.populate();
 const log = pino({ level: "silent" });
-const stop = new AbortController();
-// Every monitor listens to the one shutdown signal.
-setMaxListeners(0, stop.signal);
+// A shutdown signal per monitor, as each has its own process in a cluster: thousands of listeners on one
+// signal would make each of their sleeps cost a walk over all of them (EventTarget checks for duplicates).
+const stops: AbortController[] = [];
 const running: Array<Promise<void>> = [];
 
 /** Quiet allocations: the same counters every reading. */
@@ -109,6 +109,10 @@ for (let index = 0; index < nodes; index++) {
   });
   // As the daemon does: the monitors start within an interval of each other, and refresh the token.
   clock.after(Math.floor((index * INTERVAL_MS) / nodes), () => {
+    const stop = new AbortController();
+    // A monitor's own sleeps, blocking query and timers: more than the default 10 at once.
+    setMaxListeners(0, stop.signal);
+    stops.push(stop);
     running.push(monitor.run(stop.signal));
     clock.every(TOKEN_REFRESH_MS, () => void token.load().catch(() => undefined));
   });
@@ -133,7 +137,7 @@ const eventBytesBefore = nomad.clusterEventBytes;
 await clock.advanceTo(start + minutes * 60_000);
 const after = snapshot();
 const eventBytes = nomad.clusterEventBytes - eventBytesBefore;
-stop.abort();
+for (const stop of stops) stop.abort();
 await clock.advanceTo(clock.now() + 1);
 await Promise.all(running);
 

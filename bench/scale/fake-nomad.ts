@@ -134,9 +134,11 @@ export class FakeNomad {
     await new Promise<void>((resolve) => {
       const waiting = this.#waiting.get(nodeId) ?? new Set<() => void>();
       this.#waiting.set(nodeId, waiting);
+      // The signal lives as long as the monitor: a listener left on it per query would pile up.
       const done = () => {
         cancel();
         waiting.delete(done);
+        signal?.removeEventListener("abort", done);
         resolve();
       };
       const cancel = this.clock.after(blocking.waitMs, done);

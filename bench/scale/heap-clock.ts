@@ -39,15 +39,16 @@ export class HeapClock implements Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
-      const cancel = this.after(ms, resolve);
-      signal?.addEventListener(
-        "abort",
-        () => {
-          cancel();
-          resolve();
-        },
-        { once: true },
-      );
+      // The signal lives as long as the monitors: a listener left on it per sleep would pile up.
+      const aborted = () => {
+        cancel();
+        resolve();
+      };
+      const cancel = this.after(ms, () => {
+        signal?.removeEventListener("abort", aborted);
+        resolve();
+      });
+      signal?.addEventListener("abort", aborted, { once: true });
     });
   }
 
