@@ -1,25 +1,12 @@
-import type { Logger } from "pino";
-import type { Clock } from "../clock.js";
 import type { ListedWake, NodeReport, PeerEvidence, PendingWake, WakeRecord } from "../model/cluster.js";
-import type { ExchangeTiming } from "../model/timing.js";
 import { RateLimitedNotice } from "../notices.js";
-import type { ClusterPort, Lease, VariableStore } from "../ports.js";
+import type { ClusterPort, Lease } from "../ports.js";
 import { Claims } from "./claims.js";
 import { IndexClock } from "./freshness.js";
 import { Leases } from "./lease.js";
-import type { StatePaths } from "./paths.js";
 import { WakeRecords } from "./records.js";
 import { assembleReport, digestOf, encodeReport, evidenceOf } from "./report.js";
-import { Sweeper } from "./sweep.js";
-
-export interface ExchangeOptions {
-  store: VariableStore;
-  paths: StatePaths;
-  nodeId: string;
-  clock: Clock;
-  log: Logger;
-  timing: ExchangeTiming;
-}
+import { type ExchangeOptions, Sweeper } from "./sweep.js";
 
 export class ClusterExchange implements ClusterPort {
   readonly #options: ExchangeOptions;

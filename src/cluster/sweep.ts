@@ -5,13 +5,17 @@ import type { VariableStore } from "../ports.js";
 import type { Claims } from "./claims.js";
 import type { StatePaths } from "./paths.js";
 
-export interface SweeperOptions {
+/** What every part of the cluster exchange is built from. */
+export interface ExchangeOptions {
   store: VariableStore;
   paths: StatePaths;
   nodeId: string;
   clock: Clock;
   log: Logger;
   timing: ExchangeTiming;
+}
+
+export interface SweeperOptions extends ExchangeOptions {
   claims: Claims;
 }
 
