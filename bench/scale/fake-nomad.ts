@@ -104,6 +104,17 @@ export class FakeNomad {
     return this.#index;
   }
 
+  /** Counts one request of `kind` from the node and the bytes of its answer, which it hands back. */
+  #counter(nodeId: string): <T>(kind: string, answer: T) => T {
+    const counts = this.countsOf(nodeId);
+    return (kind, answer) => {
+      counts.requests += 1;
+      counts.bytesRead += size(answer);
+      counts.byKind.set(kind, (counts.byKind.get(kind) ?? 0) + 1);
+      return answer;
+    };
+  }
+
   countsOf(nodeId: string): NodeCounts {
     let counts = this.counts.get(nodeId);
     if (!counts) {
@@ -148,13 +159,7 @@ export class FakeNomad {
   }
 
   api(nodeId: string): NomadApi {
-    const counts = this.countsOf(nodeId);
-    const count = (kind: string, answer: unknown) => {
-      counts.requests += 1;
-      counts.bytesRead += size(answer);
-      counts.byKind.set(kind, (counts.byKind.get(kind) ?? 0) + 1);
-      return answer;
-    };
+    const count = this.#counter(nodeId);
     return {
       nodeAllocations: async (node, signal, blocking) => {
         await this.#blockOn(node, blocking, signal);
@@ -197,11 +202,7 @@ export class FakeNomad {
 
   variables(nodeId: string): VariableStore {
     const counts = this.countsOf(nodeId);
-    const request = (kind: string, answer: unknown) => {
-      counts.requests += 1;
-      counts.bytesRead += size(answer);
-      counts.byKind.set(kind, (counts.byKind.get(kind) ?? 0) + 1);
-    };
+    const request = this.#counter(nodeId);
     return {
       list: async (prefix) => {
         const entries: VariableEntry[] = [];
