@@ -5,6 +5,7 @@ import { MonitorMetrics } from "../src/metrics.js";
 import type { Allocation, Job } from "../src/model/nomad.js";
 import { Monitor } from "../src/monitor.js";
 import { type LogLine, messages } from "./monitor/harness.js";
+import { clusterOfOne } from "./support/cluster-of-one.js";
 
 describe("defect 8: noise at placement", () => {
   const NODE = "node-1";
@@ -82,19 +83,7 @@ describe("defect 8: noise at placement", () => {
       token: { current: () => undefined, load: async () => undefined, loaded: true } as never,
       actions: { stopJob: unused, scaleToZero: unused },
       metrics: new MonitorMetrics(),
-      cluster: {
-        sharing: false,
-        restore: async () => undefined,
-        publish: async () => undefined,
-        peerEvidence: async () => [],
-        sweep: async () => undefined,
-        claim: unused,
-        recordWake: unused,
-        wakeRecords: async () => [],
-        wakeRecord: unused,
-        settleWake: unused,
-        lease: async () => undefined,
-      },
+      cluster: clusterOfOne({ claim: unused, recordWake: unused, wakeRecord: unused, settleWake: unused }),
       sampler,
       clock,
       log,

@@ -11,6 +11,7 @@ import { Monitor } from "../src/monitor.js";
 import { RateLimitedNotice, SayOnce } from "../src/notices.js";
 import type { SignalRequest } from "../src/ports.js";
 import { type LogLine, messages } from "./monitor/harness.js";
+import { clusterOfOne } from "./support/cluster-of-one.js";
 import { FakeClock } from "./support/fake-clock.js";
 
 const present = (allocation: string[], group: string[] = [], job: string[] = []): Present => ({
@@ -225,19 +226,7 @@ describe("10,000 allocations placed and removed through the real cycle: nothing 
         scaleToZero: async () => ({ kind: "done", evalId: "eval", jobModifyIndex: 12 }),
       },
       metrics,
-      cluster: {
-        sharing: false,
-        restore: async () => undefined,
-        publish: async () => undefined,
-        peerEvidence: async () => [],
-        sweep: async () => undefined,
-        claim: async () => "claimed",
-        recordWake: async () => undefined,
-        wakeRecords: async () => [],
-        wakeRecord: async () => undefined,
-        settleWake: async () => undefined,
-        lease: async () => undefined,
-      },
+      cluster: clusterOfOne(),
       sampler,
       signals,
       clock,
